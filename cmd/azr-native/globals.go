@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// envVar names the environment variable that also sets a flag.
+func envVar(flag string) []string {
+	return []string{"AZR_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
+}
+
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: envVar("log-level")},
+		&cli.StringFlag{Name: "log-format", Value: "console", Usage: "console (human) or json (one object per line)", EnvVars: envVar("log-format")},
+		&cli.IntFlag{Name: "threads", Value: runtime.NumCPU(), Usage: "CPU threads for the engine and the sandbox pool", EnvVars: envVar("threads")},
+		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed: the same seed and inputs give the same results on CPU", EnvVars: envVar("seed")},
+	}
+}
+
+var logger = zap.NewNop()
+
+func setupGlobals(c *cli.Context) error {
+	var level zapcore.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	var cfg zap.Config
+	switch c.String("log-format") {
+	case "console":
+		cfg = zap.NewDevelopmentConfig()
+		cfg.DisableStacktrace = true
+	case "json":
+		cfg = zap.NewProductionConfig()
+	default:
+		return fmt.Errorf("--log-format must be console or json, not %q", c.String("log-format"))
+	}
+	cfg.Level = zap.NewAtomicLevelAt(level)
+	cfg.OutputPaths = []string{"stderr"}
+	l, err := cfg.Build()
+	if err != nil {
+		return fmt.Errorf("logger: %w", err)
+	}
+	logger = l
+	if c.Int("threads") < 1 {
+		return fmt.Errorf("--threads must be at least 1, got %d", c.Int("threads"))
+	}
+	return nil
+}
+
+func teardownGlobals(c *cli.Context) error {
+	_ = logger.Sync()
+	return nil
+}
