@@ -12,13 +12,13 @@ import "time"
 type Status string
 
 const (
-	StatusOK        Status = "ok"        // f returned; Output holds repr(result)
-	StatusError     Status = "error"     // the program raised; Error holds the last traceback line
-	StatusTimeout   Status = "timeout"   // killed at the deadline
-	StatusMemory    Status = "memory"    // hit the memory limit
-	StatusKilled    Status = "killed"    // died from a signal or a resource limit other than the above
-	StatusRejected  Status = "rejected"  // refused before running (syntax error, banned module, ...)
-	StatusTooLarge  Status = "too_large" // output exceeded the output cap
+	StatusOK       Status = "ok"        // f returned; Output holds repr(result)
+	StatusError    Status = "error"     // the program raised; Error holds the last traceback line
+	StatusTimeout  Status = "timeout"   // killed at the deadline
+	StatusMemory   Status = "memory"    // hit the memory limit
+	StatusKilled   Status = "killed"    // died from a signal or a resource limit other than the above
+	StatusRejected Status = "rejected"  // refused before running (syntax error, banned module, ...)
+	StatusTooLarge Status = "too_large" // output exceeded the output cap
 )
 
 // Result is the outcome of running one program on one input.
