@@ -1,0 +1,228 @@
+package rl
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// OptimConfig holds the optimizer and loss settings the Policy applies in
+// TrainStep (TRAINING-MATH.md). They are passed through unchanged.
+type OptimConfig struct {
+	// LearningRate defaults to 1e-5, ten times the reference's 1e-6: the
+	// reference trains all weights, azr-native trains a LoRA adapter, and the
+	// best LoRA learning rate is consistently about 10x the full fine-tuning
+	// one (Schulman et al., "LoRA Without Regret", 2025, incl. for RL).
+	LearningRate  float64 `json:"lr"`
+	WarmupSteps   int     `json:"warmup_steps"`   // reference: 0 (constant schedule)
+	WeightDecay   float64 `json:"weight_decay"`   // reference (paper branch): 0.01
+	Beta1         float64 `json:"beta1"`          // 0.9
+	Beta2         float64 `json:"beta2"`          // 0.999
+	Eps           float64 `json:"eps"`            // 1e-8
+	GradClip      float64 `json:"grad_clip"`      // 1.0 (global norm)
+	ClipRatioLow  float64 `json:"clip_ratio_low"` // 0.2 (PPO ε)
+	ClipRatioHigh float64 `json:"clip_ratio_high"`
+	EntropyCoeff  float64 `json:"entropy_coeff"` // 0.001 (paper branch)
+	KLCoeff       float64 `json:"kl_coeff"`      // 0: no KL at all
+	PPOEpochs     int     `json:"ppo_epochs"`    // 1: one update per step
+	MicroBatch    int     `json:"micro_batch"`   // 16 sequences per forward/backward
+	LossAggMode   string  `json:"loss_agg_mode"` // "token-mean"
+	LoRARank      int     `json:"lora_rank"`     // engine setting, passed through
+	LoRAAlpha     float64 `json:"lora_alpha"`    // engine setting, passed through
+}
+
+// Config holds every hyperparameter of a self-play run (AZR-SPEC §5.4). The
+// zero value is not useful: start from DefaultConfig.
+type Config struct {
+	Seed      uint64     `json:"seed"`       // reference data.seed: 1
+	TaskTypes []TaskType `json:"task_types"` // azr.problem_types: all three
+	BatchSize int        `json:"batch_size"` // data.train_batch_size: 64 per (type x role)
+	Steps     int        `json:"steps"`      // 500 (paper: never past 500; the yaml's 960 is an artifact of the val set size)
+	SaveEvery int        `json:"save_every"` // save_freq: 10
+	EvalEvery int        `json:"eval_every"` // test_freq: 10 (evaluation is wired by the caller)
+
+	// Sampling (AZR-SPEC §5.3): the same for proposer and solver.
+	Temperature        float32  `json:"temperature"`         // 1.0
+	TopP               float32  `json:"top_p"`               // 1.0
+	TopK               int      `json:"top_k"`               // -1 (off)
+	MaxPromptLength    int      `json:"max_prompt_length"`   // 6144 tokens
+	MaxResponseLength  int      `json:"max_response_length"` // 8096 tokens
+	ContentMaxLength   int      `json:"content_max_length"`  // 8096 tokens (proposer prompt redraw limit)
+	Stop               []string `json:"stop,omitempty"`      // none
+	PromptRedrawTries  int      `json:"prompt_redraw_tries"` // redraws of an over-long proposer prompt: 10
+	LearnabilityGreedy bool     `json:"learnability_greedy"` // false; true reproduces master's greedy MC rollouts (Q1)
+
+	// Learnability reward (AZR-SPEC §4.3).
+	NSamples int `json:"n_samples"` // MC solver rollouts per valid proposal: 8
+	// TrivialReward is the proposer reward of a valid, well-formatted task
+	// with r = 0 (always or never solved). Default -0.5, what the reference
+	// code gives and what trained the published models; 0 is the paper's formula.
+	TrivialReward float64 `json:"trivial_reward"`
+
+	// Task construction.
+	References               int      `json:"references"`                  // io_n (K): 6
+	NumInputs                int      `json:"num_inputs"`                  // induction inputs: 10 (5 shown, 5 hidden)
+	BannedModules            []string `json:"banned_modules"`              // banned_words; the sandbox enforces them
+	Template                 string   `json:"template"`                    // "r1" (base models) or "chatml"
+	SwapDifficulty           bool     `json:"swap_difficulty"`             // false; true reproduces Q8 (swapped criteria)
+	InductionProgramFromBoth bool     `json:"induction_program_from_both"` // true: programs from abduction ∪ deduction (duplicates count twice)
+
+	// Parsing (AZR-SPEC §2.4, §4.1).
+	Parse ParseOptions `json:"parse"`
+
+	// Buffers (AZR-SPEC §6).
+	MaxPrograms     int    `json:"max_programs"`      // 16384 per buffer
+	Eviction        string `json:"eviction"`          // "oldest" (default), "uniform", or "drop_new" (reference Q10)
+	Dedup           bool   `json:"dedup"`             // false (reference: no dedup during self-play)
+	RefStrategy     string `json:"ref_strategy"`      // gen_data_probabilities_strategy: "uniform" or "step"
+	PredMix         string `json:"pred_mix"`          // pred_data_mix_strategy: "max_new" or "uniform"
+	PastEpochWindow int    `json:"past_epoch_window"` // 1: "recent" = added at steps >= t-1
+	SolveFresh      bool   `json:"solve_fresh"`       // false (reference: solver batches are built before the step's proposals, Q11)
+	SeedTarget      int    `json:"seed_target"`       // seeding phase target: 0 = off; reference 64*seed_batch_factor(4) = 256
+	SeedMaxRounds   int    `json:"seed_max_rounds"`   // give up seeding after this many proposer batches: 100
+
+	// Advantages (AZR-SPEC §5.1).
+	Advantage string  `json:"advantage"` // "task_relative" (TRR++), or "global" (one baseline over all six batches)
+	AdvEps    float64 `json:"adv_eps"`   // 1e-8 in (σ² + eps)^-1/2
+
+	// Executor (AZR-SPEC §3). The trainer passes these to nobody: whoever
+	// builds the sandbox pool reads them.
+	ExecTimeout     time.Duration `json:"exec_timeout"`     // execute_max_timeout: 10 s
+	ExecParallelism int           `json:"exec_parallelism"` // concurrent executor calls: 2
+	ExecRetries     int           `json:"exec_retries"`     // retries on executor (not program) errors: 3
+
+	Optim OptimConfig `json:"optim"`
+
+	// Monitoring.
+	UhOhPatterns []string `json:"uhoh_patterns"` // regexes flagged in any response
+}
+
+// ReferenceBannedModules is the reference's banned_words list, de-duplicated.
+var ReferenceBannedModules = []string{
+	"logging", "random", "multiprocessing", "pebble", "subprocess", "threading",
+	"datetime", "time", "hashlib", "hmac", "bcrypt", "os.sys", "os.path", "sys.exit",
+	"os.environ", "calendar",
+}
+
+// DefaultUhOhPatterns flag the kind of chain of thought the AZR paper noticed
+// by hand ("outsmart ... less intelligent humans") and talk of escaping checks.
+var DefaultUhOhPatterns = []string{
+	`(?i)\boutsmart`,
+	`(?i)less intelligent (humans|beings|people)`,
+	`(?i)\b(escape|evade|disable|bypass|tamper with|fool)\b.{0,30}\b(sandbox|monitor|oversight|grader|checker|reward)`,
+	`(?i)\breward hack`,
+	`(?i)\b(take over|dominate) (the world|humanity|humans)`,
+}
+
+// DefaultConfig returns the reference's defaults (paper branch, §5.4) with
+// azr-native's documented deviations.
+func DefaultConfig() Config {
+	return Config{
+		Seed:                     1,
+		TaskTypes:                []TaskType{Abduction, Deduction, Induction},
+		BatchSize:                64,
+		Steps:                    500,
+		SaveEvery:                10,
+		EvalEvery:                10,
+		Temperature:              1.0,
+		TopP:                     1.0,
+		TopK:                     -1,
+		MaxPromptLength:          6144,
+		MaxResponseLength:        8096,
+		ContentMaxLength:         8096,
+		PromptRedrawTries:        10,
+		NSamples:                 8,
+		TrivialReward:            -0.5,
+		References:               6,
+		NumInputs:                10,
+		BannedModules:            append([]string(nil), ReferenceBannedModules...),
+		Template:                 "r1",
+		InductionProgramFromBoth: true,
+		Parse:                    DefaultParseOptions(),
+		MaxPrograms:              16384,
+		Eviction:                 "oldest",
+		RefStrategy:              "uniform",
+		PredMix:                  "max_new",
+		PastEpochWindow:          1,
+		SeedMaxRounds:            100,
+		Advantage:                "task_relative",
+		AdvEps:                   1e-8,
+		ExecTimeout:              10 * time.Second,
+		ExecParallelism:          2,
+		ExecRetries:              3,
+		Optim: OptimConfig{
+			LearningRate: 1e-5, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
+			GradClip: 1.0, ClipRatioLow: 0.2, ClipRatioHigh: 0.2, EntropyCoeff: 0.001,
+			PPOEpochs: 1, MicroBatch: 16, LossAggMode: "token-mean", LoRARank: 16, LoRAAlpha: 32,
+		},
+		UhOhPatterns: append([]string(nil), DefaultUhOhPatterns...),
+	}
+}
+
+// Validate reports the first inconsistent setting.
+func (c *Config) Validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(len(c.TaskTypes) > 0, "task_types is empty")
+	seen := map[TaskType]bool{}
+	for _, t := range c.TaskTypes {
+		check(t >= Deduction && t <= Induction, "task_types: unknown %v", t)
+		check(!seen[t], "task_types: %v twice", t)
+		seen[t] = true
+	}
+	check(c.BatchSize > 0, "batch_size must be > 0")
+	check(c.NSamples > 0, "n_samples must be > 0")
+	check(c.References >= 0, "references must be >= 0")
+	check(c.NumInputs >= 2, "num_inputs must be >= 2")
+	check(c.MaxPrograms > 0, "max_programs must be > 0")
+	check(c.SaveEvery >= 0, "save_every must be >= 0")
+	check(c.PastEpochWindow >= 0, "past_epoch_window must be >= 0")
+	check(c.ExecParallelism > 0, "exec_parallelism must be > 0")
+	check(c.ExecRetries >= 0, "exec_retries must be >= 0")
+	check(c.MaxResponseLength > 0, "max_response_length must be > 0")
+	check(oneOf(c.Eviction, "oldest", "uniform", "drop_new"), "eviction must be oldest, uniform or drop_new, not %q", c.Eviction)
+	check(oneOf(c.RefStrategy, "uniform", "step"), "ref_strategy must be uniform or step, not %q", c.RefStrategy)
+	check(oneOf(c.PredMix, "max_new", "uniform"), "pred_mix must be max_new or uniform, not %q", c.PredMix)
+	check(oneOf(c.Advantage, "task_relative", "global"), "advantage must be task_relative or global, not %q", c.Advantage)
+	if _, err := TemplateByName(c.Template); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Parse.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, p := range c.UhOhPatterns {
+		if _, err := regexp.Compile(p); err != nil {
+			errs = append(errs, fmt.Errorf("uhoh_patterns: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func oneOf(s string, options ...string) bool {
+	for _, o := range options {
+		if s == o {
+			return true
+		}
+	}
+	return false
+}
+
+// sampling returns the decoding settings of trained rollouts.
+func (c *Config) sampling(seed uint64) Sampling {
+	return Sampling{Temperature: c.Temperature, TopP: c.TopP, TopK: c.TopK, MaxTokens: c.MaxResponseLength, Seed: seed, Stop: c.Stop}
+}
+
+// mcSampling returns the decoding settings of learnability rollouts: the
+// training temperature (the paper branch), or greedy (master, Q1).
+func (c *Config) mcSampling(seed uint64) Sampling {
+	s := c.sampling(seed)
+	if c.LearnabilityGreedy {
+		s.Temperature, s.TopP, s.TopK = 0, 1, -1
+	}
+	return s
+}

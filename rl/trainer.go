@@ -1,0 +1,611 @@
+package rl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Trainer runs Absolute Zero self-play: propose, validate, solve, reward and
+// one policy update per step (AZR-SPEC §7). Use NewTrainer or Resume.
+type Trainer struct {
+	cfg     Config
+	policy  Policy
+	scorer  *Scorer
+	log     *zap.Logger
+	tpl     Template
+	popts   PromptOptions
+	pcg     *rand.PCG
+	rng     *rand.Rand
+	step    int // steps completed
+	seeded  bool
+	bufs    *Buffers
+	monitor *Monitor
+	counter TokenCounter
+
+	dir     string    // run directory: checkpoints/, metrics.jsonl, uhoh.jsonl
+	metrics io.Writer // JSON lines, one StepMetrics per step
+	files   []*os.File
+
+	// OnStep, when set, is called after every step with its metrics.
+	OnStep func(StepMetrics)
+}
+
+// NewTrainer returns a trainer at step 0 with buffers holding the zero
+// triplet (and, when cfg.SeedTarget > 0, a seeding phase to run first).
+func NewTrainer(cfg Config, policy Policy, exec Executor, logger *zap.Logger) (*Trainer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("rl config: %w", err)
+	}
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	tpl, _ := TemplateByName(cfg.Template)
+	scorer, err := NewScorer(&cfg, exec)
+	if err != nil {
+		return nil, err
+	}
+	mon, err := NewMonitor(cfg.UhOhPatterns)
+	if err != nil {
+		return nil, err
+	}
+	pcg := rand.NewPCG(cfg.Seed, 0x617a722d6e6174) // "azr-nat"
+	t := &Trainer{
+		cfg: cfg, policy: policy, scorer: scorer, log: logger, tpl: tpl,
+		popts:   PromptOptions{BannedModules: cfg.BannedModules, NumInputs: cfg.NumInputs, SwapDifficulty: cfg.SwapDifficulty},
+		pcg:     pcg,
+		rng:     rand.New(pcg),
+		bufs:    NewBuffers(&cfg),
+		monitor: mon,
+		seeded:  cfg.SeedTarget <= 0,
+	}
+	if tc, ok := policy.(TokenCounter); ok {
+		t.counter = tc
+	}
+	if oc, ok := policy.(OptimConfigurable); ok {
+		if err := oc.SetOptim(cfg.Optim); err != nil {
+			return nil, fmt.Errorf("policy rejected optimizer settings: %w", err)
+		}
+	}
+	return t, nil
+}
+
+// Config returns the trainer's configuration.
+func (t *Trainer) Config() Config { return t.cfg }
+
+// StepCount is the number of completed steps.
+func (t *Trainer) StepCount() int { return t.step }
+
+// Buffers returns the live buffers (do not modify while a step runs).
+func (t *Trainer) Buffers() *Buffers { return t.bufs }
+
+// RNGState returns the serialized state of the trainer's random generator.
+func (t *Trainer) RNGState() []byte {
+	b, _ := t.pcg.MarshalBinary()
+	return b
+}
+
+// SetDir sets the run directory: checkpoints go to dir/checkpoints, metrics
+// are appended to dir/metrics.jsonl and uh-oh flags to dir/uhoh.jsonl.
+func (t *Trainer) SetDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	open := func(name string) (*os.File, error) {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err == nil {
+			t.files = append(t.files, f)
+		}
+		return f, err
+	}
+	mf, err := open("metrics.jsonl")
+	if err != nil {
+		return err
+	}
+	uf, err := open("uhoh.jsonl")
+	if err != nil {
+		return err
+	}
+	t.dir, t.metrics, t.monitor.W = dir, mf, uf
+	return nil
+}
+
+// Close closes the files SetDir opened.
+func (t *Trainer) Close() error {
+	var errs []error
+	for _, f := range t.files {
+		errs = append(errs, f.Close())
+	}
+	t.files = nil
+	return errors.Join(errs...)
+}
+
+// Run completes `steps` more steps (running the seeding phase first if it is
+// configured and not done), saving a checkpoint every cfg.SaveEvery steps and
+// after the last one when a run directory is set.
+func (t *Trainer) Run(ctx context.Context, steps int) error {
+	if !t.seeded {
+		if err := t.Seed(ctx); err != nil {
+			return err
+		}
+	}
+	lastSaved := -1
+	for i := 0; i < steps; i++ {
+		m, err := t.Step(ctx)
+		if err != nil {
+			return err
+		}
+		t.log.Info("self-play step",
+			zap.Int("step", m.Step), zap.Float64("seconds", m.Seconds["total"]),
+			zap.Float64("solve_acc_deduction", m.Batches["solve_deduction"].Accuracy),
+			zap.Float64("solve_acc_abduction", m.Batches["solve_abduction"].Accuracy),
+			zap.Float64("solve_acc_induction", m.Batches["solve_induction"].Accuracy),
+			zap.Int("valid_proposals", m.ValidProposals), zap.Float64("loss", m.Train.Loss))
+		if t.dir != "" && t.cfg.SaveEvery > 0 && t.step%t.cfg.SaveEvery == 0 {
+			if _, err := t.Save(); err != nil {
+				return err
+			}
+			lastSaved = t.step
+		}
+	}
+	if t.dir != "" && lastSaved != t.step {
+		if _, err := t.Save(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parallel runs f(0..n-1) on up to `workers` goroutines and returns the first error.
+func parallel(ctx context.Context, n, workers int, f func(i int) error) error {
+	if workers < 1 {
+		workers = 1
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	next := 0
+	for w := 0; w < min(workers, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if first != nil || next >= n {
+					mu.Unlock()
+					return
+				}
+				i := next
+				next++
+				mu.Unlock()
+				if err := ctx.Err(); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+				if err := f(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// generate calls the policy and checks the shape of its answer.
+func (t *Trainer) generate(ctx context.Context, reqs []GenRequest) ([]GenResult, error) {
+	if len(reqs) == 0 {
+		return nil, nil
+	}
+	res, err := t.policy.Generate(ctx, reqs)
+	if err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	if len(res) != len(reqs) {
+		return nil, fmt.Errorf("generate: %d results for %d requests", len(res), len(reqs))
+	}
+	for i := range res {
+		if len(res[i].Samples) != reqs[i].N {
+			return nil, fmt.Errorf("generate: request %d got %d samples, want %d", i, len(res[i].Samples), reqs[i].N)
+		}
+	}
+	return res, nil
+}
+
+// fits reports whether a prompt is within limit tokens (always true without a TokenCounter).
+func (t *Trainer) fits(prompt string, limit int) bool {
+	if t.counter == nil || limit <= 0 {
+		return true
+	}
+	n, err := t.counter.CountTokens(prompt)
+	return err == nil && n <= limit
+}
+
+// proposerItem is one proposer prompt of a step.
+type proposerItem struct {
+	Base   Task // induction: the program shown
+	Prompt string
+}
+
+// buildProposer builds a batch of proposer prompts for a task type (AZR-SPEC §2.1).
+func (t *Trainer) buildProposer(typ TaskType, buf func(TaskType) *Buffer, n int) []proposerItem {
+	items := make([]proposerItem, 0, n)
+	for len(items) < n {
+		var it proposerItem
+		for try := 0; ; try++ {
+			if typ == Induction {
+				base, ok := t.bufs.InductionProgram(t.rng, t.cfg.InductionProgramFromBoth)
+				if !ok {
+					base = Task{Program: IdentityProgram}
+				}
+				it = proposerItem{Base: base, Prompt: t.tpl.Render(ProposeInduction(base.Program, t.popts))}
+			} else {
+				refs := buf(typ).References(t.rng, t.cfg.References, t.cfg.RefStrategy)
+				it = proposerItem{Prompt: t.tpl.Render(ProposeTriplet(typ, refs, t.popts))}
+			}
+			if try >= t.cfg.PromptRedrawTries || t.fits(it.Prompt, t.cfg.ContentMaxLength) {
+				break
+			}
+		}
+		items = append(items, it)
+	}
+	return items
+}
+
+// scored is one trained response with its reward.
+type scored struct {
+	prompt      []int32
+	sample      *Sample
+	reward      float64
+	format      float64
+	correct     float64 // solver: 1 if correct; proposer: learnability r (0 if invalid)
+	valid       bool
+	answer      string // for diversity
+	program     string // proposer: the program (for length metrics)
+	pbar        float64
+	execErr     bool
+	promptChars int
+}
+
+// Seed runs the optional seeding phase (AZR-SPEC §6.3): propose with the
+// current (not updated) policy until cfg.SeedTarget distinct valid triplets
+// and induction tasks exist, then install them, tagged step 0, as the
+// initial buffers. It gives up after cfg.SeedMaxRounds batches per pool and
+// keeps what it found.
+func (t *Trainer) Seed(ctx context.Context) error {
+	target := t.cfg.SeedTarget
+	pool := NewBuffer(0, "oldest", true)
+	pool.Add(ZeroTriplet(), nil)
+	get := func(TaskType) *Buffer { return pool }
+	for round := 0; pool.Len() < target && round < t.cfg.SeedMaxRounds; round++ {
+		for _, typ := range []TaskType{Abduction, Deduction} {
+			items := t.buildProposer(typ, get, t.cfg.BatchSize)
+			tasks, err := t.proposeOnly(ctx, typ, items)
+			if err != nil {
+				return err
+			}
+			for _, tk := range tasks {
+				pool.Add(tk, nil)
+			}
+		}
+		t.log.Info("seeding triplets", zap.Int("have", pool.Len()), zap.Int("target", target))
+	}
+	if pool.Len() > target {
+		pool.Entries = pool.Entries[:target]
+	}
+	problems := NewBuffer(0, "oldest", true)
+	problems.Add(ZeroInduction(), nil)
+	next := 0
+	for round := 0; problems.Len() < target && round < t.cfg.SeedMaxRounds; round++ {
+		items := make([]proposerItem, 0, t.cfg.BatchSize)
+		for len(items) < t.cfg.BatchSize {
+			e := pool.Entries[next%pool.Len()]
+			next++
+			base := Task{Program: e.Program, Imports: e.Imports}
+			items = append(items, proposerItem{Base: base, Prompt: t.tpl.Render(ProposeInduction(base.Program, t.popts))})
+		}
+		tasks, err := t.proposeOnly(ctx, Induction, items)
+		if err != nil {
+			return err
+		}
+		for _, tk := range tasks {
+			problems.Add(tk, nil)
+		}
+		t.log.Info("seeding induction tasks", zap.Int("have", problems.Len()), zap.Int("target", target))
+	}
+	if problems.Len() > target {
+		problems.Entries = problems.Entries[:target]
+	}
+	fresh := NewBuffers(&t.cfg)
+	for _, b := range []*Buffer{fresh.Deduction, fresh.Abduction, fresh.Induction} {
+		b.Entries = nil
+		b.Added = 0
+		b.seen = nil
+	}
+	for _, e := range pool.Entries {
+		fresh.Deduction.Add(e, t.rng)
+		fresh.Abduction.Add(e, t.rng)
+	}
+	for _, e := range problems.Entries {
+		fresh.Induction.Add(e, t.rng)
+	}
+	t.bufs, t.seeded = fresh, true
+	return nil
+}
+
+// proposeOnly generates and validates proposals and returns the valid tasks (step 0).
+func (t *Trainer) proposeOnly(ctx context.Context, typ TaskType, items []proposerItem) ([]Task, error) {
+	reqs := make([]GenRequest, len(items))
+	for i, it := range items {
+		reqs[i] = GenRequest{Prompt: it.Prompt, N: 1, Sampling: t.cfg.sampling(t.rng.Uint64())}
+	}
+	res, err := t.generate(ctx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	ps := make([]ProposalScore, len(items))
+	if err := parallel(ctx, len(items), t.cfg.ExecParallelism, func(i int) error {
+		var err error
+		ps[i], err = t.scorer.ScoreProposal(ctx, typ, items[i].Base, res[i].Samples[0].Text, 0)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	var out []Task
+	for i := range ps {
+		if ps[i].Valid {
+			out = append(out, ps[i].Task)
+		}
+	}
+	return out, nil
+}
+
+// Step runs one self-play step (AZR-SPEC §7) and returns its metrics.
+func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
+	start := time.Now()
+	step := t.step + 1
+	m := StepMetrics{Step: step, Batches: map[string]BatchMetrics{}, Seconds: map[string]float64{}, Buffers: map[string]int{}}
+	var types []TaskType
+	for _, typ := range AllTaskTypes {
+		for _, c := range t.cfg.TaskTypes {
+			if c == typ {
+				types = append(types, typ)
+			}
+		}
+	}
+
+	// 2. Build the six datasets from the current buffers.
+	proposers := map[TaskType][]proposerItem{}
+	solvers := map[TaskType][]Task{}
+	for _, typ := range types {
+		proposers[typ] = t.buildProposer(typ, t.bufs.Of, t.cfg.BatchSize)
+		if !t.cfg.SolveFresh {
+			solvers[typ] = t.bufs.Of(typ).SolverBatch(t.rng, t.cfg.BatchSize, step, t.cfg.PastEpochWindow, t.cfg.PredMix)
+		}
+	}
+
+	// 3. Propose then solve, per type.
+	batches := map[BatchKey][]scored{}
+	for _, typ := range types {
+		ts := time.Now()
+		ps, err := t.proposeBatch(ctx, step, typ, proposers[typ])
+		if err != nil {
+			return m, fmt.Errorf("step %d, propose %v: %w", step, typ, err)
+		}
+		batches[BatchKey{typ, Propose}] = ps
+		m.Seconds["propose_"+typ.String()] = time.Since(ts).Seconds()
+
+		ts = time.Now()
+		if t.cfg.SolveFresh {
+			solvers[typ] = t.bufs.Of(typ).SolverBatch(t.rng, t.cfg.BatchSize, step, t.cfg.PastEpochWindow, t.cfg.PredMix)
+		}
+		ss, err := t.solveBatch(ctx, step, typ, solvers[typ])
+		if err != nil {
+			return m, fmt.Errorf("step %d, solve %v: %w", step, typ, err)
+		}
+		batches[BatchKey{typ, Solve}] = ss
+		m.Seconds["solve_"+typ.String()] = time.Since(ts).Seconds()
+	}
+
+	// Advantages: per (type x role) batch (TRR++), or one global baseline.
+	advs := map[BatchKey][]float64{}
+	if t.cfg.Advantage == "global" {
+		var rs []float64
+		var ls []int
+		for _, k := range BatchOrder {
+			for _, s := range batches[k] {
+				rs, ls = append(rs, s.reward), append(ls, len(s.sample.Tokens))
+			}
+		}
+		all, _, _ := WhitenedAdvantages(rs, ls, t.cfg.AdvEps)
+		for _, k := range BatchOrder {
+			n := len(batches[k])
+			advs[k], all = all[:n], all[n:]
+		}
+	} else {
+		for k, b := range batches {
+			rs, ls := make([]float64, len(b)), make([]int, len(b))
+			for i, s := range b {
+				rs[i], ls[i] = s.reward, len(s.sample.Tokens)
+			}
+			advs[k], _, _ = WhitenedAdvantages(rs, ls, t.cfg.AdvEps)
+		}
+	}
+
+	// 4. One update over the six batches, in the reference's order.
+	var seqs []TrainSequence
+	for _, k := range BatchOrder {
+		for i, s := range batches[k] {
+			seqs = append(seqs, BuildSequence(s.prompt, s.sample, advs[k][i]))
+		}
+	}
+	ts := time.Now()
+	stats, err := t.policy.TrainStep(ctx, seqs)
+	if err != nil {
+		return m, fmt.Errorf("step %d, train: %w", step, err)
+	}
+	m.Seconds["train"] = time.Since(ts).Seconds()
+	m.Train = stats
+	t.step = step
+
+	// 6. Metrics.
+	for _, k := range BatchOrder {
+		if b, ok := batches[k]; ok {
+			bm := batchMetrics(k, b, advs[k])
+			m.Batches[k.String()] = bm
+			if k.Role == Propose {
+				m.ValidProposals += bm.Valid
+			}
+		}
+	}
+	m.Sequences = len(seqs)
+	for _, typ := range []TaskType{Deduction, Abduction, Induction} {
+		m.Buffers[typ.String()] = t.bufs.Of(typ).Len()
+	}
+	m.UhOh = t.monitor.Count
+	m.Seconds["total"] = time.Since(start).Seconds()
+	if t.metrics != nil {
+		if err := json.NewEncoder(t.metrics).Encode(m); err != nil {
+			return m, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	if t.OnStep != nil {
+		t.OnStep(m)
+	}
+	return m, nil
+}
+
+// proposeBatch is §7.3a: generate, parse and validate, learnability rollouts,
+// rewards, then append the valid tasks to the buffer.
+func (t *Trainer) proposeBatch(ctx context.Context, step int, typ TaskType, items []proposerItem) ([]scored, error) {
+	reqs := make([]GenRequest, len(items))
+	for i, it := range items {
+		reqs[i] = GenRequest{Prompt: it.Prompt, N: 1, Sampling: t.cfg.sampling(t.rng.Uint64())}
+	}
+	res, err := t.generate(ctx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	ps := make([]ProposalScore, len(items))
+	if err := parallel(ctx, len(items), t.cfg.ExecParallelism, func(i int) error {
+		var err error
+		ps[i], err = t.scorer.ScoreProposal(ctx, typ, items[i].Base, res[i].Samples[0].Text, step)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+
+	// Learnability rollouts: N samples of the solver prompt of each valid,
+	// well-formatted proposal (a badly formatted one gets -1 whatever they say).
+	var mcIdx []int
+	var mcReqs []GenRequest
+	for i := range ps {
+		if !ps[i].Valid || ps[i].Format <= 0 {
+			continue
+		}
+		prompt := t.tpl.Render(SolveText(typ, ps[i].Task))
+		if !t.fits(prompt, t.cfg.MaxPromptLength) {
+			continue // filtered for length: p̄ forced to 0 (AZR-SPEC §4.3)
+		}
+		mcIdx = append(mcIdx, i)
+		mcReqs = append(mcReqs, GenRequest{Prompt: prompt, N: t.cfg.NSamples, Sampling: t.cfg.mcSampling(t.rng.Uint64())})
+	}
+	mcRes, err := t.generate(ctx, mcReqs)
+	if err != nil {
+		return nil, fmt.Errorf("learnability rollouts: %w", err)
+	}
+	learn := make([]Learnability, len(items))
+	if err := parallel(ctx, len(mcIdx), t.cfg.ExecParallelism, func(j int) error {
+		i := mcIdx[j]
+		texts := make([]string, len(mcRes[j].Samples))
+		for k, s := range mcRes[j].Samples {
+			texts[k] = s.Text
+		}
+		var err error
+		learn[i], err = t.scorer.Learnability(ctx, typ, ps[i].Task, texts)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	for j, i := range mcIdx {
+		for k, s := range mcRes[j].Samples {
+			t.monitor.Check(step, "mc_"+typ.String(), i*t.cfg.NSamples+k, s.Text)
+		}
+	}
+
+	out := make([]scored, len(items))
+	buf := t.bufs.Of(typ)
+	key := BatchKey{typ, Propose}.String()
+	for i := range items {
+		s := &res[i].Samples[0]
+		t.monitor.Check(step, key, i, s.Text)
+		r := ProposerReward(ps[i].Format, ps[i].Valid, learn[i].R, t.cfg.TrivialReward)
+		sc := scored{prompt: res[i].PromptTokens, sample: s, reward: r, format: ps[i].Format, valid: ps[i].Valid, pbar: learn[i].PBar, promptChars: len(items[i].Prompt)}
+		if ps[i].Valid {
+			sc.correct = learn[i].R
+			sc.program = ps[i].Task.Program
+			if typ == Induction {
+				sc.answer = fmt.Sprint(ps[i].Task.Outputs)
+			} else {
+				sc.answer = ps[i].Task.Output
+			}
+			// Every valid proposal is stored (valid_program_filter=all), whatever its format.
+			buf.Add(ps[i].Task, t.rng)
+		}
+		out[i] = sc
+	}
+	return out, nil
+}
+
+// solveBatch is §7.3b: generate answers and reward them.
+func (t *Trainer) solveBatch(ctx context.Context, step int, typ TaskType, tasks []Task) ([]scored, error) {
+	reqs := make([]GenRequest, len(tasks))
+	prompts := make([]string, len(tasks))
+	for i := range tasks {
+		prompts[i] = t.tpl.Render(SolveText(typ, tasks[i]))
+		reqs[i] = GenRequest{Prompt: prompts[i], N: 1, Sampling: t.cfg.sampling(t.rng.Uint64())}
+	}
+	res, err := t.generate(ctx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	ss := make([]SolveScore, len(tasks))
+	if err := parallel(ctx, len(tasks), t.cfg.ExecParallelism, func(i int) error {
+		var err error
+		ss[i], err = t.scorer.ScoreSolve(ctx, typ, tasks[i], res[i].Samples[0].Text)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	out := make([]scored, len(tasks))
+	key := BatchKey{typ, Solve}.String()
+	for i := range tasks {
+		s := &res[i].Samples[0]
+		t.monitor.Check(step, key, i, s.Text)
+		c := 0.0
+		if ss[i].Correct {
+			c = 1
+		}
+		out[i] = scored{prompt: res[i].PromptTokens, sample: s, reward: ss[i].Reward, format: ss[i].Format,
+			correct: c, valid: ss[i].Parsed.OK, answer: ss[i].Parsed.Value, execErr: ss[i].ExecErr != "", promptChars: len(prompts[i])}
+	}
+	return out, nil
+}
