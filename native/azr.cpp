@@ -1,0 +1,1 @@
+#include "azr.h"
