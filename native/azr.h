@@ -209,4 +209,8 @@ azr_status azr_tiny_model_write(const azr_tiny_params *params, const char *path,
 #ifdef __cplusplus
 }
 #endif
+
+/* LoRA adapters and the policy-gradient training step. */
+#include "azr_train.h"
+
 #endif
