@@ -1,0 +1,308 @@
+package rl
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+// Each test case below is one rule of AZR-SPEC §2.4, §2.5 and §4.1, written
+// as a crafted model output and what it must parse into.
+
+func TestFormatScore(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		want       float64
+	}{
+		{"think then answer", "<think>a</think><answer>b</answer>", 1},
+		{"whitespace between the blocks", "<think>a</think>\n\n <answer>b</answer>", 1},
+		{"multi-line blocks", "<think>\nx\ny\n</think>\n<answer>\n```output\n1\n```\n</answer>", 1},
+		{"trailing text is allowed", "<think>a</think><answer>b</answer> and more User: hi", 1},
+		{"text before <think> fails (anchored)", "x <think>a</think><answer>b</answer>", 0},
+		{"no </think>", "<think>a <answer>b</answer>", 0},
+		{"no </answer>", "<think>a</think><answer>b", 0},
+		{"text between </think> and <answer>", "<think>a</think> so: <answer>b</answer>", 0},
+		{"empty", "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := FormatScore(tc.text); got != tc.want {
+				t.Errorf("FormatScore(%q) = %v, want %v", tc.text, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestExtractAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name, text, want string
+		ok               bool
+	}{
+		{"simple", "<think>x</think><answer> 42 </answer>", "42", true},
+		{"the LAST <answer> wins", "<answer>1</answer> <answer>2</answer>", "2", true},
+		{"no closing tag: to the end", "<answer>\n  7\n", "7", true},
+		{"no <answer>", "<think>x</think> 42", "", false},
+		{"empty answer", "<answer></answer>", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := ExtractAnswer(tc.text)
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("ExtractAnswer(%q) = %q, %v; want %q, %v", tc.text, got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+func TestGenerationText(t *testing.T) {
+	if got := GenerationText("<think>", " a </think>\n", DefaultParseOptions()); got != "<think> a </think>" {
+		t.Errorf("default: got %q", got)
+	}
+	// The reference strips quote characters from both ends of the generation text.
+	if got := GenerationText("", ` "x"' `, ReferenceParseOptions()); got != `x` {
+		t.Errorf("reference: got %q", got)
+	}
+}
+
+func ans(s string) string { return "<think>plan</think>\n<answer>\n" + s + "\n</answer>" }
+
+func TestParseTripletProposal(t *testing.T) {
+	def, ref := DefaultParseOptions(), ReferenceParseOptions()
+	anyLast := def
+	anyLast.FReplaceLocation, anyLast.RejectMultipleFunctions = "any_last", false
+	nested := "def f(x):\n    def helper(y):\n        return y + 1\n    return helper(x)"
+	class := "class Box:\n    def get(self):\n        return 1\n\ndef f(x):\n    return Box().get() + x"
+	for _, tc := range []struct {
+		name    string
+		opt     ParseOptions
+		text    string
+		want    Proposal
+		wantErr string
+	}{
+		{
+			name: "python block and input block",
+			opt:  def,
+			text: ans("```python\ndef f(a, b):\n    return a + b\n```\n```input\n1, 2\n```"),
+			want: Proposal{Program: "def f(a, b):\n    return a + b", Original: "def f(a, b):\n    return a + b", Functions: []string{"f"}, Input: "1, 2"},
+		},
+		{
+			name: "unlabelled code block",
+			opt:  def,
+			text: ans("```\ndef f(a):\n    return a\n```\n```input\n'x'\n```"),
+			want: Proposal{Program: "def f(a):\n    return a", Original: "def f(a):\n    return a", Functions: []string{"f"}, Input: "'x'"},
+		},
+		{
+			name: "input block first: the python block is still the code",
+			opt:  def,
+			text: ans("```input\n5\n```\n```python\ndef f(a):\n    return a\n```"),
+			want: Proposal{Program: "def f(a):\n    return a", Original: "def f(a):\n    return a", Functions: []string{"f"}, Input: "5"},
+		},
+		{
+			name:    "reference (Q7): the first block of any language is the code",
+			opt:     ref,
+			text:    ans("```input\n5\n```\n```python\ndef f(a):\n    return a\n```"),
+			wantErr: "no function definition",
+		},
+		{
+			name: "'# Input:' line when there is no input block",
+			opt:  def,
+			text: ans("```python\ndef f(a):\n    return a\n```\n# Input: [1, 2]"),
+			want: Proposal{Program: "def f(a):\n    return a", Original: "def f(a):\n    return a", Functions: []string{"f"}, Input: "[1, 2]"},
+		},
+		{
+			name:    "no input at all",
+			opt:     def,
+			text:    ans("```python\ndef f(a):\n    return a\n```"),
+			wantErr: "no input block",
+		},
+		{
+			name:    "no code block",
+			opt:     def,
+			text:    ans("```input\n1\n```"),
+			wantErr: "no python code block",
+		},
+		{
+			name:    "no <answer>",
+			opt:     def,
+			text:    "<think>x</think>```python\ndef f(a):\n    return a\n```\n```input\n1\n```",
+			wantErr: "no <answer> content",
+		},
+		{
+			name:    "no def",
+			opt:     def,
+			text:    ans("```python\nx = 1\n```\n```input\n1\n```"),
+			wantErr: "no function definition",
+		},
+		{
+			name:    "two top-level functions are rejected",
+			opt:     def,
+			text:    ans("```python\ndef g(a):\n    return a\n\ndef f(a):\n    return g(a)\n```\n```input\n1\n```"),
+			wantErr: "2 functions defined (g, f), want one",
+		},
+		{
+			name: "nested helpers are allowed (Q6 fixed)",
+			opt:  def,
+			text: ans("```python\n" + nested + "\n```\n```input\n1\n```"),
+			want: Proposal{Program: nested, Original: nested, Functions: []string{"f"}, Input: "1"},
+		},
+		{
+			name:    "reference (Q6): nested helpers count as functions",
+			opt:     ref,
+			text:    ans("```python\n" + nested + "\n```\n```input\n1\n```"),
+			wantErr: "2 functions defined (f, helper), want one",
+		},
+		{
+			name: "methods do not count (Q6 fixed)",
+			opt:  def,
+			text: ans("```python\n" + class + "\n```\n```input\n1\n```"),
+			want: Proposal{Program: class, Original: class, Functions: []string{"f"}, Input: "1"},
+		},
+		{
+			name: "the function is renamed to f, recursive calls too",
+			opt:  def,
+			text: ans("```python\ndef fib(n):\n    return n if n < 2 else fib(n - 1) + fib (n - 2)\n```\n```input\n5\n```"),
+			want: Proposal{Program: "def f(n):\n    return n if n < 2 else f(n - 1) + f(n - 2)", Original: "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib (n - 2)", Functions: []string{"fib"}, Input: "5"},
+		},
+		{
+			name: "renaming leaves method calls alone",
+			opt:  def,
+			text: ans("```python\ndef count(s):\n    return s.count('a')\n```\n```input\n'banana'\n```"),
+			want: Proposal{Program: "def f(s):\n    return s.count('a')", Original: "def count(s):\n    return s.count('a')", Functions: []string{"count"}, Input: "'banana'"},
+		},
+		{
+			name: "reference renaming also rewrites method calls",
+			opt:  ref,
+			text: ans("```python\ndef count(s):\n    return s.count('a')\n```\n```input\n'banana'\n```"),
+			want: Proposal{Program: "def f(s):\n    return s.f('a')", Original: "def count(s):\n    return s.count('a')", Functions: []string{"count"}, Input: "'banana'"},
+		},
+		{
+			name: "any_last keeps f when it exists",
+			opt:  anyLast,
+			text: ans("```python\ndef g(a):\n    return a\n\ndef f(a):\n    return g(a)\n```\n```input\n1\n```"),
+			want: Proposal{Program: "def g(a):\n    return a\n\ndef f(a):\n    return g(a)", Original: "def g(a):\n    return a\n\ndef f(a):\n    return g(a)", Functions: []string{"g", "f"}, Input: "1"},
+		},
+		{
+			name: "any_last renames the last def when there is no f",
+			opt:  anyLast,
+			text: ans("```python\ndef g(a):\n    return a\n\ndef main(a):\n    return g(a)\n```\n```input\n1\n```"),
+			want: Proposal{Program: "def g(a):\n    return a\n\ndef f(a):\n    return g(a)", Original: "def g(a):\n    return a\n\ndef main(a):\n    return g(a)", Functions: []string{"g", "main"}, Input: "1"},
+		},
+		{
+			name: "the first input block wins",
+			opt:  def,
+			text: ans("```python\ndef f(a):\n    return a\n```\n```input\n1\n```\n```input\n2\n```"),
+			want: Proposal{Program: "def f(a):\n    return a", Original: "def f(a):\n    return a", Functions: []string{"f"}, Input: "1"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseProposal(Deduction, tc.text, 10, tc.opt)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("error = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreFields(Proposal{}, "Answer", "Thought")); diff != "" {
+				t.Errorf("(-want +got)\n%s", diff)
+			}
+			if got.Thought != "plan" {
+				t.Errorf("thought = %q, want %q", got.Thought, "plan")
+			}
+		})
+	}
+}
+
+func inputs(n, from int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		b.WriteString("```input\n" + strconv.Itoa(from+i) + "\n```\n")
+	}
+	return b.String()
+}
+
+
+func TestParseInductionProposal(t *testing.T) {
+	def := DefaultParseOptions()
+	ten := []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
+	for _, tc := range []struct {
+		name    string
+		text    string
+		want    Proposal
+		wantErr string
+	}{
+		{"ten inputs and a message block", ans(inputs(10, 0) + "```message\nAdd things.\n```"),
+			Proposal{Inputs: ten, Message: "Add things."}, ""},
+		{"more than ten: the LAST ten", ans(inputs(12, -2) + "```message\nm\n```"),
+			Proposal{Inputs: ten, Message: "m"}, ""},
+		{"a <message> tag", ans(inputs(10, 0) + "<message> tagged </message>"),
+			Proposal{Inputs: ten, Message: "tagged"}, ""},
+		{"a '# Message:' line", ans(inputs(10, 0) + "# Message: a line"),
+			Proposal{Inputs: ten, Message: "a line"}, ""},
+		{"nine inputs", ans(inputs(9, 0) + "```message\nm\n```"), Proposal{}, "9 input blocks, want at least 10"},
+		{"no message", ans(inputs(10, 0)), Proposal{}, "no message block"},
+		{"empty message", ans(inputs(10, 0) + "```message\n\n```"), Proposal{}, "no message block"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseProposal(Induction, tc.text, 10, def)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("error = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreFields(Proposal{}, "Answer", "Thought")); diff != "" {
+				t.Errorf("(-want +got)\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestExtractSolverAnswer(t *testing.T) {
+	def, ref := DefaultParseOptions(), ReferenceParseOptions()
+	for _, tc := range []struct {
+		name string
+		typ  TaskType
+		opt  ParseOptions
+		text string
+		want SolverAnswer
+	}{
+		{"deduction: output block", Deduction, def, ans("```output\n[1, 2]\n```"),
+			SolverAnswer{Value: "[1, 2]", Source: "fence", OK: true}},
+		{"deduction: the LAST output block", Deduction, def, ans("```output\n1\n```\n```output\n2\n```"),
+			SolverAnswer{Value: "2", Source: "fence", OK: true}},
+		{"deduction: '# Output:' line", Deduction, def, ans("# Output: 'abc'"),
+			SolverAnswer{Value: "'abc'", Source: "comment", OK: true}},
+		{"deduction: <output> tag", Deduction, def, ans("<output> (1, 2) </output>"),
+			SolverAnswer{Value: "(1, 2)", Source: "tag", OK: true}},
+		{"deduction: otherwise the whole answer", Deduction, def, ans("'abc'"),
+			SolverAnswer{Value: "'abc'", Source: "answer", OK: true}},
+		{"deduction: an input block is not an output", Deduction, def, ans("```input\n1\n```"),
+			SolverAnswer{Value: "```input\n1\n```", Source: "answer", OK: true}},
+		{"deduction: no <answer>", Deduction, def, "<think>x</think> ```output\n1\n```", SolverAnswer{}},
+		{"abduction: the last input block", Abduction, def, ans("```input\n'a', 1\n```\n```input\n'b', 2\n```"),
+			SolverAnswer{Value: "'b', 2", Source: "fence", OK: true}},
+		{"abduction: '# Input:' line", Abduction, def, ans("# Input: 3"),
+			SolverAnswer{Value: "3", Source: "comment", OK: true}},
+		{"abduction: <input> tag", Abduction, def, ans("<input>3</input>"),
+			SolverAnswer{Value: "3", Source: "tag", OK: true}},
+		{"induction: the last python block", Induction, def, ans("```python\ndef f(x):\n    return 1\n```\n```python\ndef f(x):\n    return 2\n```\n```output\n2\n```"),
+			SolverAnswer{Value: "def f(x):\n    return 2", Source: "fence", OK: true}},
+		{"induction (reference): the last block of any kind", Induction, ref, ans("```python\ndef f(x):\n    return 2\n```\n```output\n2\n```"),
+			SolverAnswer{Value: "2", Source: "fence", OK: true}},
+		{"induction: no code block", Induction, def, ans("def f(x): return 1"), SolverAnswer{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ExtractSolverAnswer(tc.typ, tc.text, tc.opt)
+			if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreFields(SolverAnswer{}, "Answer")); diff != "" {
+				t.Errorf("(-want +got)\n%s", diff)
+			}
+		})
+	}
+}
