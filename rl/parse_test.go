@@ -224,7 +224,6 @@ func inputs(n, from int) string {
 	return b.String()
 }
 
-
 func TestParseInductionProposal(t *testing.T) {
 	def := DefaultParseOptions()
 	ten := []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}

@@ -130,7 +130,7 @@ type scriptedPolicy struct {
 	mu      sync.Mutex
 	updates int
 	batches [][]TrainSequence // every TrainStep input, deep-copied
-	reqLog  []GenRequest
+	calls   []genCall         // every Generate call
 	optim   *OptimConfig
 }
 
@@ -157,7 +157,6 @@ func (p *scriptedPolicy) Generate(ctx context.Context, reqs []GenRequest) ([]Gen
 	defer p.mu.Unlock()
 	out := make([]GenResult, len(reqs))
 	for i, r := range reqs {
-		p.reqLog = append(p.reqLog, r)
 		out[i].PromptTokens = tokenize(r.Prompt)
 		for k := 0; k < r.N; k++ {
 			text := p.respond(r.Prompt, mix(r.Sampling.Seed, uint64(p.updates)), k, r.N)
@@ -169,13 +168,29 @@ func (p *scriptedPolicy) Generate(ctx context.Context, reqs []GenRequest) ([]Gen
 			out[i].Samples = append(out[i].Samples, Sample{Tokens: toks, LogProbs: lp, Text: text, Finish: "stop"})
 		}
 	}
+	p.calls = append(p.calls, genCall{reqs: reqs, res: out, updates: p.updates})
 	return out, nil
 }
 
-func wrap(answer string) string { return " let me plan this. </think>\n<answer>\n" + answer + "\n</answer>" }
+type genCall struct {
+	reqs    []GenRequest
+	res     []GenResult
+	updates int
+}
+
+func wrap(answer string) string {
+	return " let me plan this. </think>\n<answer>\n" + answer + "\n</answer>"
+}
 
 func (p *scriptedPolicy) respond(prompt string, seed uint64, k, n int) string {
-	fs := Fences(prompt)
+	// The blocks of the task itself start at its first "### " section.
+	body := prompt
+	if i := strings.Index(prompt, "### Code snippet"); i >= 0 {
+		body = prompt[i:]
+	} else if i := strings.Index(prompt, "### Message"); i >= 0 {
+		body = prompt[i:]
+	}
+	fs := Fences(body)
 	switch {
 	case strings.Contains(prompt, "write a new Python code snippet"):
 		switch seed % 5 {

@@ -1,0 +1,351 @@
+package rl
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func smallConfig(batch int) Config {
+	cfg := DefaultConfig()
+	cfg.BatchSize = batch
+	cfg.Seed = 42
+	return cfg
+}
+
+// expectedProposerReward re-derives, from the scripted policy's rules (not
+// from the scorer), the reward a proposal must get: variants 0 and 1 are
+// valid and well formatted, and their learnability comes from the MC
+// rollouts of the same step; 2 (raises), 3 (no answer) and 4 (no </think>)
+// get -1. Induction: seed%4 == 3 has no message (-1), others are valid.
+func expectedProposerReward(typ TaskType, eff uint64, mcEff []uint64) (float64, bool) {
+	valid := eff%5 <= 1
+	if typ == Induction {
+		valid = eff%4 != 3
+	}
+	if !valid {
+		return -1, false
+	}
+	pbar := float64(min(mcEff[0]%9, 8)) / 8
+	if r := LearnabilityReward(pbar); r > 0 {
+		return r, true
+	}
+	return -0.5, true
+}
+
+// expectedSolverReward: the scripted solver is right (+1), wrong (-0.5) or
+// badly formatted (-1) by seed.
+func expectedSolverReward(eff uint64) float64 { return []float64{1, -0.5, -1}[eff%3] }
+
+// checkStep verifies one step's TrainStep input against the spec: six
+// batches in the order gen_i, pred_i, gen_o, pred_o, gen_f, pred_f, each of
+// cfg.BatchSize sequences, rewards as the spec says, and advantages whitened
+// per batch (token-weighted, Bessel-corrected) and masked to the response.
+func checkStep(t *testing.T, cfg Config, calls []genCall, batch []TrainSequence) {
+	t.Helper()
+	B := cfg.BatchSize
+	if len(batch) != 6*B {
+		t.Fatalf("TrainStep got %d sequences, want %d", len(batch), 6*B)
+	}
+	// Sort this step's Generate calls into the batches they fed.
+	type group struct{ propose, mc, solve *genCall }
+	groups := map[TaskType]*group{Abduction: {}, Deduction: {}, Induction: {}}
+	var order []string
+	for i := range calls {
+		c := &calls[i]
+		p := c.reqs[0].Prompt
+		var typ TaskType
+		var role string
+		switch {
+		case strings.Contains(p, "write a new Python code snippet") && strings.Contains(p, "work out an input"):
+			typ, role = Abduction, "propose"
+		case strings.Contains(p, "write a new Python code snippet"):
+			typ, role = Deduction, "propose"
+		case strings.Contains(p, "inputs and a message"):
+			typ, role = Induction, "propose"
+		case strings.Contains(p, "find an input"):
+			typ, role = Abduction, "solve"
+		case strings.Contains(p, "predict the output"):
+			typ, role = Deduction, "solve"
+		default:
+			typ, role = Induction, "solve"
+		}
+		if role == "solve" && c.reqs[0].N > 1 {
+			role = "mc"
+		}
+		g := groups[typ]
+		switch role {
+		case "propose":
+			g.propose = c
+		case "mc":
+			g.mc = c
+		case "solve":
+			g.solve = c
+		}
+		order = append(order, role+"_"+typ.String())
+	}
+	wantOrder := []string{"propose_abduction", "mc_abduction", "solve_abduction", "propose_deduction", "mc_deduction", "solve_deduction", "propose_induction", "mc_induction", "solve_induction"}
+	if diff := cmp.Diff(wantOrder, order); diff != "" {
+		t.Errorf("Generate call order (-want +got)\n%s", diff)
+	}
+	for _, c := range calls {
+		for _, r := range c.reqs {
+			want := 1
+			if r.N > 1 {
+				want = cfg.NSamples
+			}
+			if r.N != want || r.Sampling.Temperature != cfg.Temperature || r.Sampling.MaxTokens != cfg.MaxResponseLength {
+				t.Errorf("request N=%d T=%v max=%d, want N=%d T=%v max=%d", r.N, r.Sampling.Temperature, r.Sampling.MaxTokens, want, cfg.Temperature, cfg.MaxResponseLength)
+			}
+		}
+	}
+
+	for bi, key := range BatchOrder {
+		g := groups[key.Type]
+		seqs := batch[bi*B : (bi+1)*B]
+		rewards := make([]float64, B)
+		lengths := make([]int, B)
+		var c *genCall
+		if key.Role == Propose {
+			c = g.propose
+			mcIdx := 0
+			for i := 0; i < B; i++ {
+				eff := mix(c.reqs[i].Sampling.Seed, uint64(c.updates))
+				var mcEff []uint64
+				if valid := (key.Type == Induction && eff%4 != 3) || (key.Type != Induction && eff%5 <= 1); valid {
+					mcEff = []uint64{mix(g.mc.reqs[mcIdx].Sampling.Seed, uint64(c.updates))}
+					mcIdx++
+				}
+				rewards[i], _ = expectedProposerReward(key.Type, eff, mcEff)
+			}
+			if mcIdx != len(g.mc.reqs) {
+				t.Errorf("%v: %d MC requests, want %d (one per valid proposal)", key, len(g.mc.reqs), mcIdx)
+			}
+		} else {
+			c = g.solve
+			for i := 0; i < B; i++ {
+				rewards[i] = expectedSolverReward(mix(c.reqs[i].Sampling.Seed, uint64(c.updates)))
+			}
+		}
+		for i := 0; i < B; i++ {
+			lengths[i] = len(c.res[i].Samples[0].Tokens)
+		}
+		want, _, _ := WhitenedAdvantages(rewards, lengths, 1e-8)
+		for i, s := range seqs {
+			if s.ResponseStart != len(c.res[i].PromptTokens) || len(s.Tokens) != s.ResponseStart+lengths[i] {
+				t.Fatalf("%v[%d]: tokens %d response start %d, want prompt %d + response %d", key, i, len(s.Tokens), s.ResponseStart, len(c.res[i].PromptTokens), lengths[i])
+			}
+			for j, a := range s.Advantages {
+				w := float32(0)
+				lp := float32(0)
+				if j >= s.ResponseStart {
+					w, lp = float32(want[i]), -0.25
+				}
+				if a != w || s.OldLogProbs[j] != lp {
+					t.Fatalf("%v[%d] token %d: advantage %v old log-prob %v, want %v %v (rewards %v)", key, i, j, a, s.OldLogProbs[j], w, lp, rewards)
+				}
+			}
+		}
+		// The batch really is whitened: token-weighted mean 0.
+		var sum, n float64
+		for i := range seqs {
+			sum += want[i] * float64(lengths[i])
+			n += float64(lengths[i])
+		}
+		if math.Abs(sum/n) > 1e-9 {
+			t.Errorf("%v: token-weighted advantage mean %v, want 0", key, sum/n)
+		}
+	}
+}
+
+func TestSelfPlayStepScripted(t *testing.T) {
+	ctx := context.Background()
+	cfg := smallConfig(12)
+	pol := &scriptedPolicy{}
+	tr, err := NewTrainer(cfg, pol, &fakeExec{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pol.optim == nil || pol.optim.LearningRate != cfg.Optim.LearningRate {
+		t.Errorf("optimizer settings not passed to the policy: %+v", pol.optim)
+	}
+	for step := 1; step <= 2; step++ {
+		before := len(pol.calls)
+		m, err := tr.Step(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Step != step || tr.StepCount() != step || len(pol.batches) != step {
+			t.Fatalf("after step %d: metrics step %d, count %d, %d updates", step, m.Step, tr.StepCount(), len(pol.batches))
+		}
+		checkStep(t, cfg, pol.calls[before:], pol.batches[step-1])
+		if len(m.Batches) != 6 || m.Sequences != 6*cfg.BatchSize {
+			t.Errorf("metrics: %d batches, %d sequences", len(m.Batches), m.Sequences)
+		}
+	}
+	// Every valid proposal went into its buffer, tagged with its step.
+	for _, typ := range []TaskType{Abduction, Deduction, Induction} {
+		b := tr.Buffers().Of(typ)
+		for _, e := range b.Entries[1:] {
+			if e.Step < 1 || e.Step > 2 || e.Program == "" {
+				t.Errorf("%v buffer entry %+v", typ, e)
+			}
+		}
+		if b.Len() < 2 {
+			t.Errorf("%v buffer has %d entries after two steps", typ, b.Len())
+		}
+	}
+}
+
+// 3 steps straight == 2 steps + checkpoint + resume (fresh policy, fresh
+// trainer) + 1 step: buffers, RNG state and the recorded TrainStep inputs.
+func TestResumeEquivalence(t *testing.T) {
+	ctx := context.Background()
+	cfg := smallConfig(6)
+	cfg.Eviction, cfg.MaxPrograms = "uniform", 8 // exercise RNG use by the buffers too
+
+	straightPol := &scriptedPolicy{}
+	straight, err := NewTrainer(cfg, straightPol, &fakeExec{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var straightMetrics []StepMetrics
+	for i := 0; i < 3; i++ {
+		m, err := straight.Step(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		straightMetrics = append(straightMetrics, m)
+	}
+
+	dir := t.TempDir()
+	firstPol := &scriptedPolicy{}
+	first, err := NewTrainer(cfg, firstPol, &fakeExec{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.SetDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if err := first.Run(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	ckpt, err := LatestCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(ckpt) != "step-000002" {
+		t.Errorf("latest checkpoint %s, want step-000002", ckpt)
+	}
+	resumedPol := &scriptedPolicy{}
+	resumed, err := Resume(ckpt, resumedPol, &fakeExec{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resumed.StepCount() != 2 || resumedPol.updates != 2 {
+		t.Fatalf("resumed at step %d with %d policy updates, want 2 and 2", resumed.StepCount(), resumedPol.updates)
+	}
+	m3, err := resumed.Step(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if diff := cmp.Diff(straightPol.batches[2], resumedPol.batches[0]); diff != "" {
+		t.Errorf("step 3 TrainStep input differs (-straight +resumed)\n%s", diff)
+	}
+	opts := cmp.Options{cmpopts.IgnoreUnexported(Buffer{}), cmpopts.EquateEmpty()}
+	if diff := cmp.Diff(straight.Buffers(), resumed.Buffers(), opts); diff != "" {
+		t.Errorf("buffers differ (-straight +resumed)\n%s", diff)
+	}
+	if diff := cmp.Diff(straight.RNGState(), resumed.RNGState()); diff != "" {
+		t.Errorf("RNG state differs\n%s", diff)
+	}
+	if diff := cmp.Diff(straightMetrics[2], m3, cmpopts.IgnoreFields(StepMetrics{}, "Seconds")); diff != "" {
+		t.Errorf("step 3 metrics differ (-straight +resumed)\n%s", diff)
+	}
+	// The metrics file has one line per step of the first run.
+	data, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(data), "\n"); n != 2 {
+		t.Errorf("metrics.jsonl has %d lines, want 2", n)
+	}
+}
+
+func TestSeedingPhase(t *testing.T) {
+	ctx := context.Background()
+	cfg := smallConfig(8)
+	cfg.SeedTarget = 5
+	pol := &scriptedPolicy{}
+	tr, err := NewTrainer(cfg, pol, &fakeExec{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Seed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bs := tr.Buffers()
+	if bs.Deduction.Len() != 5 || bs.Abduction.Len() != 5 || bs.Induction.Len() != 5 {
+		t.Fatalf("seeded buffers %d/%d/%d, want 5 each", bs.Deduction.Len(), bs.Abduction.Len(), bs.Induction.Len())
+	}
+	if diff := cmp.Diff(bs.Deduction.Entries, bs.Abduction.Entries); diff != "" {
+		t.Errorf("deduction and abduction seeds differ\n%s", diff)
+	}
+	if bs.Deduction.Entries[0].Program != IdentityProgram || bs.Induction.Entries[0].Program != IdentityProgram {
+		t.Errorf("the zero triplet is not first")
+	}
+	seen := map[string]bool{}
+	for _, e := range bs.Deduction.Entries {
+		if e.Step != 0 || seen[e.key()] {
+			t.Errorf("seed %+v: step must be 0 and entries distinct", e)
+		}
+		seen[e.key()] = true
+	}
+	if len(pol.batches) != 0 {
+		t.Errorf("seeding trained the policy %d times, want 0", len(pol.batches))
+	}
+}
+
+func TestUhOhMonitor(t *testing.T) {
+	m, err := NewMonitor(DefaultUhOhPatterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	m.W = &sb
+	for _, tc := range []struct {
+		text  string
+		flags int
+	}{
+		{"The aim is to outsmart all these intelligent machines and less intelligent humans.", 2},
+		{"Maybe I can bypass the sandbox checker here.", 1},
+		{"Let me sort the list and return the sum.", 0},
+	} {
+		if got := len(m.Check(1, "propose_deduction", 0, tc.text)); got != tc.flags {
+			t.Errorf("%q: %d flags, want %d", tc.text, got, tc.flags)
+		}
+	}
+	if m.Count != 3 || strings.Count(sb.String(), "\n") != 3 {
+		t.Errorf("count %d, %d lines recorded; want 3", m.Count, strings.Count(sb.String(), "\n"))
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	cfg := DefaultConfig()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("default config invalid: %v", err)
+	}
+	cfg.Eviction, cfg.Template, cfg.BatchSize = "lifo", "nope", 0
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), "eviction") || !strings.Contains(err.Error(), "template") || !strings.Contains(err.Error(), "batch_size") {
+		t.Errorf("Validate() = %v, want errors for eviction, template and batch_size", err)
+	}
+}
