@@ -58,7 +58,6 @@ func (o *ParseOptions) validate() error {
 
 var (
 	formatRe      = regexp.MustCompile(`^(?s)<think>.*?</think>\s*<answer>.*?</answer>`)
-	thinkRe       = regexp.MustCompile(`(?s)<think>(.*?)</think>`)
 	fenceRe       = regexp.MustCompile("(?s)```[ \\t]*([A-Za-z0-9_+.-]*)[ \\t]*\\n?(.*?)\\n?```")
 	refFirstFence = regexp.MustCompile("(?is)```(?:python\\s*)?\\n?(.*?)\\n?```")
 	defAnyRe      = regexp.MustCompile(`(?m)^\s*def\s+(\w+)\s*\(`)
@@ -79,6 +78,32 @@ func GenerationText(prefill, response string, opt ParseOptions) string {
 // FormatScore is 1 when the text starts with <think>...</think> followed by
 // <answer>...</answer> (trailing text allowed), else 0 (AZR-SPEC §4.1).
 func FormatScore(text string) float64 {
+	// Equivalent to formatRe (which the tests check) without running a
+	// lazy DOTALL regex over the whole response: some "</think>" after the
+	// opening tag is followed by optional whitespace, "<answer>", and later
+	// a "</answer>".
+	if !strings.HasPrefix(text, "<think>") {
+		return 0
+	}
+	rest := text[len("<think>"):]
+	for {
+		i := strings.Index(rest, "</think>")
+		if i < 0 {
+			return 0
+		}
+		rest = rest[i+len("</think>"):]
+		after := strings.TrimLeft(rest, " \t\n\f\r")
+		if strings.HasPrefix(after, "<answer>") {
+			if strings.Contains(after[len("<answer>"):], "</answer>") {
+				return 1
+			}
+			return 0 // a later </think> cannot find a </answer> either
+		}
+	}
+}
+
+// formatScoreRegexp is the reference definition of FormatScore.
+func formatScoreRegexp(text string) float64 {
 	if formatRe.MatchString(text) {
 		return 1
 	}
@@ -101,10 +126,16 @@ func ExtractAnswer(text string) (answer string, ok bool) {
 
 // ExtractThought returns the text of the first <think>...</think>, trimmed.
 func ExtractThought(text string) string {
-	if m := thinkRe.FindStringSubmatch(text); m != nil {
-		return strings.TrimSpace(m[1])
+	i := strings.Index(text, "<think>")
+	if i < 0 {
+		return ""
 	}
-	return ""
+	rest := text[i+len("<think>"):]
+	j := strings.Index(rest, "</think>")
+	if j < 0 {
+		return ""
+	}
+	return strings.TrimSpace(rest[:j])
 }
 
 // Fence is one ``` block: its label (lower case, may be empty) and body.
@@ -142,9 +173,19 @@ func lastFence(fs []Fence, label string) (string, bool) {
 	return "", false
 }
 
+// The fallback patterns, compiled once per label.
+var commentRes, tagRes = map[string]*regexp.Regexp{}, map[string]*regexp.Regexp{}
+
+func init() {
+	for _, l := range []string{"input", "output", "message"} {
+		commentRes[l] = regexp.MustCompile(`(?mi)^[ \t]*#[ \t]*` + l + `[ \t]*:[ \t]*(.+)$`)
+		tagRes[l] = regexp.MustCompile(`(?s)<` + l + `>(.*?)</` + l + `>`)
+	}
+}
+
 // commentLine finds "# Label: value" and returns value (first or last match).
 func commentLine(s, label string, last bool) (string, bool) {
-	re := regexp.MustCompile(`(?mi)^[ \t]*#[ \t]*` + label + `[ \t]*:[ \t]*(.+)$`)
+	re := commentRes[label]
 	ms := re.FindAllStringSubmatch(s, -1)
 	if len(ms) == 0 {
 		return "", false
@@ -157,7 +198,7 @@ func commentLine(s, label string, last bool) (string, bool) {
 }
 
 func tagged(s, tag string, last bool) (string, bool) {
-	re := regexp.MustCompile(`(?s)<` + tag + `>(.*?)</` + tag + `>`)
+	re := tagRes[tag]
 	ms := re.FindAllStringSubmatch(s, -1)
 	if len(ms) == 0 {
 		return "", false

@@ -1,6 +1,7 @@
 package rl
 
 import (
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,12 +27,38 @@ func TestFormatScore(t *testing.T) {
 		{"no </answer>", "<think>a</think><answer>b", 0},
 		{"text between </think> and <answer>", "<think>a</think> so: <answer>b</answer>", 0},
 		{"empty", "", 0},
+		{"a later </think> is followed by the answer", "<think>a</think> b </think> <answer>c</answer>", 1},
+		{"</answer> before <answer> does not count", "<think>a</think><answer>b", 0},
+		{"nested-looking tags", "<think><think>a</think></think><answer></answer>", 1},
+		{"empty blocks", "<think></think><answer></answer>", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := FormatScore(tc.text); got != tc.want {
 				t.Errorf("FormatScore(%q) = %v, want %v", tc.text, got, tc.want)
 			}
+			if got := formatScoreRegexp(tc.text); got != tc.want {
+				t.Errorf("reference regexp on %q = %v, want %v", tc.text, got, tc.want)
+			}
 		})
+	}
+}
+
+// FormatScore agrees with the reference regexp on generated strings.
+func TestFormatScoreMatchesRegexp(t *testing.T) {
+	parts := []string{"<think>", "</think>", "<answer>", "</answer>", " ", "\n", "x", "</think> "}
+	rng := rand.New(rand.NewPCG(11, 12))
+	for i := 0; i < 20000; i++ {
+		var b strings.Builder
+		if rng.IntN(4) > 0 {
+			b.WriteString("<think>")
+		}
+		for n := rng.IntN(8); n > 0; n-- {
+			b.WriteString(parts[rng.IntN(len(parts))])
+		}
+		s := b.String()
+		if FormatScore(s) != formatScoreRegexp(s) {
+			t.Fatalf("FormatScore(%q) = %v, regexp says %v", s, FormatScore(s), formatScoreRegexp(s))
+		}
 	}
 }
 
