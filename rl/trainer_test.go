@@ -206,12 +206,17 @@ func TestSelfPlayStepScripted(t *testing.T) {
 // 3 steps straight == 2 steps + checkpoint + resume (fresh policy, fresh
 // trainer) + 1 step: buffers, RNG state and the recorded TrainStep inputs.
 func TestResumeEquivalence(t *testing.T) {
+	t.Run("executor double", func(t *testing.T) { testResumeEquivalence(t, &fakeExec{}) })
+	t.Run("real sandbox", func(t *testing.T) { testResumeEquivalence(t, realSandbox(t)) })
+}
+
+func testResumeEquivalence(t *testing.T, exec Executor) {
 	ctx := context.Background()
 	cfg := smallConfig(6)
 	cfg.Eviction, cfg.MaxPrograms = "uniform", 8 // exercise RNG use by the buffers too
 
 	straightPol := &scriptedPolicy{}
-	straight, err := NewTrainer(cfg, straightPol, &fakeExec{}, nil)
+	straight, err := NewTrainer(cfg, straightPol, exec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +231,7 @@ func TestResumeEquivalence(t *testing.T) {
 
 	dir := t.TempDir()
 	firstPol := &scriptedPolicy{}
-	first, err := NewTrainer(cfg, firstPol, &fakeExec{}, nil)
+	first, err := NewTrainer(cfg, firstPol, exec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +250,7 @@ func TestResumeEquivalence(t *testing.T) {
 		t.Errorf("latest checkpoint %s, want step-000002", ckpt)
 	}
 	resumedPol := &scriptedPolicy{}
-	resumed, err := Resume(ckpt, resumedPol, &fakeExec{}, nil)
+	resumed, err := Resume(ckpt, resumedPol, exec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

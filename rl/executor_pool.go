@@ -1,0 +1,6 @@
+package rl
+
+import "github.com/azr-native/azr-native/sandbox"
+
+// The real executor.
+var _ Executor = (*sandbox.Pool)(nil)
