@@ -128,7 +128,7 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	if l.userns {
 		goLayers = append(goLayers, Layer{"namespaces", true, "user (uid 0 and 1000 mapped to unprivileged host uids), pid, net (no interfaces up), mount, ipc, uts"})
 	}
-	goLayers = append(goLayers, Layer{"environment", true, "empty except PYTHONHASHSEED=0 and PYTHONHOME; children clear it; flags " + strings.Join(interp.flags(), " ")})
+	goLayers = append(goLayers, Layer{"environment", true, "empty except PYTHONHASHSEED=0 and PYTHONHOME; the worker clears it after start-up; flags " + strings.Join(interp.flags(), " ")})
 	p.all[0] = w0
 	p.free <- w0
 	var mu sync.Mutex

@@ -9,13 +9,15 @@ import (
 	"golang.org/x/net/bpf"
 )
 
-// deniedSyscalls fail with EPERM in every child. The child needs none of them:
-// it computes in memory, imports from read-only files and writes one pipe.
-// Sockets are also useless in the empty network namespace; fork/clone are
-// also stopped by RLIMIT_NPROC=1; the rest shrink the kernel attack surface.
+// deniedSyscalls fail with EPERM in the worker and, inherited, in every child.
+// Neither needs any of them: a child computes in memory, imports from
+// read-only files and writes one pipe; the worker only forks, waits and kills.
+// Sockets are also useless in the empty network namespace; the rest shrink
+// the kernel attack surface. Plain fork stays allowed (the worker forks);
+// children cannot use it (RLIMIT_NPROC=1 for their uid, cgroup pids limit).
 var deniedSyscalls = []string{
 	"socket", "socketpair", "connect", "bind", "listen", "accept", "accept4",
-	"execve", "execveat", "fork", "vfork", "clone", "clone3",
+	"execve", "execveat", "vfork", "clone3",
 	"ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
 	"mount", "umount2", "pivot_root", "chroot", "unshare", "setns",
 	"move_mount", "open_tree", "fsopen", "fsmount", "fsconfig", "fspick", "mount_setattr",
@@ -24,9 +26,13 @@ var deniedSyscalls = []string{
 	"kexec_load", "kexec_file_load", "reboot", "init_module", "finit_module", "delete_module",
 	"swapon", "swapoff", "acct", "syslog", "quotactl", "personality",
 	"open_by_handle_at", "name_to_handle_at", "iopl", "ioperm", "fanotify_init",
-	"setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups",
-	"setfsuid", "setfsgid", "capset", "landlock_create_ruleset",
+	"capset", "landlock_create_ruleset",
 }
+
+// cloneDenyFlags: clone with any of these (threads, shared memory, new
+// namespaces) is refused; only a plain fork passes.
+const cloneDenyFlags = 0x00010000 | 0x00000100 | // CLONE_THREAD, CLONE_VM
+	0x00020000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x04000000 | 0x08000000 | 0x02000000 // NEWNS, NEWUSER, NEWPID, NEWNET, NEWUTS, NEWIPC, NEWCGROUP
 
 // seccompFilter assembles the child filter as raw classic-BPF instructions
 // (8 bytes each, host order) for prctl(PR_SET_SECCOMP). Syscalls from another
@@ -44,7 +50,11 @@ func seccompFilter() ([]byte, error) {
 	policy := seccomp.Policy{
 		DefaultAction: seccomp.ActionAllow,
 		Syscalls: []seccomp.SyscallGroup{{
-			Names:  names,
+			Names: names,
+			NamesWithCondtions: []seccomp.NameWithConditions{{
+				Name:       "clone",
+				Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.BitsSet, Value: cloneDenyFlags}},
+			}},
 			Action: seccomp.ActionErrno | 1, // EPERM
 		}},
 	}

@@ -218,7 +218,7 @@ func (l *launcher) start(i int) (*worker, error) {
 		Landlock: !l.cfg.disabled("landlock"), ReadPaths: l.readPaths, PrefixFD: 3,
 		Seccomp: l.seccomp, Rlimits: !l.cfg.disabled("rlimits"), MemBytes: max(l.cfg.MemoryLimitBytes, 0),
 		CPUSeconds: cpu, FsizeBytes: fileSizeLimit, Nofile: openFilesLimit,
-		DropUID: (l.userns && os.Geteuid() == 0 || !l.userns && os.Geteuid() == 0) && !l.cfg.disabled("uid"),
+		DropUID:  (l.userns && os.Geteuid() == 0 || !l.userns && os.Geteuid() == 0) && !l.cfg.disabled("uid"),
 		ChildUID: childUID, ChildGID: childGID, Banned: l.cfg.BannedModules, Preload: preload,
 	}
 	if err := writeFrame(reqW, wc); err != nil {
@@ -344,7 +344,6 @@ func (w *worker) stop() {
 	}
 	w.kill()
 }
-
 
 func writeFrame(w io.Writer, v any) error {
 	body, err := json.Marshal(v)

@@ -165,8 +165,7 @@ def seccomp_prog(raw):
 CFG = {}
 STATE = {
     "devnull": -1,
-    "ruleset": -1,      # landlock ruleset fd, applied by every child
-    "seccomp": None,    # (fprog, backing array)
+    "ruleset": -1,      # landlock ruleset fd (closed once applied)
     "tmp": None,        # the task directory (private tmpfs when available)
     "keep_fds": set(),
 }
@@ -219,9 +218,6 @@ def setup_worker(cfg):
             os.close(fd)
     else:
         layer("landlock", False, "not supported by this kernel" if cfg.get("landlock", True) else "disabled")
-    if cfg.get("seccomp"):
-        import base64
-        STATE["seccomp"] = seccomp_prog(base64.b64decode(cfg["seccomp"]))
     STATE["keep_fds"] = {cfg["prefix_fd"]}
     # Warm the modules programs commonly use so children do not read files.
     for m in cfg.get("preload", []):
@@ -229,6 +225,29 @@ def setup_worker(cfg):
             importlib.import_module(m)
         except Exception:
             pass
+    import shutil, base64  # used later by the worker itself
+    # Layers that are the same for every child are applied once, here, to the
+    # worker itself, and inherited by each fork: no_new_privs, the Landlock
+    # domain and the seccomp filter. (The worker needs nothing they deny: it
+    # only forks, waits, kills, reads its pipes and cleans the task directory.
+    # The filter still allows fork; a child cannot use it: RLIMIT_NPROC=1 for
+    # its uid and the cgroup pids limit.) Per child: fds, rlimits, uid.
+    _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    if STATE["ruleset"] >= 0:
+        if _syscall(SYS_landlock_restrict_self, ctypes.c_int(STATE["ruleset"]), ctypes.c_uint32(0)) < 0:
+            LAYERS[:] = [l for l in LAYERS if l["name"] != "landlock"]
+            layer("landlock", False, "landlock_restrict_self: " + _errstr())
+        os.close(STATE["ruleset"])
+        STATE["ruleset"] = -1
+    if cfg.get("seccomp"):
+        prog = seccomp_prog(base64.b64decode(cfg["seccomp"]))
+        if _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog[0]), 0, 0) == 0:
+            layer("seccomp", True, "%d-instruction filter: no sockets, exec, threads, clone into namespaces, ptrace, mount, keys, bpf, io_uring" % len(prog[1]))
+        else:
+            layer("seccomp", False, "prctl(PR_SET_SECCOMP): " + _errstr())
+    else:
+        layer("seccomp", False, "no filter supplied")
+    os.environ.clear()
     gc.collect()
     gc.freeze()
 
@@ -236,16 +255,15 @@ def setup_worker(cfg):
 # ---------------------------------------------------------------- the child
 
 def isolate(wfd):
-    """Runs in the freshly forked child, before any program text is touched.
-    Order matters: fds, rlimits, credentials, no_new_privs, landlock, seccomp."""
+    """Runs in the freshly forked child, before any program text is touched:
+    fds, task directory, rlimits, then the unprivileged uid (no capabilities).
+    Landlock, seccomp, no_new_privs and the empty environment are inherited
+    from the worker (see setup_worker)."""
     dn = STATE["devnull"]
     os.dup2(dn, 0)
     os.dup2(dn, 1)
     os.dup2(dn, 2)
-    keep = STATE["keep_fds"] | {wfd}
-    if STATE["ruleset"] >= 0:
-        keep.add(STATE["ruleset"])
-    keep = sorted(keep)
+    keep = sorted(STATE["keep_fds"] | {wfd})
     lo = 3
     for fd in keep:
         if fd > lo:
@@ -269,15 +287,6 @@ def isolate(wfd):
         os.setgroups([])
         os.setresgid(c["child_gid"], c["child_gid"], c["child_gid"])
         os.setresuid(c["child_uid"], c["child_uid"], c["child_uid"])
-    _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    if STATE["ruleset"] >= 0:
-        if _syscall(SYS_landlock_restrict_self, ctypes.c_int(STATE["ruleset"]), ctypes.c_uint32(0)) < 0:
-            raise OSError("landlock_restrict_self: " + _errstr())
-        os.close(STATE["ruleset"])
-    if STATE["seccomp"] is not None:
-        if _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(STATE["seccomp"][0]), 0, 0) != 0:
-            raise OSError("seccomp: " + _errstr())
-    os.environ.clear()
 
 
 def _send(wfd, obj):
@@ -704,10 +713,6 @@ def main():
         setup_worker(cfg)
         if cfg.get("drop_uid", True):
             layer("uid", True, "children run as uid %d, no capabilities, no_new_privs" % cfg["child_uid"])
-        if STATE["seccomp"] is not None:
-            layer("seccomp", True, "%d-instruction filter: no sockets, exec, fork/clone, ptrace, mount, namespaces, keys, bpf" % len(STATE["seccomp"][1]))
-        else:
-            layer("seccomp", False, "no filter supplied")
         self_test()
     except BaseException as e:
         write_msg({"ready": False, "error": repr(e), "layers": LAYERS})

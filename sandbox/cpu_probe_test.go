@@ -1,0 +1,67 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func procTimes(pid int) (self, children float64) {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	var u, st, cu, cs float64
+	fmt.Sscan(f[11], &u)
+	fmt.Sscan(f[12], &st)
+	fmt.Sscan(f[13], &cu)
+	fmt.Sscan(f[14], &cs)
+	return (u + st) / 100, (cu + cs) / 100
+}
+
+func TestCPUProbe(t *testing.T) {
+	if os.Getenv("AZR_CPU_PROBE") == "" {
+		t.Skip()
+	}
+	var dis []string
+	if d := os.Getenv("AZR_CPU_PROBE_DISABLE"); d != "" {
+		dis = strings.Split(d, ",")
+	}
+	p := newTestPool(t, Config{DisableLayers: dis})
+	ctx := context.Background()
+	var ru0, ru1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	var s0, c0 float64
+	for _, w := range p.all {
+		a, b := procTimes(w.cmd.Process.Pid)
+		s0 += a
+		c0 += b
+	}
+	n := 3000
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < n/4; i++ {
+				p.Run(ctx, "def f(x):\n    return x + 1", "1")
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(t0)
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	var s1, c1 float64
+	for _, w := range p.all {
+		a, b := procTimes(w.cmd.Process.Pid)
+		s1 += a
+		c1 += b
+	}
+	goCPU := float64(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) / 1e9
+	t.Logf("%d runs in %v (%.0f/s); per run: go %.3f ms, workers %.3f ms, children %.3f ms", n, el, float64(n)/el.Seconds(), goCPU/float64(n)*1e3, (s1-s0)/float64(n)*1e3, (c1-c0)/float64(n)*1e3)
+}
