@@ -79,12 +79,20 @@ type Config struct {
 	PredMix         string `json:"pred_mix"`          // pred_data_mix_strategy: "max_new" or "uniform"
 	PastEpochWindow int    `json:"past_epoch_window"` // 1: "recent" = added at steps >= t-1
 	SolveFresh      bool   `json:"solve_fresh"`       // false (reference: solver batches are built before the step's proposals, Q11)
-	SeedTarget      int    `json:"seed_target"`       // seeding phase target: 0 = off; reference 64*seed_batch_factor(4) = 256
-	SeedMaxRounds   int    `json:"seed_max_rounds"`   // give up seeding after this many proposer batches: 100
+	// SeedBatchFactor sets the seeding phase's target, BatchSize x
+	// SeedBatchFactor distinct valid tasks per buffer (reference: 4, so 256).
+	// 0 skips seeding: self-play starts from the zero triplet alone (or from
+	// seeds given to Trainer.SetSeeds).
+	SeedBatchFactor int `json:"seed_batch_factor"`
+	SeedMaxRounds   int `json:"seed_max_rounds"` // give up seeding after this many proposer batches: 100
 
 	// Advantages (AZR-SPEC §5.1).
-	Advantage string  `json:"advantage"` // "task_relative" (TRR++), or "global" (one baseline over all six batches)
-	AdvEps    float64 `json:"adv_eps"`   // 1e-8 in (σ² + eps)^-1/2
+	Advantage string `json:"advantage"` // "task_relative" (TRR++), or "global" (one baseline over all six batches)
+	// TrainPropose trains on the proposer batches (reference train_propose:
+	// true). false trains the solver only, the paper's "proposer not trained"
+	// ablation; proposals are still made, rewarded and stored.
+	TrainPropose bool    `json:"train_propose"`
+	AdvEps       float64 `json:"adv_eps"` // 1e-8 in (σ² + eps)^-1/2
 
 	// Executor (AZR-SPEC §3). The trainer passes these to nobody: whoever
 	// builds the sandbox pool reads them.
@@ -145,7 +153,9 @@ func DefaultConfig() Config {
 		RefStrategy:              "uniform",
 		PredMix:                  "max_new",
 		PastEpochWindow:          1,
+		SeedBatchFactor:          4,
 		SeedMaxRounds:            100,
+		TrainPropose:             true,
 		Advantage:                "task_relative",
 		AdvEps:                   1e-8,
 		ExecTimeout:              10 * time.Second,
@@ -182,6 +192,7 @@ func (c *Config) Validate() error {
 	check(c.MaxPrograms > 0, "max_programs must be > 0")
 	check(c.SaveEvery >= 0, "save_every must be >= 0")
 	check(c.PastEpochWindow >= 0, "past_epoch_window must be >= 0")
+	check(c.SeedBatchFactor >= 0, "seed_batch_factor must be >= 0")
 	check(c.ExecParallelism > 0, "exec_parallelism must be > 0")
 	check(c.ExecRetries >= 0, "exec_retries must be >= 0")
 	check(c.MaxResponseLength > 0, "max_response_length must be > 0")
@@ -211,6 +222,9 @@ func oneOf(s string, options ...string) bool {
 	}
 	return false
 }
+
+// SeedTarget is the number of distinct tasks the seeding phase collects per buffer (0: no seeding).
+func (c *Config) SeedTarget() int { return c.BatchSize * c.SeedBatchFactor }
 
 // sampling returns the decoding settings of trained rollouts.
 func (c *Config) sampling(seed uint64) Sampling {

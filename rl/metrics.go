@@ -45,8 +45,20 @@ type StepMetrics struct {
 	ValidProposals int                     `json:"valid_proposals"`
 	Sequences      int                     `json:"sequences"`
 	Train          TrainStats              `json:"train"`
+	TrainNonFinite bool                    `json:"train_non_finite,omitempty"` // the policy reported NaN/Inf statistics (zeroed above)
 	UhOh           int                     `json:"uhoh_total"`
 	Seconds        map[string]float64      `json:"seconds"`
+}
+
+// finiteStats zeroes non-finite statistics, which JSON cannot carry.
+func finiteStats(s TrainStats) (TrainStats, bool) {
+	bad := false
+	for _, p := range []*float64{&s.Loss, &s.GradNorm, &s.Entropy, &s.ClipFrac, &s.LearnRate, &s.DurationSec} {
+		if math.IsNaN(*p) || math.IsInf(*p, 0) {
+			*p, bad = 0, true
+		}
+	}
+	return s, bad
 }
 
 var branchWords = []string{"if ", "for ", "while ", "def ", "lambda", "try:", "elif ", "return "}

@@ -41,7 +41,8 @@ type Trainer struct {
 }
 
 // NewTrainer returns a trainer at step 0 with buffers holding the zero
-// triplet (and, when cfg.SeedTarget > 0, a seeding phase to run first).
+// triplet (and, when cfg.SeedBatchFactor > 0, a seeding phase that Run
+// performs first).
 func NewTrainer(cfg Config, policy Policy, exec Executor, logger *zap.Logger) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("rl config: %w", err)
@@ -66,7 +67,7 @@ func NewTrainer(cfg Config, policy Policy, exec Executor, logger *zap.Logger) (*
 		rng:     rand.New(pcg),
 		bufs:    NewBuffers(&cfg),
 		monitor: mon,
-		seeded:  cfg.SeedTarget <= 0,
+		seeded:  cfg.SeedTarget() <= 0,
 	}
 	if tc, ok := policy.(TokenCounter); ok {
 		t.counter = tc
@@ -286,12 +287,12 @@ type scored struct {
 }
 
 // Seed runs the optional seeding phase (AZR-SPEC §6.3): propose with the
-// current (not updated) policy until cfg.SeedTarget distinct valid triplets
+// current (not updated) policy until cfg.SeedTarget() distinct valid triplets
 // and induction tasks exist, then install them, tagged step 0, as the
 // initial buffers. It gives up after cfg.SeedMaxRounds batches per pool and
 // keeps what it found.
 func (t *Trainer) Seed(ctx context.Context) error {
-	target := t.cfg.SeedTarget
+	target := t.cfg.SeedTarget()
 	pool := NewBuffer(0, "oldest", true)
 	pool.Add(ZeroTriplet(), nil)
 	get := func(TaskType) *Buffer { return pool }
@@ -334,21 +335,31 @@ func (t *Trainer) Seed(ctx context.Context) error {
 	if problems.Len() > target {
 		problems.Entries = problems.Entries[:target]
 	}
-	fresh := NewBuffers(&t.cfg)
-	for _, b := range []*Buffer{fresh.Deduction, fresh.Abduction, fresh.Induction} {
-		b.Entries = nil
-		b.Added = 0
-		b.seen = nil
+	t.SetSeeds(pool.Entries, problems.Entries)
+	return nil
+}
+
+// SetSeeds replaces the buffers by seed tasks, tagged step 0: triplets go to
+// both the deduction and the abduction buffer (as the reference does), and
+// induction tasks to the induction buffer. It marks seeding as done. Use it
+// to start from seed files such as the reference's *_seed_io.jsonl; call it
+// before the first step.
+func (t *Trainer) SetSeeds(triplets, induction []Task) {
+	fresh := &Buffers{
+		Deduction: NewBuffer(t.cfg.MaxPrograms, t.cfg.Eviction, t.cfg.Dedup),
+		Abduction: NewBuffer(t.cfg.MaxPrograms, t.cfg.Eviction, t.cfg.Dedup),
+		Induction: NewBuffer(t.cfg.MaxPrograms, t.cfg.Eviction, t.cfg.Dedup),
 	}
-	for _, e := range pool.Entries {
+	for _, e := range triplets {
+		e.Step = 0
 		fresh.Deduction.Add(e, t.rng)
 		fresh.Abduction.Add(e, t.rng)
 	}
-	for _, e := range problems.Entries {
+	for _, e := range induction {
+		e.Step = 0
 		fresh.Induction.Add(e, t.rng)
 	}
 	t.bufs, t.seeded = fresh, true
-	return nil
 }
 
 // proposeOnly generates and validates proposals and returns the valid tasks (step 0).
@@ -453,6 +464,9 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 	// 4. One update over the six batches, in the reference's order.
 	var seqs []TrainSequence
 	for _, k := range BatchOrder {
+		if k.Role == Propose && !t.cfg.TrainPropose {
+			continue
+		}
 		for i, s := range batches[k] {
 			seqs = append(seqs, BuildSequence(s.prompt, s.sample, advs[k][i]))
 		}
@@ -463,7 +477,7 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 		return m, fmt.Errorf("step %d, train: %w", step, err)
 	}
 	m.Seconds["train"] = time.Since(ts).Seconds()
-	m.Train = stats
+	m.Train, m.TrainNonFinite = finiteStats(stats)
 	t.step = step
 
 	// 6. Metrics.

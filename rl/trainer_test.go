@@ -2,6 +2,7 @@ package rl
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ func smallConfig(batch int) Config {
 	cfg := DefaultConfig()
 	cfg.BatchSize = batch
 	cfg.Seed = 42
+	cfg.SeedBatchFactor = 0
 	return cfg
 }
 
@@ -287,8 +289,8 @@ func testResumeEquivalence(t *testing.T, exec Executor) {
 
 func TestSeedingPhase(t *testing.T) {
 	ctx := context.Background()
-	cfg := smallConfig(8)
-	cfg.SeedTarget = 5
+	cfg := smallConfig(5)
+	cfg.SeedBatchFactor = 1 // target 5
 	pol := &scriptedPolicy{}
 	tr, err := NewTrainer(cfg, pol, &fakeExec{}, nil)
 	if err != nil {
@@ -352,5 +354,70 @@ func TestConfigValidate(t *testing.T) {
 	err := cfg.Validate()
 	if err == nil || !strings.Contains(err.Error(), "eviction") || !strings.Contains(err.Error(), "template") || !strings.Contains(err.Error(), "batch_size") {
 		t.Errorf("Validate() = %v, want errors for eviction, template and batch_size", err)
+	}
+}
+
+func TestConfigJSONRoundTrip(t *testing.T) {
+	cfg := DefaultConfig()
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Config
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(cfg, back); diff != "" {
+		t.Errorf("(-before +after)\n%s", diff)
+	}
+}
+
+func TestTrainProposeFalseTrainsTheSolverOnly(t *testing.T) {
+	cfg := smallConfig(4)
+	cfg.TrainPropose = false
+	pol := &scriptedPolicy{}
+	tr, err := NewTrainer(cfg, pol, &fakeExec{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(pol.batches[0]); n != 3*4 {
+		t.Errorf("trained on %d sequences, want the 12 solver sequences", n)
+	}
+}
+
+func TestRunSeedsThenSteps(t *testing.T) {
+	cfg := smallConfig(5)
+	cfg.SeedBatchFactor = 1
+	cfg.SaveEvery = 1
+	pol := &scriptedPolicy{}
+	tr, err := NewTrainer(cfg, pol, &fakeExec{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := tr.SetDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if err := tr.Run(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"step-000001", "step-000002"} {
+		if _, err := os.Stat(filepath.Join(dir, "checkpoints", name, "state.json")); err != nil {
+			t.Errorf("checkpoint %s: %v", name, err)
+		}
+	}
+	st, err := LoadCheckpointState(filepath.Join(dir, "checkpoints", "step-000002"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Seeded || st.Step != 2 || st.Buffers.Deduction.Len() < 5 {
+		t.Errorf("state: seeded %v step %d deduction %d", st.Seeded, st.Step, st.Buffers.Deduction.Len())
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "checkpoints")); len(entries) != 3 {
+		t.Errorf("checkpoints/ holds %d entries, want 2 checkpoints and latest (no temporaries)", len(entries))
 	}
 }
