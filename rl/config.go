@@ -97,7 +97,7 @@ type Config struct {
 	// Executor (AZR-SPEC §3). The trainer passes these to nobody: whoever
 	// builds the sandbox pool reads them.
 	ExecTimeout     time.Duration `json:"exec_timeout"`     // execute_max_timeout: 10 s
-	ExecParallelism int           `json:"exec_parallelism"` // concurrent executor calls: 2
+	ExecParallelism int           `json:"exec_parallelism"` // concurrent executor calls: 8 (results do not depend on it)
 	ExecRetries     int           `json:"exec_retries"`     // retries on executor (not program) errors: 3
 
 	Optim OptimConfig `json:"optim"`
@@ -159,7 +159,7 @@ func DefaultConfig() Config {
 		Advantage:                "task_relative",
 		AdvEps:                   1e-8,
 		ExecTimeout:              10 * time.Second,
-		ExecParallelism:          2,
+		ExecParallelism:          8,
 		ExecRetries:              3,
 		Optim: OptimConfig{
 			LearningRate: 1e-5, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,

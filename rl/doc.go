@@ -14,7 +14,13 @@
 //	cfg := rl.DefaultConfig()
 //	tr, err := rl.NewTrainer(cfg, policy, pool, logger) // or rl.Resume(ckpt, policy, pool, logger)
 //	tr.SetDir("runs/x")                                 // checkpoints/, metrics.jsonl, uhoh.jsonl
-//	err = tr.Run(ctx, cfg.Steps)                        // seeding phase if configured, then steps
+//	err = tr.Run(ctx, cfg.Steps)                        // seeding phase (unless done), then steps
+//
+// Before the first step, Run performs the seeding phase (AZR-SPEC §6.3):
+// the policy, not yet trained, proposes until BatchSize x SeedBatchFactor
+// (64 x 4 = 256) distinct valid triplets and induction tasks exist, which
+// then fill the buffers at step 0. SeedBatchFactor = 0 starts from the zero
+// triplet alone; Trainer.SetSeeds installs seeds read from files.
 //
 // # One step (AZR-SPEC §7)
 //
@@ -82,6 +88,9 @@
 //   - Q2, Q3, Q4, Q5, Q13, Q14 are the sandbox's (any failed run is invalid,
 //     over-long outputs are rejected, banned modules are blocked however
 //     reached, parallel isolated runs).
+//
+// Learnability rollouts are skipped for badly formatted proposals, whose
+// reward is -1 whatever the rollouts say (the reference sampled them anyway).
 //
 // Kept as in the reference by default: the trivial/impossible proposer reward
 // is -0.5 (the code that trained the published models; Config.TrivialReward = 0

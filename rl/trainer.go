@@ -409,7 +409,7 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 	for _, typ := range types {
 		proposers[typ] = t.buildProposer(typ, t.bufs.Of, t.cfg.BatchSize)
 		if !t.cfg.SolveFresh {
-			solvers[typ] = t.bufs.Of(typ).SolverBatch(t.rng, t.cfg.BatchSize, step, t.cfg.PastEpochWindow, t.cfg.PredMix)
+			solvers[typ] = t.solverTasks(typ, step)
 		}
 	}
 
@@ -426,7 +426,7 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 
 		ts = time.Now()
 		if t.cfg.SolveFresh {
-			solvers[typ] = t.bufs.Of(typ).SolverBatch(t.rng, t.cfg.BatchSize, step, t.cfg.PastEpochWindow, t.cfg.PredMix)
+			solvers[typ] = t.solverTasks(typ, step)
 		}
 		ss, err := t.solveBatch(ctx, step, typ, solvers[typ])
 		if err != nil {
@@ -505,6 +505,30 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 		t.OnStep(m)
 	}
 	return m, nil
+}
+
+// solverTasks draws a solver batch (AZR-SPEC §6.7). With a TokenCounter,
+// tasks whose solver prompt exceeds MaxPromptLength are dropped and the
+// batch is refilled by repeating uniformly chosen kept tasks, as the
+// reference does (if none fits, the batch is kept as drawn).
+func (t *Trainer) solverTasks(typ TaskType, step int) []Task {
+	tasks := t.bufs.Of(typ).SolverBatch(t.rng, t.cfg.BatchSize, step, t.cfg.PastEpochWindow, t.cfg.PredMix)
+	if t.counter == nil || t.cfg.MaxPromptLength <= 0 {
+		return tasks
+	}
+	kept := tasks[:0:0]
+	for _, tk := range tasks {
+		if t.fits(t.tpl.Render(SolveText(typ, tk)), t.cfg.MaxPromptLength) {
+			kept = append(kept, tk)
+		}
+	}
+	if len(kept) == 0 {
+		return tasks
+	}
+	for n := len(kept); len(kept) < len(tasks); {
+		kept = append(kept, kept[t.rng.IntN(n)])
+	}
+	return kept
 }
 
 // proposeBatch is §7.3a: generate, parse and validate, learnability rollouts,

@@ -421,3 +421,39 @@ func TestRunSeedsThenSteps(t *testing.T) {
 		t.Errorf("checkpoints/ holds %d entries, want 2 checkpoints and latest (no temporaries)", len(entries))
 	}
 }
+
+// countingPolicy adds a TokenCounter (one token per byte) to the scripted policy.
+type countingPolicy struct{ scriptedPolicy }
+
+func (p *countingPolicy) CountTokens(s string) (int, error) { return len(s), nil }
+
+// Over-long prompts: proposer prompts are redrawn, solver prompts dropped
+// and the batch refilled.
+func TestPromptLengthLimits(t *testing.T) {
+	cfg := smallConfig(6)
+	pol := &countingPolicy{}
+	tr, err := NewTrainer(cfg, pol, &fakeExec{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := Task{Program: "def f(a):\n    return a  # " + strings.Repeat("x", 5000), Input: "1", Output: "1"}
+	tr.SetSeeds([]Task{ZeroTriplet(), long}, []Task{ZeroInduction()})
+	cfg.MaxPromptLength = len(tr.tpl.Render(SolveText(Deduction, long))) - 1
+	tr.cfg.MaxPromptLength = cfg.MaxPromptLength
+	for i := 0; i < 20; i++ {
+		for _, tk := range tr.solverTasks(Deduction, 1) {
+			if tk.Program == long.Program {
+				t.Fatalf("an over-long solver prompt was kept")
+			}
+		}
+	}
+	tr.cfg.References, tr.cfg.PromptRedrawTries = 1, 100 // the long reference is drawn half the time
+	tr.cfg.ContentMaxLength = len(tr.tpl.Render(ProposeTriplet(Deduction, []Task{ZeroTriplet()}, tr.popts))) + 10
+	for i := 0; i < 20; i++ {
+		for _, it := range tr.buildProposer(Deduction, tr.bufs.Of, 4) {
+			if strings.Contains(it.Prompt, "xxxxx") {
+				t.Fatalf("an over-long proposer prompt was kept")
+			}
+		}
+	}
+}
