@@ -21,6 +21,10 @@ type GeneratorOptions struct {
 	Slots       int // sequences decoded together; default 8
 	BatchSize   int // max tokens per decode call; 0 = min(ContextSize, 2048)
 	Threads     int // 0 = the model's
+	// SplitKV gives each slot its own KV stream of ContextSize/Slots cells
+	// instead of one unified cache: faster for unrelated prompts, but the
+	// samples of a prompt cannot share it (use Sampling.NoPrefixSharing).
+	SplitKV bool
 }
 
 // Generator runs batched generation over one llama.cpp context. Not for
@@ -53,6 +57,7 @@ func (m *Model) NewGenerator(opts GeneratorOptions) (*Generator, error) {
 	p.n_slots = C.int32_t(opts.Slots)
 	p.n_batch = C.int32_t(opts.BatchSize)
 	p.n_threads = C.int32_t(opts.Threads)
+	p.split_kv = cbool(opts.SplitKV)
 	eb := newErrBuf()
 	defer eb.free()
 	var ptr *C.azr_generator
@@ -78,6 +83,17 @@ func (g *Generator) Close() error {
 	g.model.holders--
 	g.model.mu.Unlock()
 	return nil
+}
+
+// ContextSize returns the KV cells the context really has (llama.cpp rounds
+// the requested size up to its padding).
+func (g *Generator) ContextSize() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ptr == nil {
+		return 0
+	}
+	return int(C.azr_generator_n_ctx(g.ptr))
 }
 
 // Sampling controls one Generate call.

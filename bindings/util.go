@@ -18,3 +18,11 @@ func cInt32s(v []int32) *C.int32_t {
 	copy(unsafe.Slice((*int32)(unsafe.Pointer(p)), len(v)), v)
 	return p
 }
+
+// nativeBuildID is a hash of the native libraries this binary was linked
+// with, set by the Makefile (-X). It also forces Go to relink (and re-run
+// cached tests) whenever a native library changes.
+var nativeBuildID = "unknown"
+
+// NativeBuildID returns the hash of the linked native libraries.
+func NativeBuildID() string { return nativeBuildID }

@@ -101,6 +101,8 @@ typedef struct {
     int32_t n_slots;   /* sequences decoded together (the batch width); >= 1 */
     int32_t n_batch;   /* max tokens per llama_decode call; 0 = n_ctx */
     int32_t n_threads; /* <= 0: the model's */
+    int32_t split_kv;  /* 1 = a separate KV stream per slot (n_ctx / n_slots cells each) instead of one
+                          unified cache; faster when prompts share nothing, but prefixes cannot be shared */
 } azr_generator_params;
 
 azr_generator_params azr_generator_default_params(void);
@@ -108,6 +110,9 @@ azr_generator_params azr_generator_default_params(void);
 azr_status azr_generator_new(azr_model *model, const azr_generator_params *params, azr_generator **out,
                              char *err, size_t err_cap);
 void azr_generator_free(azr_generator *gen);
+
+/* The KV cells the context really has (llama.cpp pads the requested size). */
+int32_t azr_generator_n_ctx(const azr_generator *gen);
 
 /* Sets (on = 1) or clears (on = 0) gen's cancel flag. While set, azr_generate
  * stops at its next step and returns AZR_ERR_CANCELLED. Safe from any thread;

@@ -152,6 +152,7 @@ struct azr_generator {
     azr_model *model = nullptr;
     llama_context *ctx = nullptr;
     int32_t n_ctx = 0, n_slots = 0, n_batch = 0, n_vocab = 0;
+    bool split_kv = false;
     llama_batch batch{};
     Sampler sampler;
     std::atomic<bool> cancel{false};
@@ -163,6 +164,7 @@ extern "C" azr_generator_params azr_generator_default_params(void) {
     p.n_slots = 8;
     p.n_batch = 0;
     p.n_threads = 0;
+    p.split_kv = 0;
     return p;
 }
 
@@ -184,7 +186,7 @@ extern "C" azr_status azr_generator_new(azr_model *model, const azr_generator_pa
         cp.n_batch = (uint32_t)n_batch;
         cp.n_ubatch = (uint32_t)std::min(n_batch, 512);
         cp.n_seq_max = (uint32_t)p.n_slots;
-        cp.kv_unified = true; // samples of one prompt share its cells
+        cp.kv_unified = !p.split_kv; // unified: samples of one prompt share its cells
         cp.n_threads = cp.n_threads_batch = p.n_threads > 0 ? p.n_threads : model->n_threads;
         cp.no_perf = true;
         azr::clear_native_error();
@@ -199,6 +201,7 @@ extern "C" azr_status azr_generator_new(azr_model *model, const azr_generator_pa
         g->ctx = ctx;
         g->n_ctx = (int32_t)llama_n_ctx(ctx);
         g->n_slots = p.n_slots;
+        g->split_kv = p.split_kv != 0;
         g->n_batch = n_batch;
         g->n_vocab = llama_vocab_n_tokens(model->vocab);
         g->batch = llama_batch_init(n_batch, 0, 1);
@@ -206,6 +209,8 @@ extern "C" azr_status azr_generator_new(azr_model *model, const azr_generator_pa
         return AZR_OK;
     });
 }
+
+extern "C" int32_t azr_generator_n_ctx(const azr_generator *g) { return g ? g->n_ctx : 0; }
 
 extern "C" void azr_generator_cancel(azr_generator *g, int32_t on) {
     if (g) g->cancel.store(on != 0);
@@ -279,6 +284,10 @@ extern "C" azr_status azr_generate(azr_generator *g, const azr_prompt *prompts, 
             max_stop = std::max(max_stop, stops.back().size());
         }
         if (azr_status s = check_prompts(g, prompts, n_prompts, err, err_cap)) return s;
+        if (sp.share_prefix && g->split_kv)
+            return azr::fail(err, err_cap, AZR_ERR_INVALID_ARG, "generate: prefix sharing needs a unified KV cache (split_kv = 0)");
+        // With split streams each sequence owns n_ctx / n_slots cells.
+        const int32_t cells = g->split_kv ? g->n_ctx / g->n_slots : g->n_ctx;
 
         const auto t_start = clock_type::now();
         auto gen = std::make_unique<azr_generation>();
@@ -286,11 +295,11 @@ extern "C" azr_status azr_generate(azr_generator *g, const azr_prompt *prompts, 
         for (int32_t i = 0; i < n_prompts; i++) {
             const azr_prompt &p = prompts[i];
             // Largest group whose prompt + generations fit the cache at once.
-            int32_t fit = (g->n_ctx - p.n_tokens) / sp.max_tokens;
-            if (p.n_tokens + sp.max_tokens > g->n_ctx)
+            int32_t fit = (cells - p.n_tokens) / sp.max_tokens;
+            if (p.n_tokens + sp.max_tokens > cells)
                 return azr::fail(err, err_cap, AZR_ERR_CONTEXT_FULL,
-                                 "generate: prompt %d has %d tokens; with max_tokens %d it needs %d cells but the context has %d", i,
-                                 p.n_tokens, sp.max_tokens, p.n_tokens + sp.max_tokens, g->n_ctx);
+                                 "generate: prompt %d has %d tokens; with max_tokens %d it needs %d cells but a sequence has %d", i,
+                                 p.n_tokens, sp.max_tokens, p.n_tokens + sp.max_tokens, cells);
             int32_t group = sp.share_prefix ? std::max(1, std::min(g->n_slots, fit)) : 1;
             for (int32_t j = 0; j < p.n_samples; j += group) {
                 Group gr;
@@ -326,7 +335,8 @@ extern "C" azr_status azr_generate(azr_generator *g, const azr_prompt *prompts, 
                 Group &gr = pending.front();
                 const azr_prompt &p = prompts[gr.prompt];
                 int32_t need = p.n_tokens + (int32_t)gr.samples.size() * sp.max_tokens;
-                if ((int32_t)free_slots.size() < (int32_t)gr.samples.size() || reserved + need > g->n_ctx) break;
+                if ((int32_t)free_slots.size() < (int32_t)gr.samples.size()) break;
+                if (!g->split_kv && reserved + need > g->n_ctx) break;
                 for (size_t si : gr.samples) {
                     gen->samples[si].slot = free_slots.back();
                     free_slots.pop_back();

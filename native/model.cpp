@@ -159,10 +159,11 @@ extern "C" void azr_model_get_info(const azr_model *m, azr_model_info *info) {
     char buf[256];
     llama_model_desc(m->model, buf, sizeof buf);
     copy_str(info->desc, sizeof info->desc, buf);
-    // The description ends with the file type ("qwen2 1B Q4_0").
+    // The description is "<arch> <size> <file type>", e.g. "qwen2 1B Q4_K - Medium".
     std::string d = buf;
-    size_t sp = d.rfind(' ');
-    copy_str(info->file_type, sizeof info->file_type, sp == std::string::npos ? d : d.substr(sp + 1));
+    size_t sp1 = d.find(' ');
+    size_t sp2 = sp1 == std::string::npos ? sp1 : d.find(' ', sp1 + 1);
+    copy_str(info->file_type, sizeof info->file_type, sp2 == std::string::npos ? d : d.substr(sp2 + 1));
     info->n_layer = llama_model_n_layer(m->model);
     info->n_embd = llama_model_n_embd(m->model);
     info->n_head = llama_model_n_head(m->model);

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/azr-native/azr-native/bindings"
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -48,6 +49,12 @@ func setupGlobals(c *cli.Context) error {
 		return fmt.Errorf("logger: %w", err)
 	}
 	logger = l
+	// llama.cpp/ggml chatter reaches stderr only when debugging; errors always.
+	if level <= zapcore.DebugLevel {
+		bindings.SetLogLevel(1)
+	} else {
+		bindings.SetLogLevel(3)
+	}
 	if c.Int("threads") < 1 {
 		return fmt.Errorf("--threads must be at least 1, got %d", c.Int("threads"))
 	}

@@ -1,0 +1,73 @@
+# azr-native — the front door.
+#   make            native libraries (build/) + bin/azr-native
+#   make test       build, then run every test
+#   make bench      the Go benchmarks of the hot paths
+#   CUDA=1 make     also build ggml's CUDA backend and link it (needs nvcc)
+SHELL := /bin/bash
+GO ?= go
+BUILD := build
+BIN := bin/azr-native
+PKG := github.com/azr-native/azr-native
+LLAMA_MODULE := github.com/ollama/ollama
+
+CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=Release
+GO_TAGS :=
+ifeq ($(CUDA),1)
+CMAKE_FLAGS += -DAZR_CUDA=ON
+GO_TAGS := -tags cuda
+else
+CMAKE_FLAGS += -DAZR_CUDA=OFF
+endif
+
+# Hash of the native archives: passed to the linker so Go relinks (and
+# re-runs cached tests) whenever a native library changes.
+NATIVE_ID = $(shell cat $(BUILD)/*.a $(BUILD)/ggml/*.a $(wildcard $(BUILD)/ggml/ggml-cuda/*.a) 2>/dev/null | sha256sum | cut -c1-16)
+VERSION = $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS = -X $(PKG)/bindings.nativeBuildID=$(NATIVE_ID) -X main.version=$(VERSION)
+
+.PHONY: all native test test-go bench prereqs clean
+all: $(BIN)
+
+prereqs:
+	@missing=""; \
+	for t in cmake ninja:ninja-build g++:g++ python3:python3; do \
+	  cmd=$${t%%:*}; pkg=$${t##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "missing build tools. Install them with:"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+# Configure when the build dir is new or the CUDA choice changed, then let
+# Ninja decide what to rebuild. The llama.cpp source comes from the Go module cache.
+native: prereqs
+	@dir=$$($(GO) mod download -json $(LLAMA_MODULE) | sed -n 's/.*"Dir": "\(.*\)",*/\1/p'); \
+	if [ -z "$$dir" ]; then echo "cannot locate $(LLAMA_MODULE) (go mod download failed)"; exit 1; fi; \
+	want="$(CMAKE_FLAGS) -DLLAMA_SRC_ROOT=$$dir"; \
+	if [ ! -f $(BUILD)/build.ninja ] || [ "$$(cat $(BUILD)/.configured 2>/dev/null)" != "$$want" ]; then \
+	  cmake -S . -B $(BUILD) $$want >/dev/null && echo "$$want" > $(BUILD)/.configured; \
+	fi
+	@flock /tmp/azr-build.lock ninja -C $(BUILD) azr_all | grep -v '^ninja: no work to do' || true
+	@test -f $(BUILD)/libazrnative.a
+
+$(BIN): native FORCE
+	@mkdir -p bin
+	$(GO) build $(GO_TAGS) -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/azr-native
+
+FORCE:
+
+test: $(BIN)
+	$(GO) vet $(GO_TAGS) ./...
+	$(GO) test $(GO_TAGS) -ldflags "$(LDFLAGS)" -timeout 30m ./...
+
+bench: native
+	$(GO) test $(GO_TAGS) -ldflags "$(LDFLAGS)" -run '^$$' -bench . -benchtime 3x ./...
+
+clean:
+	rm -rf $(BUILD) bin
