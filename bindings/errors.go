@@ -74,7 +74,7 @@ const errCap = 1024
 type errBuf struct{ p *C.char }
 
 func newErrBuf() errBuf { return errBuf{(*C.char)(C.calloc(errCap, 1))} }
-func (b errBuf) free()   { C.free(unsafePointer(b.p)) }
+func (b errBuf) free()  { C.free(unsafePointer(b.p)) }
 
 // wrap turns a non-OK status into an *Error (nil for AZR_OK).
 func (b errBuf) wrap(st C.azr_status) error {
