@@ -26,7 +26,7 @@ type benchResp struct {
 	length int
 }
 
-func benchStep() ([6][]benchResp, string) {
+func benchStep() ([6][]benchResp, Template) {
 	think := strings.Repeat("Let me trace the loop carefully, keeping the stack in mind. ", 60) // ~3.6 KB
 	var batches [6][]benchResp
 	for bi, k := range BatchOrder {
@@ -48,13 +48,13 @@ func benchStep() ([6][]benchResp, string) {
 			batches[bi] = append(batches[bi], benchResp{k.Type, k.Role, text, float64(i%3) - 1, benchTokens - 50 + i%100})
 		}
 	}
-	return batches, "<think>"
+	return batches, TemplateR1
 }
 
-func benchParse(b *testing.B, batches [6][]benchResp, prefill string, opt ParseOptions, format func(string) float64) {
+func benchParse(b *testing.B, batches [6][]benchResp, tpl Template, opt ParseOptions, format func(string) float64) {
 	for _, batch := range batches {
 		for _, r := range batch {
-			text := GenerationText(prefill, r.text, opt)
+			text := GenerationText(tpl, r.text, opt)
 			_ = format(text)
 			if r.role == Propose {
 				if _, err := ParseProposal(r.typ, text, 10, opt); err != nil {
@@ -68,11 +68,11 @@ func benchParse(b *testing.B, batches [6][]benchResp, prefill string, opt ParseO
 }
 
 func BenchmarkStepHotPath(b *testing.B) {
-	batches, prefill := benchStep()
+	batches, tpl := benchStep()
 	opt := DefaultParseOptions()
 	b.ReportAllocs()
 	for b.Loop() {
-		benchParse(b, batches, prefill, opt, FormatScore)
+		benchParse(b, batches, tpl, opt, FormatScore)
 		for _, batch := range batches {
 			rs, ls := make([]float64, len(batch)), make([]int, len(batch))
 			for i, r := range batch {
@@ -112,11 +112,11 @@ func perTokenAdvantages(rewards []float64, lengths []int) [][]float64 {
 }
 
 func BenchmarkStepHotPathBaseline(b *testing.B) {
-	batches, prefill := benchStep()
+	batches, tpl := benchStep()
 	opt := DefaultParseOptions()
 	b.ReportAllocs()
 	for b.Loop() {
-		benchParse(b, batches, prefill, opt, formatScoreRegexp)
+		benchParse(b, batches, tpl, opt, formatScoreRegexp)
 		for _, batch := range batches {
 			rs, ls := make([]float64, len(batch)), make([]int, len(batch))
 			for i, r := range batch {

@@ -230,28 +230,24 @@ func (bs *Buffers) Of(t TaskType) *Buffer {
 	panic(fmt.Sprintf("rl: no buffer for %v", t))
 }
 
-// InductionProgram draws the program (and its imports) an induction proposal
-// is built on: uniformly from the abduction and deduction entries together
-// (a program in both counts twice, as in the reference), or, with
-// fromBoth=false, uniformly over distinct program texts.
-func (bs *Buffers) InductionProgram(rng *rand.Rand, fromBoth bool) (Task, bool) {
-	var pool []Task
-	pool = append(pool, bs.Abduction.Entries...)
-	pool = append(pool, bs.Deduction.Entries...)
-	if !fromBoth {
-		seen := map[string]bool{}
-		var uniq []Task
-		for _, t := range pool {
-			if !seen[t.Program] {
-				seen[t.Program] = true
-				uniq = append(uniq, t)
+// InductionPrograms lists the programs (with their imports) an induction
+// proposal can be built on: every abduction and deduction entry (a program
+// in both counts twice, as in the reference), or, with fromBoth=false, each
+// distinct program text once. Induction proposers draw from it uniformly.
+func (bs *Buffers) InductionPrograms(fromBoth bool) []Task {
+	out := make([]Task, 0, bs.Abduction.Len()+bs.Deduction.Len())
+	seen := map[string]bool{}
+	for _, b := range []*Buffer{bs.Abduction, bs.Deduction} {
+		for i := range b.Entries {
+			e := &b.Entries[i]
+			if !fromBoth {
+				if seen[e.Program] {
+					continue
+				}
+				seen[e.Program] = true
 			}
+			out = append(out, Task{Program: e.Program, Imports: e.Imports})
 		}
-		pool = uniq
 	}
-	if len(pool) == 0 {
-		return Task{}, false
-	}
-	t := pool[rng.IntN(len(pool))]
-	return Task{Program: t.Program, Imports: t.Imports}, true
+	return out
 }

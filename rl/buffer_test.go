@@ -239,3 +239,17 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+func TestInductionProgramsCountBothBuffers(t *testing.T) {
+	cfg := DefaultConfig()
+	bs := NewBuffers(&cfg)
+	bs.Deduction.Add(Task{Program: "def f(x):\n    return -x", Imports: []string{"import math"}}, nil)
+	both := bs.InductionPrograms(true)
+	if len(both) != 3 { // identity from each buffer, plus the new program
+		t.Errorf("fromBoth: %d programs, want 3", len(both))
+	}
+	uniq := bs.InductionPrograms(false)
+	if len(uniq) != 2 || uniq[1].Imports[0] != "import math" {
+		t.Errorf("distinct: %+v, want identity and the new program with its imports", uniq)
+	}
+}

@@ -117,8 +117,34 @@ func (t *Trainer) SaveTo(root string) (string, error) {
 	if err := writeFileAtomic(filepath.Join(root, "latest"), []byte(name+"\n")); err != nil {
 		return "", err
 	}
+	if k := t.cfg.KeepCheckpoints; k > 0 {
+		if err := pruneCheckpoints(root, k); err != nil {
+			t.log.Warn("pruning old checkpoints", zap.Error(err))
+		}
+	}
 	t.log.Info("checkpoint saved", zap.String("path", final), zap.Int("step", t.step))
 	return final, nil
+}
+
+// pruneCheckpoints removes all but the newest keep step-NNNNNN directories.
+func pruneCheckpoints(root string, keep int) error {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "step-") {
+			names = append(names, e.Name()) // ReadDir sorts by name; zero-padded steps sort in order
+		}
+	}
+	for len(names) > keep {
+		if err := os.RemoveAll(filepath.Join(root, names[0])); err != nil {
+			return err
+		}
+		names = names[1:]
+	}
+	return nil
 }
 
 // LatestCheckpoint returns the checkpoint <dir>/checkpoints/latest points at.

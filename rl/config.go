@@ -75,6 +75,7 @@ type Config struct {
 	MaxPrograms     int    `json:"max_programs"`      // 16384 per buffer
 	Eviction        string `json:"eviction"`          // "oldest" (default), "uniform", or "drop_new" (reference Q10)
 	Dedup           bool   `json:"dedup"`             // false (reference: no dedup during self-play)
+	KeepThoughts    bool   `json:"keep_thoughts"`     // false: buffer entries drop the proposer's <think> text (it bloats checkpoints; only kept for inspection)
 	RefStrategy     string `json:"ref_strategy"`      // gen_data_probabilities_strategy: "uniform" or "step"
 	PredMix         string `json:"pred_mix"`          // pred_data_mix_strategy: "max_new" or "uniform"
 	PastEpochWindow int    `json:"past_epoch_window"` // 1: "recent" = added at steps >= t-1
@@ -99,6 +100,9 @@ type Config struct {
 	ExecTimeout     time.Duration `json:"exec_timeout"`     // execute_max_timeout: 10 s
 	ExecParallelism int           `json:"exec_parallelism"` // concurrent executor calls: 8 (results do not depend on it)
 	ExecRetries     int           `json:"exec_retries"`     // retries on executor (not program) errors: 3
+
+	// KeepCheckpoints is how many checkpoints Save keeps (the newest); 0 keeps all.
+	KeepCheckpoints int `json:"keep_checkpoints"`
 
 	Optim OptimConfig `json:"optim"`
 
@@ -193,6 +197,7 @@ func (c *Config) Validate() error {
 	check(c.SaveEvery >= 0, "save_every must be >= 0")
 	check(c.PastEpochWindow >= 0, "past_epoch_window must be >= 0")
 	check(c.SeedBatchFactor >= 0, "seed_batch_factor must be >= 0")
+	check(c.KeepCheckpoints >= 0, "keep_checkpoints must be >= 0")
 	check(c.ExecParallelism > 0, "exec_parallelism must be > 0")
 	check(c.ExecRetries >= 0, "exec_retries must be >= 0")
 	check(c.MaxResponseLength > 0, "max_response_length must be > 0")

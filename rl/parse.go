@@ -65,10 +65,18 @@ var (
 )
 
 // GenerationText is the text the parsers see: the part of the response
-// template that the prompt already opened (e.g. "<think>") followed by the
-// sampled response, trimmed (and quote-stripped under the reference option).
-func GenerationText(prefill, response string, opt ParseOptions) string {
-	s := strings.TrimSpace(prefill + response)
+// template that the prompt already opened (tpl.Prefill, e.g. "<think>")
+// followed by the sampled response, cut at the first tpl.Cut (for the r1
+// template "Assistant:", where a base model starts inventing the next turn;
+// the reference split the decoded text on it), trimmed, and quote-stripped
+// under the reference option.
+func GenerationText(tpl Template, response string, opt ParseOptions) string {
+	if tpl.Cut != "" {
+		if i := strings.Index(response, tpl.Cut); i >= 0 {
+			response = response[:i]
+		}
+	}
+	s := strings.TrimSpace(tpl.Prefill + response)
 	if opt.StripQuotes {
 		s = strings.Trim(s, `"'`)
 	}

@@ -83,11 +83,18 @@ func TestExtractAnswer(t *testing.T) {
 }
 
 func TestGenerationText(t *testing.T) {
-	if got := GenerationText("<think>", " a </think>\n", DefaultParseOptions()); got != "<think> a </think>" {
+	if got := GenerationText(TemplateR1, " a </think>\n", DefaultParseOptions()); got != "<think> a </think>" {
 		t.Errorf("default: got %q", got)
 	}
+	// A base model that goes on to write the next turn is cut at "Assistant:".
+	if got := GenerationText(TemplateR1, " a </think><answer>1</answer>\nUser: more\nAssistant: <think> b </think><answer>2</answer>", DefaultParseOptions()); got != "<think> a </think><answer>1</answer>\nUser: more" {
+		t.Errorf("cut: got %q", got)
+	}
+	if got := GenerationText(TemplateChatML, " a Assistant: b", DefaultParseOptions()); got != "<think> a Assistant: b" {
+		t.Errorf("chatml does not cut: got %q", got)
+	}
 	// The reference strips quote characters from both ends of the generation text.
-	if got := GenerationText("", ` "x"' `, ReferenceParseOptions()); got != `x` {
+	if got := GenerationText(Template{}, ` "x"' `, ReferenceParseOptions()); got != `x` {
 		t.Errorf("reference: got %q", got)
 	}
 }

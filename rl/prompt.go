@@ -13,6 +13,7 @@ type Template struct {
 	Before  string // text before the task
 	After   string // text after the task; ends with Prefill
 	Prefill string // the part of After that belongs to the response
+	Cut     string // a response is cut at its first Cut, if any
 }
 
 // Render returns the full prompt for a task text.
@@ -32,6 +33,7 @@ var TemplateR1 = Template{
 	Before:  wrapperInstruction + "\nUser: ",
 	After:   "\nAssistant: <think>",
 	Prefill: "<think>",
+	Cut:     "Assistant:",
 }
 
 // TemplateChatML is the <|im_start|> chat format of Qwen instruct models,

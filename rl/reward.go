@@ -46,8 +46,8 @@ func ProposerReward(format float64, valid bool, r, trivial float64) float64 {
 type Scorer struct {
 	Exec      Executor
 	Parse     ParseOptions
-	Prefill   string // the template's Prefill, put back in front of each response
-	NumInputs int    // induction inputs a proposal must carry
+	Template  Template // its Prefill goes back in front of each response (GenerationText)
+	NumInputs int      // induction inputs a proposal must carry
 	Trivial   float64
 	Retries   int // retries of an executor call that failed (not a program that failed)
 }
@@ -58,7 +58,7 @@ func NewScorer(cfg *Config, exec Executor) (*Scorer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Scorer{Exec: exec, Parse: cfg.Parse, Prefill: tpl.Prefill, NumInputs: cfg.NumInputs, Trivial: cfg.TrivialReward, Retries: cfg.ExecRetries}, nil
+	return &Scorer{Exec: exec, Parse: cfg.Parse, Template: tpl, NumInputs: cfg.NumInputs, Trivial: cfg.TrivialReward, Retries: cfg.ExecRetries}, nil
 }
 
 func retry[T any](ctx context.Context, n int, f func() (T, error)) (T, error) {
@@ -101,7 +101,7 @@ func (s *Scorer) check(ctx context.Context, typ TaskType, task *Task, value stri
 // ScoreSolve judges a solver response to a task. The error is non-nil only
 // when ctx ends.
 func (s *Scorer) ScoreSolve(ctx context.Context, typ TaskType, task Task, response string) (SolveScore, error) {
-	text := GenerationText(s.Prefill, response, s.Parse)
+	text := GenerationText(s.Template, response, s.Parse)
 	var sc SolveScore
 	sc.Parsed = ExtractSolverAnswer(typ, text, s.Parse)
 	sc.Format = FormatScore(text)
@@ -135,7 +135,7 @@ type ProposalScore struct {
 // base is the task whose program the proposer was shown (Program, Imports).
 // The new task is stamped with step. The error is non-nil only when ctx ends.
 func (s *Scorer) ScoreProposal(ctx context.Context, typ TaskType, base Task, response string, step int) (ProposalScore, error) {
-	text := GenerationText(s.Prefill, response, s.Parse)
+	text := GenerationText(s.Template, response, s.Parse)
 	var ps ProposalScore
 	ps.Format = FormatScore(text)
 	p, err := ParseProposal(typ, text, s.NumInputs, s.Parse)
@@ -199,7 +199,7 @@ func (s *Scorer) Learnability(ctx context.Context, typ TaskType, task Task, resp
 	l := Learnability{Samples: len(responses), Scores: make([]float64, len(responses))}
 	cache := map[string]float64{}
 	for i, resp := range responses {
-		a := ExtractSolverAnswer(typ, GenerationText(s.Prefill, resp, s.Parse), s.Parse)
+		a := ExtractSolverAnswer(typ, GenerationText(s.Template, resp, s.Parse), s.Parse)
 		score := 0.0
 		if a.OK {
 			if v, ok := cache[a.Value]; ok {

@@ -249,13 +249,17 @@ type proposerItem struct {
 // buildProposer builds a batch of proposer prompts for a task type (AZR-SPEC §2.1).
 func (t *Trainer) buildProposer(typ TaskType, buf func(TaskType) *Buffer, n int) []proposerItem {
 	items := make([]proposerItem, 0, n)
+	var programs []Task
+	if typ == Induction {
+		programs = t.bufs.InductionPrograms(t.cfg.InductionProgramFromBoth)
+	}
 	for len(items) < n {
 		var it proposerItem
 		for try := 0; ; try++ {
 			if typ == Induction {
-				base, ok := t.bufs.InductionProgram(t.rng, t.cfg.InductionProgramFromBoth)
-				if !ok {
-					base = Task{Program: IdentityProgram}
+				base := Task{Program: IdentityProgram}
+				if len(programs) > 0 {
+					base = programs[t.rng.IntN(len(programs))]
 				}
 				it = proposerItem{Base: base, Prompt: t.tpl.Render(ProposeInduction(base.Program, t.popts))}
 			} else {
@@ -606,7 +610,11 @@ func (t *Trainer) proposeBatch(ctx context.Context, step int, typ TaskType, item
 				sc.answer = ps[i].Task.Output
 			}
 			// Every valid proposal is stored (valid_program_filter=all), whatever its format.
-			buf.Add(ps[i].Task, t.rng)
+			task := ps[i].Task
+			if !t.cfg.KeepThoughts {
+				task.Thought = ""
+			}
+			buf.Add(task, t.rng)
 		}
 		out[i] = sc
 	}

@@ -457,3 +457,34 @@ func TestPromptLengthLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestKeepCheckpoints(t *testing.T) {
+	cfg := smallConfig(3)
+	cfg.SaveEvery, cfg.KeepCheckpoints = 1, 2
+	tr, err := NewTrainer(cfg, &scriptedPolicy{}, &fakeExec{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := tr.SetDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if err := tr.Run(context.Background(), 4); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, "checkpoints"))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if diff := cmp.Diff([]string{"latest", "step-000003", "step-000004"}, names); diff != "" {
+		t.Errorf("checkpoints (-want +got)\n%s", diff)
+	}
+	// Buffer entries do not keep the proposer's thought by default.
+	for _, e := range tr.Buffers().Deduction.Entries {
+		if e.Thought != "" {
+			t.Fatalf("entry kept its thought: %+v", e)
+		}
+	}
+}
