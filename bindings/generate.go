@@ -114,6 +114,9 @@ type Sampling struct {
 type Prompt struct {
 	Tokens  []int32
 	Samples int
+	// Seed, when not 0, gives the prompt's samples their own random streams
+	// (Seed, j), independent of the batch and of Sampling.Seed.
+	Seed uint64
 }
 
 // Finish says why a sample stopped.
@@ -171,7 +174,7 @@ func cPrompts(prompts []Prompt) (*C.azr_prompt, func()) {
 	for i, p := range prompts {
 		toks := cInt32s(p.Tokens)
 		toFree = append(toFree, unsafe.Pointer(toks))
-		view[i] = C.azr_prompt{tokens: toks, n_tokens: C.int32_t(len(p.Tokens)), n_samples: C.int32_t(p.Samples)}
+		view[i] = C.azr_prompt{tokens: toks, n_tokens: C.int32_t(len(p.Tokens)), n_samples: C.int32_t(p.Samples), seed: C.uint64_t(p.Seed)}
 	}
 	return arr, func() {
 		for _, p := range toFree {

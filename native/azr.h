@@ -135,6 +135,8 @@ typedef struct {
     const int32_t *tokens;  /* the prompt, already tokenized */
     int32_t n_tokens;       /* >= 1 */
     int32_t n_samples;      /* >= 1 */
+    uint64_t seed;          /* != 0: this prompt's samples draw from streams (seed, j), whatever the
+                               batch; 0: from (sampling.seed, prompt index, j) */
 } azr_prompt;
 
 typedef enum {
@@ -146,8 +148,8 @@ typedef enum {
 typedef struct azr_generation azr_generation;
 
 /* Generates n_samples continuations for each prompt. Sample j of prompt i
- * draws from its own random stream derived from (seed, i, j), so results do
- * not depend on batch composition or scheduling. On success *out holds
+ * draws from its own random stream derived from (seed, i, j) or from the
+ * prompt's own seed, so results do not depend on scheduling. On success *out holds
  * sum(n_samples) samples, prompt-major. */
 azr_status azr_generate(azr_generator *gen, const azr_prompt *prompts, int32_t n_prompts,
                         const azr_sampling *sampling, azr_generation **out, char *err, size_t err_cap);

@@ -308,7 +308,7 @@ extern "C" azr_status azr_generate(azr_generator *g, const azr_prompt *prompts, 
                     Sample s;
                     s.prompt = i;
                     s.index = k;
-                    s.rng = SampleRng(sp.seed, i, k);
+                    s.rng = p.seed != 0 ? SampleRng(p.seed, -1, k) : SampleRng(sp.seed, i, k);
                     gr.samples.push_back(gen->samples.size());
                     gen->samples.push_back(std::move(s));
                 }
@@ -488,7 +488,7 @@ extern "C" azr_status azr_eval_logits(azr_generator *g, const int32_t *tokens, i
     return azr::guarded(err, err_cap, [&]() -> azr_status {
         if (!g || !g->ctx) return azr::fail(err, err_cap, AZR_ERR_INVALID_ARG, "eval logits: generator is closed");
         if (!logits) return azr::fail(err, err_cap, AZR_ERR_INVALID_ARG, "eval logits: output is NULL");
-        azr_prompt p{tokens, n_tokens, 1};
+        azr_prompt p{tokens, n_tokens, 1, 0};
         if (azr_status s = check_prompts(g, &p, 1, err, err_cap)) return s;
         if (n_tokens > g->n_ctx)
             return azr::fail(err, err_cap, AZR_ERR_CONTEXT_FULL, "eval logits: %d tokens do not fit the context of %d", n_tokens, g->n_ctx);
