@@ -1,0 +1,5 @@
+# attack: plain infinite loop
+# expect: timeout
+def f(x):
+    while True:
+        x += 1
