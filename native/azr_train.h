@@ -1,13 +1,181 @@
 /*
  * azr_train.h — the training half of the C ABI (LoRA adapters, the
  * policy-gradient step). Included by azr.h; same rules as azr.h.
+ *
+ * Objects:
+ *  - azr_lora: a LoRA adapter over a loaded azr_model (F32 A/B pairs on chosen
+ *    projections, plus its AdamW state). It doubles as a llama.cpp adapter
+ *    (azr_lora_llama_adapter), whose tensors are the live parameters: a
+ *    llama_context with it attached sees every update at its next decode.
+ *  - azr_trainer: what a training step needs besides the adapter (a transposed
+ *    copy of every frozen matrix for input gradients, the compute backend and
+ *    its graph allocator). One trainer serves one adapter.
+ *
+ * Token/position convention of the step: per sequence, the value at index t
+ * (t >= 1) of advantages/old_logprobs/logprobs belongs to token t, predicted
+ * from tokens[0..t-1]. Index 0 is never trained.
  */
 #ifndef AZR_NATIVE_TRAIN_H
 #define AZR_NATIVE_TRAIN_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---------------------------------------------------------------- adapters */
+
+typedef struct azr_lora azr_lora;
+
+/* Projection bits of azr_lora_params.projections. */
+enum {
+    AZR_LORA_Q = 1 << 0,
+    AZR_LORA_K = 1 << 1,
+    AZR_LORA_V = 1 << 2,
+    AZR_LORA_O = 1 << 3,
+    AZR_LORA_GATE = 1 << 4,
+    AZR_LORA_UP = 1 << 5,
+    AZR_LORA_DOWN = 1 << 6,
+    AZR_LORA_ALL = 0x7f
+};
+
+typedef struct {
+    int32_t rank;         /* r >= 1 */
+    float alpha;          /* scale = alpha / rank; 0 = rank (scale 1) */
+    uint32_t projections; /* AZR_LORA_* bits; 0 = AZR_LORA_ALL */
+    uint64_t seed;        /* A ~ N(0, init_a_std) from this seed; B = 0 */
+    float init_a_std;     /* 0 = 1/sqrt(in) (Kaiming-like) */
+    float init_b_std;     /* 0 = B starts at zero (standard); tests use > 0 */
+} azr_lora_params;
+
+azr_lora_params azr_lora_default_params(void);
+
+azr_status azr_lora_new(azr_model *model, const azr_lora_params *params, azr_lora **out, char *err, size_t err_cap);
+
+/* Loads an adapter written by azr_lora_save (or any llama.cpp LoRA GGUF with
+ * F32 tensors on q/k/v/o/gate/up/down). Refuses an adapter whose recorded base
+ * (arch, sizes, a probe of the token embeddings) differs from model's.
+ * opt_path (may be NULL) restores the optimizer state written by save. */
+azr_status azr_lora_load(azr_model *model, const char *path, const char *opt_path, azr_lora **out, char *err,
+                         size_t err_cap);
+
+/* Writes the adapter as a GGUF LoRA file that stock llama.cpp loads
+ * (llama_adapter_lora_init / --lora). opt_path (may be NULL) receives the
+ * optimizer state (AdamW moments, step) for resuming. Files are written to a
+ * temporary name and renamed. */
+azr_status azr_lora_save(const azr_lora *lora, const char *path, const char *opt_path, char *err, size_t err_cap);
+
+void azr_lora_free(azr_lora *lora);
+
+typedef struct {
+    int32_t rank;
+    float alpha;
+    uint32_t projections;
+    int32_t n_pairs;    /* adapted matrices */
+    int64_t n_params;   /* trainable floats */
+    int64_t step;       /* optimizer steps taken */
+    uint64_t version;   /* bumped on every parameter change */
+} azr_lora_info;
+
+void azr_lora_get_info(const azr_lora *lora, azr_lora_info *info);
+
+/* All parameters flattened (for every pair, in a fixed order: A then B).
+ * n must equal info.n_params. For tests and tools. */
+azr_status azr_lora_get_params(const azr_lora *lora, float *out, int64_t n, char *err, size_t err_cap);
+azr_status azr_lora_set_params(azr_lora *lora, const float *in, int64_t n, char *err, size_t err_cap);
+
+/* The adapter as a llama.cpp adapter (struct llama_adapter_lora *), owned by
+ * lora: attach it with llama_set_adapter_lora(ctx, ptr, 1.0f). Its tensors
+ * are the live parameters. Detach it from every context before freeing lora. */
+void *azr_lora_llama_adapter(azr_lora *lora);
+
+/* ---------------------------------------------------------------- trainer */
+
+typedef struct azr_trainer azr_trainer;
+
+typedef struct {
+    int32_t n_threads;      /* <= 0: the model's */
+    /* AdamW */
+    float lr;               /* peak learning rate (default 1e-5... set by the caller) */
+    float beta1, beta2, eps, weight_decay;
+    float grad_clip;        /* global-norm clip; <= 0 = off */
+    /* schedule: 0 = constant, 1 = linear warm-up then cosine decay to min_lr */
+    int32_t schedule;
+    int32_t warmup_steps;
+    int32_t total_steps;    /* cosine horizon (schedule 1) */
+    float min_lr;
+    /* loss */
+    float entropy_coef;     /* beta of the entropy bonus (-beta * H); 0 = off */
+    float clip_eps;         /* PPO clip epsilon, used when old log-probs are given; 0 = 0.2 */
+    int32_t micro_batch;    /* sequences per graph evaluation (gradient accumulation); <= 0 = all */
+} azr_trainer_params;
+
+azr_trainer_params azr_trainer_default_params(void);
+
+/* Builds a trainer for lora (which must belong to model). Makes transposed
+ * copies of the frozen matrices (Q8_0 for quantized bases, F32/F16 otherwise):
+ * seconds and about the model's size in memory for a 0.5B model. */
+azr_status azr_trainer_new(azr_model *model, azr_lora *lora, const azr_trainer_params *params, azr_trainer **out,
+                           char *err, size_t err_cap);
+void azr_trainer_free(azr_trainer *tr);
+
+/* Replaces the optimizer/loss settings (not the threads). */
+azr_status azr_trainer_set_params(azr_trainer *tr, const azr_trainer_params *params, char *err, size_t err_cap);
+
+typedef struct {
+    const int32_t *tokens;
+    int32_t n_tokens;            /* >= 2 */
+    int32_t response_start;      /* first trained token index (>= 1) */
+    const uint8_t *mask;         /* optional, n_tokens: 0 excludes a token inside the response */
+    const float *advantages;     /* n_tokens: per-token advantage (index t for token t) */
+    const float *old_logprobs;   /* optional, n_tokens: enables the PPO clipped ratio */
+} azr_train_seq;
+
+typedef struct {
+    double loss;           /* token-mean loss of the batch */
+    double grad_norm;      /* global L2 norm before clipping */
+    double lr;             /* learning rate used */
+    double entropy;        /* mean entropy of the trained tokens */
+    double clip_frac;      /* fraction of tokens whose PPO ratio was clipped */
+    int64_t n_tokens;      /* trained tokens */
+    int64_t n_rows;        /* token rows evaluated (incl. padding) */
+    int32_t skipped;       /* 1 when the step was skipped (non-finite) */
+    double seconds;        /* wall time */
+} azr_train_result;
+
+/* One optimizer step on a batch (split into micro-batches, gradients
+ * accumulated). A non-finite loss or gradient returns AZR_ERR_INTERNAL with
+ * res->skipped = 1 and leaves the adapter and optimizer state untouched. */
+azr_status azr_train_step(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_seqs, azr_train_result *res, char *err,
+                          size_t err_cap);
+
+/* Loss and gradient without an optimizer step. grads (n = n_params, the
+ * azr_lora_get_params layout) may be NULL. mode 0 = the hand-built backward,
+ * 1 = ggml autodiff (the test oracle: F32/F16 bases only, no PPO/entropy). */
+azr_status azr_train_grads(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_seqs, int32_t mode, float *grads,
+                           int64_t n, azr_train_result *res, char *err, size_t err_cap);
+
+/* Forward only: log pi(tokens[t] | tokens[<t]) for t >= 1 of each sequence
+ * (out[i] receives n_tokens floats of sequence i; index 0 is 0). */
+azr_status azr_train_logprobs(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_seqs, float *const *out,
+                              char *err, size_t err_cap);
+
+/* Logits of every position of one sequence from the training graph
+ * (n_tokens x n_vocab), for comparing with azr_eval_logits. */
+azr_status azr_train_logits(azr_trainer *tr, const int32_t *tokens, int32_t n_tokens, float *logits, char *err,
+                            size_t err_cap);
+
+/* Test helper: rewrites a GGUF model with every quantized tensor dequantized
+ * to F32 (same metadata), so gradients can be compared with the quantized base. */
+azr_status azr_gguf_dequantize(const char *src, const char *dst, char *err, size_t err_cap);
+
+/* Test helper: a llama_context of model with lora attached (scale 1),
+ * returning the logits of one sequence (n_tokens x n_vocab) by llama_decode.
+ * lora may be NULL. Exercises the stock inference path with the live adapter. */
+azr_status azr_lora_decode_logits(azr_model *model, azr_lora *lora, const char *lora_path, const int32_t *tokens,
+                                  int32_t n_tokens, float *logits, char *err, size_t err_cap);
 
 #ifdef __cplusplus
 }

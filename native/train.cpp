@@ -1,0 +1,963 @@
+// The LoRA policy-gradient step: our own ggml graph of the Qwen2/Qwen3
+// decoder over full sequences (no KV cache), a hand-built backward that never
+// differentiates through a quantized matrix (input gradients multiply by a
+// transposed copy with the ordinary MUL_MAT), and AdamW on the host.
+// The math is written out in shared/spec/TRAINING-MATH.md.
+#include "train_internal.h"
+
+#include "ggml-alloc.h"
+#include "ggml-cpu.h"
+#include "gguf.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <thread>
+
+using namespace azr;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+enum graph_mode { MODE_LOGITS, MODE_LOGPROBS, MODE_HAND, MODE_AUTO };
+
+// One micro-batch laid out as S right-padded sequences of T rows; row r = s*T + t.
+struct micro_batch {
+    int S = 0, T = 0;
+    std::vector<int32_t> tokens, pos, tgt;   // tgt: flat index r*V + y (0 for untrained rows)
+    std::vector<float> adv_w, old_lp, mask;  // per row: A/N (0 untrained), old log-prob, trained mask
+    std::vector<float> dense_w;              // MODE_AUTO: [V, n] weights
+    std::vector<float> causal;               // [T, T]
+    bool ppo = false;
+    std::vector<std::pair<int, int>> trained; // (row, seq index in batch, token index) packed below
+    std::vector<int> row_seq, row_tok;        // for every row: batch sequence index and token index it predicts (-1 none)
+};
+
+struct layer_io {
+    ggml_tensor *z = nullptr, *u = nullptr; // input and A z of one linear
+};
+
+struct layer_saved {
+    ggml_tensor *x = nullptr, *n1 = nullptr;
+    layer_io lq, lk, lv, lo, lg, lu, ld;
+    ggml_tensor *q_pre = nullptr, *k_pre = nullptr; // Qwen3: before the q/k norms, [hd, heads, n]
+    ggml_tensor *Q = nullptr, *Kx = nullptr, *Vx = nullptr, *Kg = nullptr, *Vg = nullptr, *P = nullptr;
+    ggml_tensor *h = nullptr, *n2 = nullptr, *ga = nullptr, *up = nullptr, *sg = nullptr;
+};
+
+} // namespace
+
+struct azr_trainer {
+    azr_model *model = nullptr;
+    azr_lora *lora = nullptr;
+    azr_trainer_params p{};
+    int n_threads = 1;
+    ggml_backend_t backend = nullptr;
+    ggml_context *wt_ctx = nullptr;
+    ggml_backend_buffer_t wt_buf = nullptr;
+    std::vector<std::array<ggml_tensor *, PROJ_COUNT>> wt; // transposed frozen matrices per layer
+    ggml_tensor *out_t = nullptr;                         // transposed output matrix [V, d]
+    std::map<std::pair<int, int>, lora_pair *> pair_of;
+    ggml_gallocr_t galloc = nullptr;
+    // hparams
+    int n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, hd = 0, n_ff = 0, n_vocab = 0, n_rot = 0, rope_mode = 0, n_ctx_orig = 0;
+    float eps = 1e-6f, freq_base = 10000, freq_scale = 1, attn_factor = 1, beta_fast = 32, beta_slow = 1;
+    bool qk_norm = false;
+};
+
+namespace {
+
+ggml_tensor *out_weight(const llama_model &m) { return m.output ? m.output : m.tok_embd; }
+
+lora_pair *find_pair(azr_trainer *tr, int il, int p) {
+    auto it = tr->pair_of.find({il, p});
+    return it == tr->pair_of.end() ? nullptr : it->second;
+}
+
+// y = W z (+ b) + s * B (A z)
+ggml_tensor *lin(ggml_context *ctx, azr_trainer *tr, int il, int p, ggml_tensor *W, ggml_tensor *bias, ggml_tensor *z,
+                 layer_io &io) {
+    io.z = z;
+    ggml_tensor *y = ggml_mul_mat(ctx, W, z);
+    if (bias) y = ggml_add(ctx, y, bias);
+    if (lora_pair *pr = find_pair(tr, il, p)) {
+        io.u = ggml_mul_mat(ctx, pr->a, z);
+        y = ggml_add(ctx, y, ggml_scale(ctx, ggml_mul_mat(ctx, pr->b, io.u), tr->lora->scale()));
+    }
+    return y;
+}
+
+struct grad_out {
+    std::map<lora_pair *, std::pair<ggml_tensor *, ggml_tensor *>> g; // pair -> (dA, dB)
+};
+
+// Backward of lin: returns dz (nullptr when !need_dz) and records dA, dB.
+ggml_tensor *lin_back(ggml_context *ctx, azr_trainer *tr, int il, int p, ggml_tensor *WT, const layer_io &io, ggml_tensor *dy,
+                      bool need_dz, grad_out &go) {
+    ggml_tensor *dz = need_dz ? ggml_mul_mat(ctx, WT, dy) : nullptr;
+    if (lora_pair *pr = find_pair(tr, il, p)) {
+        const float s = tr->lora->scale();
+        ggml_tensor *dB = ggml_scale(ctx, ggml_out_prod(ctx, io.u, dy), s);                               // [r, out]
+        ggml_tensor *du = ggml_scale(ctx, ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, pr->b)), dy), s); // [r, n]
+        ggml_tensor *dA = ggml_out_prod(ctx, io.z, du);                                                    // [in, r]
+        ggml_set_output(dA);
+        ggml_set_output(dB);
+        go.g[pr] = {dA, dB};
+        if (need_dz) dz = ggml_add(ctx, dz, ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, pr->a)), du));
+    }
+    return dz;
+}
+
+struct built {
+    ggml_cgraph *gf = nullptr;
+    ggml_tensor *tokens = nullptr, *pos = nullptr, *tgt = nullptr, *adv_w = nullptr, *old_lp = nullptr, *ent_w = nullptr,
+                *causal = nullptr, *dense_w = nullptr;
+    ggml_tensor *logits = nullptr, *logp = nullptr, *entropy = nullptr, *clipped = nullptr, *loss = nullptr;
+    grad_out go;
+};
+
+ggml_tensor *rope(ggml_context *ctx, azr_trainer *tr, ggml_tensor *x, ggml_tensor *pos) {
+    return ggml_rope_ext(ctx, x, pos, nullptr, tr->n_rot, tr->rope_mode, tr->n_ctx_orig, tr->freq_base, tr->freq_scale, 0.0f,
+                         tr->attn_factor, tr->beta_fast, tr->beta_slow);
+}
+ggml_tensor *rope_back(ggml_context *ctx, azr_trainer *tr, ggml_tensor *dx, ggml_tensor *pos) {
+    return ggml_rope_ext_back(ctx, dx, pos, nullptr, tr->n_rot, tr->rope_mode, tr->n_ctx_orig, tr->freq_base, tr->freq_scale,
+                              0.0f, tr->attn_factor, tr->beta_fast, tr->beta_slow);
+}
+
+// Expands [hd, T, n_kv, S] to [hd, T, n_head, S]: q head h reads kv head h / (n_head / n_kv).
+ggml_tensor *expand_kv(ggml_context *ctx, azr_trainer *tr, ggml_tensor *k, int T, int S, ggml_tensor **grouped) {
+    const int r = tr->n_head / tr->n_head_kv;
+    ggml_tensor *g = ggml_reshape_4d(ctx, ggml_cont(ctx, k), (int64_t)tr->hd * T, 1, tr->n_head_kv, S);
+    *grouped = g;
+    if (r == 1) return ggml_reshape_4d(ctx, g, tr->hd, T, tr->n_head, S);
+    ggml_tensor *x = ggml_repeat_4d(ctx, g, (int64_t)tr->hd * T, r, tr->n_head_kv, S);
+    return ggml_reshape_4d(ctx, x, tr->hd, T, tr->n_head, S);
+}
+
+built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, graph_mode mode, float entropy_coef, float clip_eps) {
+    const llama_model &m = *tr->model->model;
+    const int S = mb.S, T = mb.T, n = S * T;
+    const int hd = tr->hd, nh = tr->n_head, nkv = tr->n_head_kv, V = tr->n_vocab;
+    built b;
+    b.gf = ggml_new_graph_custom(ctx, 65536, mode == MODE_AUTO);
+
+    b.tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n);
+    b.pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n);
+    b.causal = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, T, T);
+    for (ggml_tensor *t : {b.tokens, b.pos, b.causal}) ggml_set_input(t);
+
+    std::vector<layer_saved> L((size_t)tr->n_layer);
+    ggml_tensor *x = ggml_get_rows(ctx, m.tok_embd, b.tokens); // [d, n]
+    const float kq_scale = 1.0f / std::sqrt((float)hd);
+    for (int il = 0; il < tr->n_layer; il++) {
+        const llama_layer &ly = m.layers[(size_t)il];
+        layer_saved &s = L[(size_t)il];
+        s.x = x;
+        s.n1 = ggml_mul(ctx, ggml_rms_norm(ctx, x, tr->eps), ly.attn_norm);
+        ggml_tensor *q = lin(ctx, tr, il, PROJ_Q, ly.wq, ly.bq, s.n1, s.lq);
+        ggml_tensor *k = lin(ctx, tr, il, PROJ_K, ly.wk, ly.bk, s.n1, s.lk);
+        ggml_tensor *v = lin(ctx, tr, il, PROJ_V, ly.wv, ly.bv, s.n1, s.lv);
+        q = ggml_reshape_3d(ctx, q, hd, nh, n);
+        k = ggml_reshape_3d(ctx, k, hd, nkv, n);
+        if (tr->qk_norm) {
+            s.q_pre = q;
+            s.k_pre = k;
+            q = ggml_mul(ctx, ggml_rms_norm(ctx, q, tr->eps), ly.attn_q_norm);
+            k = ggml_mul(ctx, ggml_rms_norm(ctx, k, tr->eps), ly.attn_k_norm);
+        }
+        q = rope(ctx, tr, q, b.pos);
+        k = rope(ctx, tr, k, b.pos);
+        // [hd, heads, T, S] -> [hd, T, heads, S]
+        s.Q = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, q, hd, nh, T, S), 0, 2, 1, 3));
+        ggml_tensor *K = ggml_permute(ctx, ggml_reshape_4d(ctx, k, hd, nkv, T, S), 0, 2, 1, 3);
+        ggml_tensor *Vt = ggml_permute(ctx, ggml_reshape_4d(ctx, v, hd, nkv, T, S), 0, 2, 1, 3);
+        s.Kx = expand_kv(ctx, tr, K, T, S, &s.Kg);
+        s.Vx = expand_kv(ctx, tr, Vt, T, S, &s.Vg);
+        ggml_tensor *kq = ggml_mul_mat(ctx, s.Kx, s.Q); // [Tk, Tq, nh, S]
+        s.P = ggml_soft_max_ext(ctx, kq, b.causal, kq_scale, 0.0f);
+        ggml_tensor *VT = ggml_cont(ctx, ggml_transpose(ctx, s.Vx)); // [Tk, hd, nh, S]
+        ggml_tensor *o = ggml_mul_mat(ctx, VT, s.P);                 // [hd, Tq, nh, S]
+        o = ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3)), (int64_t)hd * nh, n);
+        ggml_tensor *att = lin(ctx, tr, il, PROJ_O, ly.wo, ly.bo, o, s.lo);
+        s.h = ggml_add(ctx, x, att);
+        s.n2 = ggml_mul(ctx, ggml_rms_norm(ctx, s.h, tr->eps), ly.ffn_norm);
+        s.ga = lin(ctx, tr, il, PROJ_GATE, ly.ffn_gate, nullptr, s.n2, s.lg);
+        s.up = lin(ctx, tr, il, PROJ_UP, ly.ffn_up, nullptr, s.n2, s.lu);
+        s.sg = ggml_silu(ctx, s.ga);
+        ggml_tensor *mm = ggml_mul(ctx, s.sg, s.up);
+        ggml_tensor *dn = lin(ctx, tr, il, PROJ_DOWN, ly.ffn_down, nullptr, mm, s.ld);
+        x = ggml_add(ctx, s.h, dn);
+    }
+    ggml_tensor *xL = x;
+    ggml_tensor *zf = ggml_mul(ctx, ggml_rms_norm(ctx, xL, tr->eps), m.output_norm);
+    ggml_tensor *logits = ggml_mul_mat(ctx, out_weight(m), zf); // [V, n]
+    if (m.output_b) logits = ggml_add(ctx, logits, m.output_b);
+    b.logits = logits;
+
+    if (mode == MODE_LOGITS) {
+        ggml_set_output(logits);
+        ggml_build_forward_expand(b.gf, logits);
+        return b;
+    }
+
+    if (mode == MODE_AUTO) {
+        b.dense_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, V, n);
+        ggml_set_input(b.dense_w);
+        ggml_tensor *lp = ggml_log(ctx, ggml_soft_max(ctx, logits));
+        b.loss = ggml_scale(ctx, ggml_sum(ctx, ggml_mul(ctx, lp, b.dense_w)), -1.0f);
+        ggml_set_output(b.loss);
+        ggml_set_loss(b.loss);
+        for (auto &kv : tr->pair_of) {
+            ggml_set_param(kv.second->a);
+            ggml_set_param(kv.second->b);
+        }
+        ggml_build_forward_expand(b.gf, b.loss);
+        ggml_build_backward_expand(ctx, b.gf, nullptr);
+        for (auto &kv : tr->pair_of) {
+            ggml_tensor *ga = ggml_graph_get_grad(b.gf, kv.second->a), *gb = ggml_graph_get_grad(b.gf, kv.second->b);
+            if (ga) ggml_set_output(ga);
+            if (gb) ggml_set_output(gb);
+            b.go.g[kv.second] = {ga, gb};
+        }
+    } else {
+        // Stable log-softmax pieces: c = row max, sh = logits - c, lse0 = log sum exp(sh).
+        b.tgt = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n);
+        ggml_set_input(b.tgt);
+        ggml_tensor *c = ggml_pool_2d(ctx, ggml_reshape_4d(ctx, logits, V, n, 1, 1), GGML_OP_POOL_MAX, V, 1, V, 1, 0, 0);
+        c = ggml_reshape_2d(ctx, c, 1, n);
+        ggml_tensor *sh = ggml_sub(ctx, logits, c);
+        ggml_tensor *lse0 = ggml_log(ctx, ggml_sum_rows(ctx, ggml_exp(ctx, sh))); // [1, n]
+        ggml_tensor *ly = ggml_get_rows(ctx, ggml_reshape_2d(ctx, sh, 1, (int64_t)V * n), b.tgt);
+        b.logp = ggml_sub(ctx, ggml_reshape_2d(ctx, ly, 1, n), lse0);
+        ggml_set_output(b.logp);
+        if (mode == MODE_LOGPROBS) {
+            ggml_build_forward_expand(b.gf, b.logp);
+            return b;
+        }
+        b.adv_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
+        ggml_set_input(b.adv_w);
+        ggml_tensor *p = ggml_soft_max(ctx, logits);
+        b.entropy = ggml_sub(ctx, lse0, ggml_sum_rows(ctx, ggml_mul(ctx, p, sh))); // H = lse - sum p z
+        ggml_set_output(b.entropy);
+        ggml_tensor *w = b.adv_w;
+        if (mb.ppo) {
+            b.old_lp = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
+            ggml_set_input(b.old_lp);
+            ggml_tensor *ratio = ggml_exp(ctx, ggml_sub(ctx, b.logp, b.old_lp));
+            ggml_tensor *hi = ggml_mul(ctx, ggml_step(ctx, w), ggml_step(ctx, ggml_scale_bias(ctx, ratio, 1.0f, -(1.0f + clip_eps))));
+            ggml_tensor *lo = ggml_mul(ctx, ggml_step(ctx, ggml_scale(ctx, w, -1.0f)),
+                                       ggml_step(ctx, ggml_scale_bias(ctx, ratio, -1.0f, 1.0f - clip_eps)));
+            b.clipped = ggml_add(ctx, hi, lo);
+            ggml_set_output(b.clipped);
+            w = ggml_mul(ctx, ggml_mul(ctx, w, ratio), ggml_scale_bias(ctx, b.clipped, -1.0f, 1.0f));
+        }
+        // dlogits = w (p - onehot(y)) [+ beta/N m p (log p + H)]
+        ggml_tensor *dl = ggml_mul(ctx, p, w);
+        ggml_tensor *tmpl = ggml_reshape_2d(ctx, logits, 1, (int64_t)V * n);
+        ggml_tensor *onehot = ggml_get_rows_back(ctx, ggml_scale(ctx, w, -1.0f), b.tgt, tmpl);
+        dl = ggml_add(ctx, dl, ggml_reshape_2d(ctx, onehot, V, n));
+        if (entropy_coef != 0.0f) {
+            b.ent_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
+            ggml_set_input(b.ent_w);
+            ggml_tensor *lpz = ggml_add(ctx, ggml_sub(ctx, sh, lse0), b.entropy);
+            dl = ggml_add(ctx, dl, ggml_mul(ctx, ggml_mul(ctx, p, lpz), b.ent_w));
+        }
+        // output head
+        ggml_tensor *dzf = ggml_mul_mat(ctx, tr->out_t, dl);
+        ggml_tensor *dx = ggml_rms_norm_back(ctx, ggml_mul(ctx, dzf, m.output_norm), xL, tr->eps);
+        const int r = nh / nkv;
+        for (int il = tr->n_layer - 1; il >= 0; il--) {
+            const llama_layer &lyr = m.layers[(size_t)il];
+            const layer_saved &s = L[(size_t)il];
+            const auto &WT = tr->wt[(size_t)il];
+            const bool need_in = il > 0; // nothing below layer 0 is trained
+            // MLP
+            ggml_tensor *dm = lin_back(ctx, tr, il, PROJ_DOWN, WT[PROJ_DOWN], s.ld, dx, true, b.go);
+            ggml_tensor *dsg = ggml_mul(ctx, dm, s.up);
+            ggml_tensor *dup = ggml_mul(ctx, dm, s.sg);
+            ggml_tensor *dga = ggml_silu_back(ctx, dsg, s.ga);
+            ggml_tensor *dn2 = lin_back(ctx, tr, il, PROJ_GATE, WT[PROJ_GATE], s.lg, dga, true, b.go);
+            dn2 = ggml_add(ctx, dn2, lin_back(ctx, tr, il, PROJ_UP, WT[PROJ_UP], s.lu, dup, true, b.go));
+            ggml_tensor *dh = ggml_add(ctx, dx, ggml_rms_norm_back(ctx, ggml_mul(ctx, dn2, lyr.ffn_norm), s.h, tr->eps));
+            // attention
+            ggml_tensor *do2 = lin_back(ctx, tr, il, PROJ_O, WT[PROJ_O], s.lo, dh, true, b.go); // [hd*nh, n]
+            ggml_tensor *dO = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, do2, hd, nh, T, S), 0, 2, 1, 3)); // [hd, Tq, nh, S]
+            ggml_tensor *dP = ggml_mul_mat(ctx, s.Vx, dO);                                                       // [Tk, Tq, nh, S]
+            ggml_tensor *dVx = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, dO)), ggml_cont(ctx, ggml_transpose(ctx, s.P))); // [hd, Tk, nh, S]
+            ggml_tensor *dX = ggml_soft_max_ext_back(ctx, dP, s.P, kq_scale, 0.0f);                               // [Tk, Tq, nh, S]
+            ggml_tensor *dQ = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, s.Kx)), dX);                    // [hd, Tq, nh, S]
+            ggml_tensor *dKx = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, s.Q)), ggml_cont(ctx, ggml_transpose(ctx, dX))); // [hd, Tk, nh, S]
+            auto group_sum = [&](ggml_tensor *dx4, ggml_tensor *grouped) {
+                ggml_tensor *t = ggml_reshape_4d(ctx, dx4, (int64_t)hd * T, r, nkv, S);
+                if (r > 1) t = ggml_repeat_back(ctx, t, grouped);
+                t = ggml_reshape_4d(ctx, t, hd, T, nkv, S);
+                return ggml_reshape_3d(ctx, ggml_cont(ctx, ggml_permute(ctx, t, 0, 2, 1, 3)), hd, nkv, n); // [hd, nkv, n]
+            };
+            ggml_tensor *dK = group_sum(dKx, s.Kg);
+            ggml_tensor *dV = group_sum(dVx, s.Vg);
+            ggml_tensor *dQ3 = ggml_reshape_3d(ctx, ggml_cont(ctx, ggml_permute(ctx, dQ, 0, 2, 1, 3)), hd, nh, n);
+            dQ3 = rope_back(ctx, tr, dQ3, b.pos);
+            dK = rope_back(ctx, tr, dK, b.pos);
+            if (tr->qk_norm) {
+                dQ3 = ggml_rms_norm_back(ctx, ggml_mul(ctx, dQ3, lyr.attn_q_norm), s.q_pre, tr->eps);
+                dK = ggml_rms_norm_back(ctx, ggml_mul(ctx, dK, lyr.attn_k_norm), s.k_pre, tr->eps);
+            }
+            ggml_tensor *dq = ggml_reshape_2d(ctx, dQ3, (int64_t)hd * nh, n);
+            ggml_tensor *dk = ggml_reshape_2d(ctx, dK, (int64_t)hd * nkv, n);
+            ggml_tensor *dv = ggml_reshape_2d(ctx, dV, (int64_t)hd * nkv, n);
+            ggml_tensor *dn1 = lin_back(ctx, tr, il, PROJ_Q, WT[PROJ_Q], s.lq, dq, need_in, b.go);
+            ggml_tensor *t2 = lin_back(ctx, tr, il, PROJ_K, WT[PROJ_K], s.lk, dk, need_in, b.go);
+            ggml_tensor *t3 = lin_back(ctx, tr, il, PROJ_V, WT[PROJ_V], s.lv, dv, need_in, b.go);
+            if (!need_in) break;
+            dn1 = ggml_add(ctx, ggml_add(ctx, dn1, t2), t3);
+            dx = ggml_add(ctx, dh, ggml_rms_norm_back(ctx, ggml_mul(ctx, dn1, lyr.attn_norm), s.x, tr->eps));
+        }
+        for (auto &kv : b.go.g) {
+            ggml_build_forward_expand(b.gf, kv.second.first);
+            ggml_build_forward_expand(b.gf, kv.second.second);
+        }
+        ggml_build_forward_expand(b.gf, b.entropy);
+        if (b.clipped) ggml_build_forward_expand(b.gf, b.clipped);
+    }
+    // ggml-alloc lets RMS_NORM_BACK / SOFT_MAX_BACK overwrite an input in place
+    // while the kernel still reads it: keep their inputs out of reuse.
+    for (int i = 0; i < ggml_graph_n_nodes(b.gf); i++) {
+        ggml_tensor *nd = ggml_graph_node(b.gf, i);
+        if (nd->op == GGML_OP_RMS_NORM_BACK || nd->op == GGML_OP_SOFT_MAX_BACK)
+            for (int j = 0; j < 2; j++)
+                if (nd->src[j]) ggml_set_output(nd->src[j]);
+    }
+    return b;
+}
+
+// ------------------------------------------------------------- batches
+
+azr_status check_seqs(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_seqs, bool need_adv, const char *what, char *err,
+                      size_t err_cap) {
+    if (!seqs || n_seqs < 1) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "%s: no sequences", what);
+    for (int32_t i = 0; i < n_seqs; i++) {
+        const azr_train_seq &s = seqs[i];
+        if (!s.tokens || s.n_tokens < 2)
+            return fail(err, err_cap, AZR_ERR_INVALID_ARG, "%s: sequence %d needs at least 2 tokens", what, i);
+        if (s.n_tokens > tr->n_ctx_orig)
+            return fail(err, err_cap, AZR_ERR_CONTEXT_FULL, "%s: sequence %d has %d tokens", what, i, s.n_tokens);
+        for (int32_t t = 0; t < s.n_tokens; t++)
+            if (s.tokens[t] < 0 || s.tokens[t] >= tr->n_vocab)
+                return fail(err, err_cap, AZR_ERR_INVALID_ARG, "%s: sequence %d token %d = %d is outside the vocabulary", what, i, t, s.tokens[t]);
+        if (need_adv) {
+            if (s.response_start < 1 || s.response_start > s.n_tokens)
+                return fail(err, err_cap, AZR_ERR_INVALID_ARG, "%s: sequence %d: response_start %d not in 1..%d", what, i, s.response_start,
+                            s.n_tokens);
+            if (!s.advantages) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "%s: sequence %d has no advantages", what, i);
+            for (int32_t t = s.response_start; t < s.n_tokens; t++) {
+                if (!std::isfinite(s.advantages[t]))
+                    return fail(err, err_cap, AZR_ERR_INVALID_ARG, "%s: sequence %d advantage %d is not finite", what, i, t);
+                if (s.old_logprobs && !std::isfinite(s.old_logprobs[t]) && (!s.mask || s.mask[t]))
+                    return fail(err, err_cap, AZR_ERR_INVALID_ARG, "%s: sequence %d old log-prob %d is not finite", what, i, t);
+            }
+        }
+    }
+    return AZR_OK;
+}
+
+bool trained(const azr_train_seq &s, int32_t t) { return t >= s.response_start && t < s.n_tokens && (!s.mask || s.mask[t]); }
+
+micro_batch make_batch(azr_trainer *tr, const azr_train_seq *seqs, int32_t first, int32_t count, double inv_n, bool with_adv,
+                       bool dense) {
+    micro_batch mb;
+    mb.S = count;
+    for (int32_t i = 0; i < count; i++) mb.T = std::max(mb.T, seqs[first + i].n_tokens);
+    const int T = mb.T, n = mb.S * mb.T;
+    const int64_t V = tr->n_vocab;
+    mb.tokens.assign((size_t)n, 0);
+    mb.pos.assign((size_t)n, 0);
+    mb.tgt.assign((size_t)n, 0);
+    mb.adv_w.assign((size_t)n, 0.0f);
+    mb.old_lp.assign((size_t)n, 0.0f);
+    mb.mask.assign((size_t)n, 0.0f);
+    mb.row_seq.assign((size_t)n, -1);
+    mb.row_tok.assign((size_t)n, -1);
+    if (dense) mb.dense_w.assign((size_t)n * (size_t)V, 0.0f);
+    mb.causal.assign((size_t)T * T, 0.0f);
+    for (int q = 0; q < T; q++)
+        for (int k = q + 1; k < T; k++) mb.causal[(size_t)q * T + k] = -INFINITY;
+    for (int32_t i = 0; i < count; i++) {
+        const azr_train_seq &s = seqs[first + i];
+        if (s.old_logprobs && with_adv) mb.ppo = true;
+        for (int t = 0; t < T; t++) {
+            const int r = i * T + t;
+            mb.pos[(size_t)r] = t;
+            if (t < s.n_tokens) mb.tokens[(size_t)r] = s.tokens[t];
+            // row r predicts token t+1
+            if (t + 1 < s.n_tokens) {
+                mb.tgt[(size_t)r] = (int32_t)((int64_t)r * V + s.tokens[t + 1]);
+                mb.row_seq[(size_t)r] = first + i;
+                mb.row_tok[(size_t)r] = t + 1;
+                if (with_adv && trained(s, t + 1)) {
+                    mb.mask[(size_t)r] = 1.0f;
+                    mb.adv_w[(size_t)r] = (float)(s.advantages[t + 1] * inv_n);
+                    if (s.old_logprobs) mb.old_lp[(size_t)r] = s.old_logprobs[t + 1];
+                    if (dense) mb.dense_w[(size_t)r * (size_t)V + (size_t)s.tokens[t + 1]] = mb.adv_w[(size_t)r];
+                }
+            }
+        }
+    }
+    return mb;
+}
+
+struct graph_run {
+    ggml_context *ctx = nullptr;
+    built b;
+    ~graph_run() {
+        if (ctx) ggml_free(ctx);
+    }
+};
+
+azr_status run_graph(azr_trainer *tr, const micro_batch &mb, graph_mode mode, float entropy_coef, float clip_eps, graph_run &gr,
+                     char *err, size_t err_cap) {
+    const size_t n_tensors = 65536 * 2;
+    ggml_init_params ip = {ggml_tensor_overhead() * n_tensors + ggml_graph_overhead_custom(65536, true), nullptr, true};
+    gr.ctx = ggml_init(ip);
+    if (!gr.ctx) return fail(err, err_cap, AZR_ERR_NOMEM, "train: ggml_init failed");
+    gr.b = build_graph(gr.ctx, tr, mb, mode, entropy_coef, clip_eps);
+    if (mode == MODE_AUTO)
+        for (auto &kv : tr->pair_of) { // the flags live on the adapter's tensors: clear them again
+            kv.second->a->flags &= ~GGML_TENSOR_FLAG_PARAM;
+            kv.second->b->flags &= ~GGML_TENSOR_FLAG_PARAM;
+        }
+    if (!ggml_gallocr_alloc_graph(tr->galloc, gr.b.gf)) return fail(err, err_cap, AZR_ERR_NOMEM, "train: cannot allocate the compute graph");
+    built &b = gr.b;
+    ggml_backend_tensor_set(b.tokens, mb.tokens.data(), 0, ggml_nbytes(b.tokens));
+    ggml_backend_tensor_set(b.pos, mb.pos.data(), 0, ggml_nbytes(b.pos));
+    ggml_backend_tensor_set(b.causal, mb.causal.data(), 0, ggml_nbytes(b.causal));
+    if (b.tgt) ggml_backend_tensor_set(b.tgt, mb.tgt.data(), 0, ggml_nbytes(b.tgt));
+    if (b.adv_w) ggml_backend_tensor_set(b.adv_w, mb.adv_w.data(), 0, ggml_nbytes(b.adv_w));
+    if (b.old_lp) ggml_backend_tensor_set(b.old_lp, mb.old_lp.data(), 0, ggml_nbytes(b.old_lp));
+    if (b.ent_w) {
+        std::vector<float> ew(mb.mask.size());
+        // ent_w = beta / N per trained row: adv_w holds A/N, so rebuild 1/N from the caller-provided scale
+        for (size_t i = 0; i < ew.size(); i++) ew[i] = mb.mask[i] * entropy_coef;
+        ggml_backend_tensor_set(b.ent_w, ew.data(), 0, ggml_nbytes(b.ent_w));
+    }
+    if (b.dense_w) ggml_backend_tensor_set(b.dense_w, mb.dense_w.data(), 0, ggml_nbytes(b.dense_w));
+    if (mode == MODE_AUTO) ggml_graph_reset(b.gf);
+    ggml_backend_cpu_set_n_threads(tr->backend, tr->n_threads);
+    if (ggml_backend_graph_compute(tr->backend, b.gf) != GGML_STATUS_SUCCESS)
+        return fail(err, err_cap, AZR_ERR_INTERNAL, "train: graph compute failed");
+    return AZR_OK;
+}
+
+std::vector<float> read_f32(ggml_tensor *t) {
+    std::vector<float> v((size_t)ggml_nelements(t));
+    ggml_backend_tensor_get(t, v.data(), 0, ggml_nbytes(t));
+    return v;
+}
+
+// Loss and gradients of a whole batch, accumulated over micro-batches.
+struct batch_result {
+    double loss = 0, entropy = 0, clipped = 0;
+    int64_t n_tok = 0, n_rows = 0;
+    std::vector<std::vector<float>> ga, gb; // per pair
+};
+
+azr_status compute_batch(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_seqs, graph_mode mode, batch_result &br, char *err,
+                         size_t err_cap) {
+    if (azr_status s = check_seqs(tr, seqs, n_seqs, true, "train", err, err_cap)) return s;
+    int64_t N = 0;
+    bool any_ppo = false;
+    for (int32_t i = 0; i < n_seqs; i++) {
+        for (int32_t t = 1; t < seqs[i].n_tokens; t++) N += trained(seqs[i], t);
+        any_ppo |= seqs[i].old_logprobs != nullptr;
+    }
+    if (N == 0) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train: the batch has no response tokens");
+    if (any_ppo)
+        for (int32_t i = 0; i < n_seqs; i++)
+            if (!seqs[i].old_logprobs)
+                return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train: old log-probs given for some sequences but not sequence %d", i);
+    if (mode == MODE_AUTO && (any_ppo || tr->p.entropy_coef != 0.0f))
+        return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train: the autodiff oracle supports neither PPO clipping nor the entropy bonus");
+    if (mode == MODE_AUTO && ggml_is_quantized(tr->model->model->layers[0].wq->type))
+        return fail(err, err_cap, AZR_ERR_UNSUPPORTED, "train: the autodiff oracle needs an F32/F16 base");
+    const double inv_n = 1.0 / (double)N;
+    const float clip_eps = tr->p.clip_eps > 0 ? tr->p.clip_eps : 0.2f;
+    const float ent = (float)(tr->p.entropy_coef * inv_n);
+    auto &pairs = tr->lora->pairs;
+    br = batch_result();
+    br.n_tok = N;
+    br.ga.resize(pairs.size());
+    br.gb.resize(pairs.size());
+    for (size_t i = 0; i < pairs.size(); i++) {
+        br.ga[i].assign((size_t)ggml_nelements(pairs[i].a), 0.0f);
+        br.gb[i].assign((size_t)ggml_nelements(pairs[i].b), 0.0f);
+    }
+    const int32_t mbs = tr->p.micro_batch > 0 ? tr->p.micro_batch : n_seqs;
+    for (int32_t first = 0; first < n_seqs; first += mbs) {
+        const int32_t count = std::min(mbs, n_seqs - first);
+        micro_batch mb = make_batch(tr, seqs, first, count, inv_n, true, mode == MODE_AUTO);
+        br.n_rows += (int64_t)mb.S * mb.T;
+        graph_run gr;
+        if (azr_status s = run_graph(tr, mb, mode, ent, clip_eps, gr, err, err_cap)) return s;
+        if (mode == MODE_AUTO) {
+            br.loss += read_f32(gr.b.loss)[0];
+        } else {
+            std::vector<float> lp = read_f32(gr.b.logp), H = read_f32(gr.b.entropy);
+            std::vector<float> cl = gr.b.clipped ? read_f32(gr.b.clipped) : std::vector<float>();
+            for (size_t r = 0; r < lp.size(); r++) {
+                if (mb.mask[r] == 0.0f) continue;
+                const azr_train_seq &s = seqs[mb.row_seq[r]];
+                const int t = mb.row_tok[r];
+                const double A = s.advantages[t];
+                double obj;
+                if (s.old_logprobs) {
+                    const double ratio = std::exp((double)lp[r] - s.old_logprobs[t]);
+                    const double rc = std::min(std::max(ratio, 1.0 - clip_eps), 1.0 + clip_eps);
+                    obj = std::min(ratio * A, rc * A);
+                    if (!cl.empty()) br.clipped += cl[r];
+                } else {
+                    obj = A * lp[r];
+                }
+                br.loss += -obj * inv_n - tr->p.entropy_coef * inv_n * H[r];
+                br.entropy += H[r] * inv_n;
+            }
+        }
+        for (size_t i = 0; i < pairs.size(); i++) {
+            auto it = gr.b.go.g.find(&pairs[i]);
+            if (it == gr.b.go.g.end()) continue;
+            for (int k = 0; k < 2; k++) {
+                ggml_tensor *g = k == 0 ? it->second.first : it->second.second;
+                if (!g) continue;
+                std::vector<float> v = read_f32(g);
+                std::vector<float> &acc = k == 0 ? br.ga[i] : br.gb[i];
+                for (size_t j = 0; j < v.size(); j++) acc[j] += v[j];
+            }
+        }
+    }
+    return AZR_OK;
+}
+
+float lr_at(const azr_trainer_params &p, int64_t step) {
+    if (p.schedule != 1) return p.lr;
+    if (p.warmup_steps > 0 && step < p.warmup_steps) return p.lr * (float)(step + 1) / (float)p.warmup_steps;
+    const int64_t span = std::max<int64_t>(1, (int64_t)p.total_steps - p.warmup_steps);
+    double prog = std::min(1.0, std::max(0.0, (double)(step - p.warmup_steps) / (double)span));
+    return (float)(p.min_lr + 0.5 * (p.lr - p.min_lr) * (1.0 + std::cos(M_PI * prog)));
+}
+
+azr_status check_params(const azr_trainer_params &p, char *err, size_t err_cap) {
+    if (!(p.lr >= 0) || !std::isfinite(p.lr)) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: lr must be >= 0");
+    if (!(p.beta1 >= 0 && p.beta1 < 1) || !(p.beta2 >= 0 && p.beta2 < 1))
+        return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: betas must be in [0, 1)");
+    if (!(p.eps > 0)) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: eps must be > 0");
+    if (!(p.weight_decay >= 0)) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: weight_decay must be >= 0");
+    if (p.schedule != 0 && p.schedule != 1) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: schedule must be 0 or 1");
+    if (p.schedule == 1 && (p.total_steps < 1 || p.warmup_steps < 0))
+        return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: the cosine schedule needs total_steps >= 1 and warmup_steps >= 0");
+    if (!std::isfinite(p.entropy_coef) || !(p.clip_eps >= 0) || !std::isfinite(p.grad_clip))
+        return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: bad entropy_coef/clip_eps/grad_clip");
+    return AZR_OK;
+}
+
+// Transposes W [in, out] into WT [out, in] of type wt->type.
+void fill_transposed(const ggml_tensor *w, ggml_tensor *wt) {
+    const int64_t in = w->ne[0], out = w->ne[1];
+    std::vector<float> src = tensor_to_f32(w), dst((size_t)(in * out));
+    const int64_t B = 64;
+    for (int64_t o0 = 0; o0 < out; o0 += B)
+        for (int64_t i0 = 0; i0 < in; i0 += B)
+            for (int64_t o = o0; o < std::min(out, o0 + B); o++)
+                for (int64_t i = i0; i < std::min(in, i0 + B); i++) dst[(size_t)(i * out + o)] = src[(size_t)(o * in + i)];
+    src.clear();
+    src.shrink_to_fit();
+    if (wt->type == GGML_TYPE_F32) {
+        ggml_backend_tensor_set(wt, dst.data(), 0, ggml_nbytes(wt));
+        return;
+    }
+    std::vector<uint8_t> q(ggml_nbytes(wt));
+    ggml_quantize_chunk(wt->type, dst.data(), q.data(), 0, in, out, nullptr);
+    ggml_backend_tensor_set(wt, q.data(), 0, q.size());
+}
+
+ggml_type transposed_type(const ggml_tensor *w) {
+    if (w->type == GGML_TYPE_F32) return GGML_TYPE_F32;
+    if (w->type == GGML_TYPE_F16 || w->type == GGML_TYPE_BF16) return GGML_TYPE_F16;
+    return (w->ne[1] % 32 == 0) ? GGML_TYPE_Q8_0 : GGML_TYPE_F16; // rows of WT have out entries
+}
+
+} // namespace
+
+extern "C" azr_trainer_params azr_trainer_default_params(void) {
+    azr_trainer_params p;
+    memset(&p, 0, sizeof(p));
+    p.n_threads = 0;
+    p.lr = 1e-5f;
+    p.beta1 = 0.9f;
+    p.beta2 = 0.999f;
+    p.eps = 1e-8f;
+    p.weight_decay = 0.0f;
+    p.grad_clip = 1.0f;
+    p.schedule = 0;
+    p.warmup_steps = 0;
+    p.total_steps = 0;
+    p.min_lr = 0.0f;
+    p.entropy_coef = 0.0f;
+    p.clip_eps = 0.2f;
+    p.micro_batch = 0;
+    return p;
+}
+
+extern "C" azr_status azr_trainer_new(azr_model *model, azr_lora *lora, const azr_trainer_params *params, azr_trainer **out,
+                                      char *err, size_t err_cap) {
+    return guarded(err, err_cap, [&]() -> azr_status {
+        if (!out) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "new trainer: out is NULL");
+        *out = nullptr;
+        if (!model || !model->model) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "new trainer: model is closed");
+        if (!lora) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "new trainer: adapter is closed");
+        if (lora->model != model) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "new trainer: the adapter belongs to another model");
+        azr_trainer_params p = params ? *params : azr_trainer_default_params();
+        if (azr_status s = check_params(p, err, err_cap)) return s;
+        const llama_model &m = *model->model;
+        const llama_hparams &hp = m.hparams;
+        if (hp.rope_scaling_type_train == LLAMA_ROPE_SCALING_TYPE_YARN)
+            return fail(err, err_cap, AZR_ERR_UNSUPPORTED, "new trainer: YaRN rope scaling is not supported");
+        if (hp.n_embd_head_k != hp.n_embd_head_v || hp.n_rot != hp.n_embd_head_k)
+            return fail(err, err_cap, AZR_ERR_UNSUPPORTED, "new trainer: partial rotary or uneven head sizes are not supported");
+        std::unique_ptr<azr_trainer, void (*)(azr_trainer *)> tr(new azr_trainer(), azr_trainer_free);
+        tr->model = model;
+        tr->lora = lora;
+        tr->p = p;
+        tr->n_threads = p.n_threads > 0 ? p.n_threads : model->n_threads;
+        tr->n_layer = (int)hp.n_layer;
+        tr->n_embd = (int)hp.n_embd;
+        tr->n_head = (int)hp.n_head(0);
+        tr->n_head_kv = (int)hp.n_head_kv(0);
+        tr->hd = (int)hp.n_embd_head_k;
+        tr->n_ff = (int)hp.n_ff(0);
+        tr->n_vocab = (int)out_weight(m)->ne[1];
+        tr->n_rot = (int)hp.n_rot;
+        tr->rope_mode = (int)llama_model_rope_type(&m);
+        tr->n_ctx_orig = (int)(hp.n_ctx_orig_yarn ? hp.n_ctx_orig_yarn : hp.n_ctx_train);
+        tr->eps = hp.f_norm_rms_eps;
+        tr->freq_base = hp.rope_freq_base_train;
+        tr->freq_scale = hp.rope_scaling_type_train == LLAMA_ROPE_SCALING_TYPE_NONE ? 1.0f : hp.rope_freq_scale_train;
+        tr->attn_factor = hp.yarn_attn_factor * hp.rope_attn_factor;
+        tr->beta_fast = hp.yarn_beta_fast;
+        tr->beta_slow = hp.yarn_beta_slow;
+        tr->qk_norm = m.layers[0].attn_q_norm != nullptr;
+        if (tr->n_head_kv <= 0 || tr->n_head % tr->n_head_kv != 0)
+            return fail(err, err_cap, AZR_ERR_UNSUPPORTED, "new trainer: n_head %d not a multiple of n_head_kv %d", tr->n_head, tr->n_head_kv);
+        for (int il = 0; il < tr->n_layer; il++) {
+            if (hp.n_head(il) != (uint32_t)tr->n_head || hp.n_head_kv(il) != (uint32_t)tr->n_head_kv)
+                return fail(err, err_cap, AZR_ERR_UNSUPPORTED, "new trainer: per-layer head counts are not supported");
+            for (int p2 = 0; p2 < PROJ_COUNT; p2++)
+                if (!layer_weight(m, il, p2)) return fail(err, err_cap, AZR_ERR_UNSUPPORTED, "new trainer: layer %d lacks %s", il, proj_name(p2));
+            if (tr->qk_norm != (m.layers[(size_t)il].attn_q_norm != nullptr) || !m.layers[(size_t)il].attn_norm ||
+                !m.layers[(size_t)il].ffn_norm)
+                return fail(err, err_cap, AZR_ERR_UNSUPPORTED, "new trainer: layer %d has an unexpected layout", il);
+        }
+        for (ggml_tensor *w : {out_weight(m), m.layers[0].wq})
+            if (!ggml_backend_buffer_is_host(w->buffer))
+                return fail(err, err_cap, AZR_ERR_UNSUPPORTED, "new trainer: weights must be in host memory (CPU training)");
+        for (auto &pr : lora->pairs) tr->pair_of[{pr.layer, pr.proj}] = &pr;
+
+        // Transposed copies of every frozen matrix.
+        const size_t n_wt = (size_t)tr->n_layer * PROJ_COUNT + 1;
+        ggml_init_params ip = {ggml_tensor_overhead() * (n_wt + 4), nullptr, true};
+        tr->wt_ctx = ggml_init(ip);
+        if (!tr->wt_ctx) return fail(err, err_cap, AZR_ERR_NOMEM, "new trainer: ggml_init failed");
+        std::vector<std::pair<const ggml_tensor *, ggml_tensor *>> jobs;
+        tr->wt.resize((size_t)tr->n_layer);
+        for (int il = 0; il < tr->n_layer; il++)
+            for (int p2 = 0; p2 < PROJ_COUNT; p2++) {
+                const ggml_tensor *w = layer_weight(m, il, p2);
+                ggml_tensor *t = ggml_new_tensor_2d(tr->wt_ctx, transposed_type(w), w->ne[1], w->ne[0]);
+                ggml_format_name(t, "%s.T", w->name);
+                tr->wt[(size_t)il][(size_t)p2] = t;
+                jobs.push_back({w, t});
+            }
+        {
+            const ggml_tensor *w = out_weight(m);
+            tr->out_t = ggml_new_tensor_2d(tr->wt_ctx, transposed_type(w), w->ne[1], w->ne[0]);
+            ggml_set_name(tr->out_t, "output.T");
+            jobs.push_back({w, tr->out_t});
+        }
+        tr->wt_buf = ggml_backend_alloc_ctx_tensors_from_buft(tr->wt_ctx, ggml_backend_cpu_buffer_type());
+        if (!tr->wt_buf) return fail(err, err_cap, AZR_ERR_NOMEM, "new trainer: cannot allocate the transposed weights");
+        std::atomic<size_t> next{0};
+        std::atomic<bool> failed{false};
+        std::string why;
+        auto worker = [&]() {
+            for (size_t j; (j = next.fetch_add(1)) < jobs.size();) {
+                try {
+                    fill_transposed(jobs[j].first, jobs[j].second);
+                } catch (const std::exception &e) {
+                    if (!failed.exchange(true)) why = e.what();
+                }
+            }
+        };
+        std::vector<std::thread> pool;
+        const int nt = std::max(1, std::min(tr->n_threads, 8));
+        for (int i = 1; i < nt; i++) pool.emplace_back(worker);
+        worker();
+        for (auto &t : pool) t.join();
+        if (failed) return fail(err, err_cap, AZR_ERR_INTERNAL, "new trainer: %s", why.c_str());
+
+        tr->backend = ggml_backend_cpu_init();
+        if (!tr->backend) return fail(err, err_cap, AZR_ERR_INTERNAL, "new trainer: cannot start the CPU backend");
+        tr->galloc = ggml_gallocr_new(ggml_backend_cpu_buffer_type());
+        *out = tr.release();
+        return AZR_OK;
+    });
+}
+
+extern "C" void azr_trainer_free(azr_trainer *tr) {
+    if (!tr) return;
+    if (tr->galloc) ggml_gallocr_free(tr->galloc);
+    if (tr->backend) ggml_backend_free(tr->backend);
+    if (tr->wt_buf) ggml_backend_buffer_free(tr->wt_buf);
+    if (tr->wt_ctx) ggml_free(tr->wt_ctx);
+    delete tr;
+}
+
+extern "C" azr_status azr_trainer_set_params(azr_trainer *tr, const azr_trainer_params *params, char *err, size_t err_cap) {
+    return guarded(err, err_cap, [&]() -> azr_status {
+        if (!tr) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: closed");
+        if (!params) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: params is NULL");
+        if (azr_status s = check_params(*params, err, err_cap)) return s;
+        int nt = tr->n_threads;
+        tr->p = *params;
+        tr->n_threads = nt;
+        return AZR_OK;
+    });
+}
+
+extern "C" azr_status azr_train_grads(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_seqs, int32_t mode, float *grads,
+                                      int64_t n, azr_train_result *res, char *err, size_t err_cap) {
+    return guarded(err, err_cap, [&]() -> azr_status {
+        if (!tr) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train grads: trainer is closed");
+        if (mode != 0 && mode != 1) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train grads: mode must be 0 or 1");
+        if (grads && n != tr->lora->n_params())
+            return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train grads: need %lld floats, got %lld", (long long)tr->lora->n_params(), (long long)n);
+        auto t0 = clock_type::now();
+        batch_result br;
+        if (azr_status s = compute_batch(tr, seqs, n_seqs, mode == 1 ? MODE_AUTO : MODE_HAND, br, err, err_cap)) return s;
+        double g2 = 0;
+        float *o = grads;
+        for (size_t i = 0; i < br.ga.size(); i++)
+            for (auto *v : {&br.ga[i], &br.gb[i]}) {
+                for (float x : *v) g2 += (double)x * x;
+                if (o) {
+                    memcpy(o, v->data(), v->size() * sizeof(float));
+                    o += v->size();
+                }
+            }
+        if (res) {
+            memset(res, 0, sizeof(*res));
+            res->loss = br.loss;
+            res->grad_norm = std::sqrt(g2);
+            res->entropy = br.entropy;
+            res->clip_frac = br.n_tok ? br.clipped / (double)br.n_tok : 0;
+            res->n_tokens = br.n_tok;
+            res->n_rows = br.n_rows;
+            res->seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+        }
+        return AZR_OK;
+    });
+}
+
+extern "C" azr_status azr_train_step(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_seqs, azr_train_result *res, char *err,
+                                     size_t err_cap) {
+    return guarded(err, err_cap, [&]() -> azr_status {
+        if (res) memset(res, 0, sizeof(*res));
+        if (!tr) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train step: trainer is closed");
+        auto t0 = clock_type::now();
+        batch_result br;
+        if (azr_status s = compute_batch(tr, seqs, n_seqs, MODE_HAND, br, err, err_cap)) return s;
+        double g2 = 0;
+        for (size_t i = 0; i < br.ga.size(); i++)
+            for (auto *v : {&br.ga[i], &br.gb[i]})
+                for (float x : *v) g2 += (double)x * x;
+        const double G = std::sqrt(g2);
+        const azr_trainer_params &p = tr->p;
+        const float lr = lr_at(p, tr->lora->step);
+        if (res) {
+            res->loss = br.loss;
+            res->grad_norm = G;
+            res->lr = lr;
+            res->entropy = br.entropy;
+            res->clip_frac = br.n_tok ? br.clipped / (double)br.n_tok : 0;
+            res->n_tokens = br.n_tok;
+            res->n_rows = br.n_rows;
+        }
+        if (!std::isfinite(br.loss) || !std::isfinite(G)) {
+            if (res) {
+                res->skipped = 1;
+                res->seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+            }
+            return fail(err, err_cap, AZR_ERR_INTERNAL, "train step: non-finite %s (loss %g, grad norm %g); step skipped, adapter unchanged",
+                        std::isfinite(br.loss) ? "gradient" : "loss", br.loss, G);
+        }
+        const double clip = (p.grad_clip > 0 && G > p.grad_clip) ? p.grad_clip / G : 1.0;
+        azr_lora *l = tr->lora;
+        const int64_t t = l->step + 1;
+        const double bc1 = 1.0 - std::pow((double)p.beta1, (double)t), bc2 = 1.0 - std::pow((double)p.beta2, (double)t);
+        std::vector<float> theta;
+        for (size_t i = 0; i < l->pairs.size(); i++) {
+            lora_pair &pr = l->pairs[i];
+            for (int k = 0; k < 2; k++) {
+                ggml_tensor *w = k == 0 ? pr.a : pr.b;
+                std::vector<float> &g = k == 0 ? br.ga[i] : br.gb[i];
+                std::vector<float> &mo = k == 0 ? pr.m_a : pr.m_b, &ve = k == 0 ? pr.v_a : pr.v_b;
+                theta.resize(g.size());
+                ggml_backend_tensor_get(w, theta.data(), 0, ggml_nbytes(w));
+                for (size_t j = 0; j < g.size(); j++) {
+                    const double gj = g[j] * clip;
+                    mo[j] = (float)(p.beta1 * mo[j] + (1.0 - p.beta1) * gj);
+                    ve[j] = (float)(p.beta2 * ve[j] + (1.0 - p.beta2) * gj * gj);
+                    const double mh = mo[j] / bc1, vh = ve[j] / bc2;
+                    theta[j] = (float)(theta[j] - lr * (mh / (std::sqrt(vh) + p.eps) + p.weight_decay * theta[j]));
+                }
+                ggml_backend_tensor_set(w, theta.data(), 0, ggml_nbytes(w));
+            }
+        }
+        l->step = t;
+        l->version++;
+        if (res) res->seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+        return AZR_OK;
+    });
+}
+
+extern "C" azr_status azr_train_logprobs(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_seqs, float *const *out, char *err,
+                                         size_t err_cap) {
+    return guarded(err, err_cap, [&]() -> azr_status {
+        if (!tr) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "logprobs: trainer is closed");
+        if (!out) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "logprobs: out is NULL");
+        if (azr_status s = check_seqs(tr, seqs, n_seqs, false, "logprobs", err, err_cap)) return s;
+        const int32_t mbs = tr->p.micro_batch > 0 ? tr->p.micro_batch : n_seqs;
+        for (int32_t first = 0; first < n_seqs; first += mbs) {
+            const int32_t count = std::min(mbs, n_seqs - first);
+            micro_batch mb = make_batch(tr, seqs, first, count, 0.0, false, false);
+            graph_run gr;
+            if (azr_status s = run_graph(tr, mb, MODE_LOGPROBS, 0, 0, gr, err, err_cap)) return s;
+            std::vector<float> lp = read_f32(gr.b.logp);
+            for (int32_t i = 0; i < count; i++) {
+                if (!out[first + i]) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "logprobs: out[%d] is NULL", first + i);
+                out[first + i][0] = 0.0f;
+            }
+            for (size_t r = 0; r < lp.size(); r++)
+                if (mb.row_seq[r] >= 0) out[mb.row_seq[r]][mb.row_tok[r]] = lp[r];
+        }
+        return AZR_OK;
+    });
+}
+
+extern "C" azr_status azr_train_logits(azr_trainer *tr, const int32_t *tokens, int32_t n_tokens, float *logits, char *err,
+                                       size_t err_cap) {
+    return guarded(err, err_cap, [&]() -> azr_status {
+        if (!tr) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train logits: trainer is closed");
+        if (!logits) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train logits: out is NULL");
+        azr_train_seq s{};
+        s.tokens = tokens;
+        s.n_tokens = n_tokens;
+        if (azr_status st = check_seqs(tr, &s, 1, false, "train logits", err, err_cap)) return st;
+        micro_batch mb = make_batch(tr, &s, 0, 1, 0.0, false, false);
+        graph_run gr;
+        if (azr_status st = run_graph(tr, mb, MODE_LOGITS, 0, 0, gr, err, err_cap)) return st;
+        ggml_backend_tensor_get(gr.b.logits, logits, 0, ggml_nbytes(gr.b.logits));
+        return AZR_OK;
+    });
+}
+
+// ------------------------------------------------------------- test helpers
+
+extern "C" azr_status azr_gguf_dequantize(const char *src, const char *dst, char *err, size_t err_cap) {
+    return guarded(err, err_cap, [&]() -> azr_status {
+        if (!src || !dst) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "dequantize: NULL path");
+        ggml_context *dc = nullptr;
+        gguf_init_params gp = {false, &dc};
+        gguf_context *g = gguf_init_from_file(src, gp);
+        if (!g) return fail(err, err_cap, AZR_ERR_BAD_MODEL, "dequantize: cannot read %s", src);
+        gguf_context *o = gguf_init_empty();
+        gguf_set_kv(o, g);
+        size_t bytes = 0;
+        const int64_t nt = gguf_get_n_tensors(g);
+        for (int64_t i = 0; i < nt; i++) bytes += (size_t)ggml_nelements(ggml_get_tensor(dc, gguf_get_tensor_name(g, i))) * 4 + 64;
+        ggml_init_params ip = {bytes + ggml_tensor_overhead() * (size_t)(nt + 4), nullptr, false};
+        ggml_context *hc = ggml_init(ip);
+        for (int64_t i = 0; i < nt; i++) {
+            ggml_tensor *t = ggml_get_tensor(dc, gguf_get_tensor_name(g, i));
+            ggml_tensor *h;
+            if (ggml_is_quantized(t->type) || t->type == GGML_TYPE_F16) {
+                h = ggml_new_tensor(hc, GGML_TYPE_F32, GGML_MAX_DIMS, t->ne);
+                const int64_t rows = ggml_nrows(t), ne0 = t->ne[0];
+                const size_t rb = ggml_row_size(t->type, ne0);
+                for (int64_t r = 0; r < rows; r++)
+                    ggml_get_type_traits(t->type)->to_float((const uint8_t *)t->data + r * rb, (float *)h->data + r * ne0, ne0);
+            } else {
+                h = ggml_dup_tensor(hc, t);
+                memcpy(h->data, t->data, ggml_nbytes(t));
+            }
+            ggml_set_name(h, t->name);
+            gguf_add_tensor(o, h);
+        }
+        gguf_set_val_u32(o, "general.file_type", 0); // ALL_F32
+        bool ok = gguf_write_to_file(o, dst, false);
+        gguf_free(o);
+        gguf_free(g);
+        ggml_free(hc);
+        ggml_free(dc);
+        if (!ok) return fail(err, err_cap, AZR_ERR_IO, "dequantize: cannot write %s", dst);
+        return AZR_OK;
+    });
+}
+
+extern "C" azr_status azr_lora_decode_logits(azr_model *model, azr_lora *lora, const char *lora_path, const int32_t *tokens,
+                                             int32_t n_tokens, float *logits, char *err, size_t err_cap) {
+    return guarded(err, err_cap, [&]() -> azr_status {
+        if (!model || !model->model) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "decode logits: model is closed");
+        if (!tokens || n_tokens < 1 || !logits) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "decode logits: bad arguments");
+        const int32_t nv = llama_vocab_n_tokens(model->vocab);
+        for (int32_t i = 0; i < n_tokens; i++)
+            if (tokens[i] < 0 || tokens[i] >= nv) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "decode logits: token out of range");
+        llama_adapter_lora *stock = nullptr;
+        if (lora_path) {
+            clear_native_error();
+            stock = llama_adapter_lora_init(model->model, lora_path);
+            if (!stock) return fail(err, err_cap, AZR_ERR_BAD_MODEL, "decode logits: llama_adapter_lora_init failed: %s", last_native_error().c_str());
+        }
+        std::unique_ptr<llama_adapter_lora, void (*)(llama_adapter_lora *)> sg(stock, llama_adapter_lora_free);
+        llama_context_params cp = llama_context_default_params();
+        cp.n_ctx = (uint32_t)std::max(n_tokens, 16);
+        cp.n_batch = cp.n_ctx;
+        cp.n_ubatch = cp.n_ctx;
+        cp.n_seq_max = 1;
+        cp.n_threads = model->n_threads;
+        cp.n_threads_batch = model->n_threads;
+        llama_context *ctx = llama_init_from_model(model->model, cp);
+        if (!ctx) return fail(err, err_cap, AZR_ERR_INTERNAL, "decode logits: cannot create a context");
+        std::unique_ptr<llama_context, void (*)(llama_context *)> cg(ctx, llama_free);
+        if (lora) llama_set_adapter_lora(ctx, lora->adapter, 1.0f);
+        if (stock) llama_set_adapter_lora(ctx, stock, 1.0f);
+        llama_batch b = llama_batch_init(n_tokens, 0, 1);
+        for (int32_t i = 0; i < n_tokens; i++) {
+            b.token[i] = tokens[i];
+            b.pos[i] = i;
+            b.n_seq_id[i] = 1;
+            b.seq_id[i][0] = 0;
+            b.logits[i] = 1;
+        }
+        b.n_tokens = n_tokens;
+        int rc = llama_decode(ctx, b);
+        if (rc == 0)
+            for (int32_t i = 0; i < n_tokens; i++) memcpy(logits + (size_t)i * nv, llama_get_logits_ith(ctx, i), sizeof(float) * (size_t)nv);
+        llama_batch_free(b);
+        if (rc != 0) return fail(err, err_cap, AZR_ERR_DECODE, "decode logits: llama_decode returned %d", rc);
+        return AZR_OK;
+    });
+}
