@@ -12,7 +12,7 @@ type Sampling struct {
 	TopP        float32  `json:"top_p"`       // 1 means off
 	TopK        int      `json:"top_k"`       // <= 0 means off
 	MaxTokens   int      `json:"max_tokens"`  // response length cap
-	Seed        uint64   `json:"seed"`        // drawn from the trainer's RNG, so runs repeat
+	Seed        uint64   `json:"seed"`        // drawn from the trainer's RNG, so runs repeat; the N samples of a request derive distinct streams from it
 	Stop        []string `json:"stop,omitempty"`
 }
 
