@@ -1,0 +1,186 @@
+// engine_check: the native engine's conformance checks and generation
+// benchmark, driven through the C ABI alone. It exists for machines that have
+// a GPU toolchain but no Go (the CUDA build is checked there); the Go tests in
+// bindings/ are the full suite. Prints one JSON object per line; exits 1 when
+// a check fails.
+//
+//   azr-engine-check [--gpu-layers N] [--bench] [--threads N] [--dir DIR]
+#include "azr.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+int failures = 0;
+
+void check(bool ok, const char *name, const std::string &detail = "") {
+    printf("{\"check\": \"%s\", \"ok\": %s%s%s}\n", name, ok ? "true" : "false", detail.empty() ? "" : ", ", detail.c_str());
+    fflush(stdout);
+    if (!ok) failures++;
+}
+
+void die(const char *what, const char *err) {
+    printf("{\"fatal\": \"%s\", \"error\": \"%s\"}\n", what, err);
+    exit(2);
+}
+
+struct Gen {
+    azr_model *m = nullptr;
+    azr_generator *g = nullptr;
+    ~Gen() {
+        azr_generator_free(g);
+        azr_model_free(m);
+    }
+};
+
+void open(Gen &x, const std::string &path, int gpu_layers, int threads, int n_ctx, int slots, int split = 0) {
+    char err[512];
+    azr_model_params mp = azr_model_default_params();
+    mp.n_gpu_layers = gpu_layers;
+    mp.n_threads = threads;
+    if (azr_model_load(path.c_str(), &mp, &x.m, err, sizeof err) != AZR_OK) die("load", err);
+    azr_generator_params gp = azr_generator_default_params();
+    gp.n_ctx = n_ctx;
+    gp.n_slots = slots;
+    gp.split_kv = split;
+    if (azr_generator_new(x.m, &gp, &x.g, err, sizeof err) != AZR_OK) die("generator", err);
+}
+
+std::vector<std::vector<int32_t>> run(Gen &x, const std::vector<std::vector<int32_t>> &prompts, int samples, azr_sampling sp,
+                                      azr_generation_stats *stats = nullptr) {
+    std::vector<azr_prompt> ps;
+    for (auto &p : prompts) ps.push_back({p.data(), (int32_t)p.size(), samples, 0});
+    azr_generation *res = nullptr;
+    char err[512];
+    if (azr_generate(x.g, ps.data(), (int32_t)ps.size(), &sp, &res, err, sizeof err) != AZR_OK) die("generate", err);
+    std::vector<std::vector<int32_t>> out;
+    for (int i = 0; i < azr_generation_count(res); i++) {
+        azr_sample s;
+        azr_generation_sample(res, i, &s);
+        out.emplace_back(s.tokens, s.tokens + s.n_tokens);
+    }
+    if (stats) azr_generation_get_stats(res, stats);
+    azr_generation_free(res);
+    return out;
+}
+
+std::vector<int32_t> synthetic(int n, int vocab, int seed) {
+    std::vector<int32_t> t(n);
+    uint32_t x = (uint32_t)seed * 7919u + 17u;
+    for (auto &v : t) {
+        x = x * 1664525u + 1013904223u;
+        v = (int32_t)((x >> 8) % (uint32_t)(vocab - 3));
+    }
+    return t;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    int gpu_layers = 0, threads = 2;
+    bool bench = false;
+    std::string dir = "/tmp";
+    for (int i = 1; i < argc; i++) {
+        std::string a = argv[i];
+        if (a == "--gpu-layers" && i + 1 < argc) gpu_layers = atoi(argv[++i]);
+        else if (a == "--threads" && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (a == "--dir" && i + 1 < argc) dir = argv[++i];
+        else if (a == "--bench") bench = true;
+    }
+    azr_set_log_level(3);
+    char err[512];
+
+    // 1. A tiny model with peaked logits: the backend under test must agree
+    //    with the CPU on greedy tokens and (closely) on logits.
+    azr_tiny_params tp = azr_tiny_default_params();
+    tp.seed = 7;
+    tp.init_scale = 0.3f;
+    std::string tiny = dir + "/check-tiny.gguf";
+    if (azr_tiny_model_write(&tp, tiny.c_str(), err, sizeof err) != AZR_OK) die("tiny", err);
+    Gen cpu, dev;
+    open(cpu, tiny, 0, threads, 2048, 4);
+    open(dev, tiny, gpu_layers, threads, 2048, 4);
+    std::vector<std::vector<int32_t>> prompts = {synthetic(9, 512, 1), synthetic(30, 512, 2), synthetic(3, 512, 3)};
+    azr_sampling greedy{};
+    greedy.temperature = 0;
+    greedy.top_p = 1;
+    greedy.max_tokens = 16;
+    greedy.ignore_eos = 1;
+    greedy.share_prefix = 1;
+    auto a = run(cpu, prompts, 2, greedy), b = run(dev, prompts, 2, greedy);
+    check(a == b, "greedy tokens equal the CPU's");
+    {
+        std::vector<float> la((size_t)30 * 512), lb(la.size());
+        azr_eval_logits(cpu.g, prompts[1].data(), 30, la.data(), err, sizeof err);
+        azr_eval_logits(dev.g, prompts[1].data(), 30, lb.data(), err, sizeof err);
+        double num = 0, den = 0;
+        for (size_t i = 0; i < la.size(); i++) {
+            num += (la[i] - lb[i]) * (la[i] - lb[i]);
+            den += la[i] * la[i];
+        }
+        double rel = std::sqrt(num / den);
+        check(rel < 1e-2, "logits close to the CPU's", "\"relative_l2\": " + std::to_string(rel));
+    }
+    // 2. Batch independence and determinism on the backend under test.
+    std::vector<std::vector<int32_t>> one = {prompts[1]};
+    auto alone = run(dev, one, 1, greedy);
+    check(alone[0] == b[2], "greedy alone equals greedy in batch");
+    azr_sampling samp = greedy;
+    samp.temperature = 0.8f;
+    samp.seed = 42;
+    check(run(dev, prompts, 3, samp) == run(dev, prompts, 3, samp), "same seed, same samples");
+    samp.share_prefix = 0;
+    auto unshared = run(dev, prompts, 3, samp);
+    samp.share_prefix = 1;
+    check(unshared == run(dev, prompts, 3, samp), "prefix-shared samples equal unshared ones");
+
+    // 3. The generation benchmark of `azr-native bench gen`, on this backend.
+    if (bench) {
+        azr_tiny_params q = azr_tiny_default_params();
+        q.n_layer = 24; q.n_embd = 896; q.n_head = 14; q.n_head_kv = 2; q.n_ff = 4864; q.n_vocab = 151936;
+        q.n_ctx_train = 32768; q.tied_output = 1; q.quant = "q4_0";
+        std::string big = dir + "/check-q05b.gguf";
+        if (azr_tiny_model_write(&q, big.c_str(), err, sizeof err) != AZR_OK) die("tiny 0.5b", err);
+        for (int nseq : {8, 64}) {
+            Gen x;
+            open(x, big, gpu_layers, threads, nseq * 128 * 2, nseq);
+            std::vector<std::vector<int32_t>> batch;
+            for (int i = 0; i < nseq; i++) batch.push_back(synthetic(64, q.n_vocab, i));
+            azr_sampling s{};
+            s.temperature = 1; s.top_p = 1; s.max_tokens = 64; s.ignore_eos = 1; s.share_prefix = 1; s.seed = 1;
+            run(x, {batch[0]}, 1, s); // warm-up
+            std::vector<azr_prompt> ps;
+            for (auto &p : batch) ps.push_back({p.data(), (int32_t)p.size(), 1, 0});
+            int64_t n = 0;
+            double sec = 0;
+            if (azr_bench_plain_decode(x.g, ps.data(), (int32_t)ps.size(), 64, &n, &sec, err, sizeof err) != AZR_OK) die("plain", err);
+            azr_generation_stats st;
+            run(x, batch, 1, s, &st);
+            double ours = st.generated_tokens / st.total_seconds, plain = n / sec;
+            printf("{\"bench\": \"batch\", \"sequences\": %d, \"ours_tok_s\": %.1f, \"plain_tok_s\": %.1f, \"ratio\": %.3f, \"sampling_pct\": %.1f}\n",
+                   nseq, ours, plain, ours / plain, 100 * st.sample_seconds / st.total_seconds);
+        }
+        std::vector<std::vector<int32_t>> longp = {synthetic(512, q.n_vocab, 1000)};
+        azr_sampling s{};
+        s.temperature = 1; s.top_p = 1; s.max_tokens = 64; s.ignore_eos = 1; s.seed = 1;
+        Gen sh, sp;
+        open(sh, big, gpu_layers, threads, 512 + 8 * 64 + 64, 8);
+        open(sp, big, gpu_layers, threads, 8 * (512 + 64 + 64), 8, 1);
+        s.share_prefix = 1;
+        run(sh, {longp[0]}, 1, s); // warm-up
+        azr_generation_stats a1, a2;
+        run(sh, longp, 8, s, &a1);
+        s.share_prefix = 0;
+        run(sp, longp, 8, s, &a2);
+        printf("{\"bench\": \"prefix\", \"shared_s\": %.3f, \"unshared_s\": %.3f, \"speedup\": %.2f}\n", a1.total_seconds,
+               a2.total_seconds, a2.total_seconds / a1.total_seconds);
+    }
+    printf("{\"failures\": %d}\n", failures);
+    return failures == 0 ? 0 : 1;
+}
