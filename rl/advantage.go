@@ -37,6 +37,49 @@ func WhitenedAdvantages(rewards []float64, lengths []int, eps float64) (adv []fl
 	return adv, mean, math.Sqrt(variance)
 }
 
+// Advantages computes the advantages of one batch for an estimator:
+//
+//   - "task_relative" (default, TRR++): WhitenedAdvantages over the batch.
+//   - "per_prompt": subtract the mean reward of the sequence's prompt group
+//     (the sequences sampled from one prompt, Config.RolloutN > 1), then
+//     whiten over the batch (veRL's reinforce_plus_plus_baseline).
+//   - "grpo": (r - group mean) / (group std + eps), std with Bessel
+//     correction over the group's sequences (0 for a group of one).
+//
+// groups[j] names the prompt of sequence j.
+func Advantages(mode string, rewards []float64, lengths, groups []int, eps float64) []float64 {
+	switch mode {
+	case "per_prompt", "grpo":
+	default:
+		adv, _, _ := WhitenedAdvantages(rewards, lengths, eps)
+		return adv
+	}
+	sum, cnt := map[int]float64{}, map[int]float64{}
+	for j, r := range rewards {
+		sum[groups[j]] += r
+		cnt[groups[j]]++
+	}
+	centered := make([]float64, len(rewards))
+	for j, r := range rewards {
+		centered[j] = r - sum[groups[j]]/cnt[groups[j]]
+	}
+	if mode == "per_prompt" {
+		adv, _, _ := WhitenedAdvantages(centered, lengths, eps)
+		return adv
+	}
+	ss := map[int]float64{}
+	for j, c := range centered {
+		ss[groups[j]] += c * c
+	}
+	adv := make([]float64, len(rewards))
+	for j, c := range centered {
+		if n := cnt[groups[j]]; n > 1 {
+			adv[j] = c / (math.Sqrt(ss[groups[j]]/(n-1)) + eps)
+		}
+	}
+	return adv
+}
+
 // BuildSequence assembles one TrainSequence: prompt tokens then response
 // tokens, the sequence's advantage on every response token, the sampling
 // log-probs as the old log-probs, and 0 on the prompt.

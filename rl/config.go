@@ -88,7 +88,12 @@ type Config struct {
 	SeedMaxRounds   int `json:"seed_max_rounds"` // give up seeding after this many proposer batches: 100
 
 	// Advantages (AZR-SPEC §5.1).
-	Advantage string `json:"advantage"` // "task_relative" (TRR++), or "global" (one baseline over all six batches)
+	// Advantage is the estimator: "task_relative" (TRR++, default), "global"
+	// (one whitening over all six batches: plain REINFORCE++), and the
+	// per-prompt baselines "per_prompt" and "grpo" (see Advantages), which
+	// need RolloutN > 1 to differ from a zero advantage.
+	Advantage string `json:"advantage"`
+	RolloutN  int    `json:"rollout_n"` // samples per trained prompt (rollout.n): 1; batches then hold BatchSize x RolloutN sequences
 	// TrainPropose trains on the proposer batches (reference train_propose:
 	// true). false trains the solver only, the paper's "proposer not trained"
 	// ablation; proposals are still made, rewarded and stored.
@@ -161,6 +166,7 @@ func DefaultConfig() Config {
 		SeedMaxRounds:            100,
 		TrainPropose:             true,
 		Advantage:                "task_relative",
+		RolloutN:                 1,
 		AdvEps:                   1e-8,
 		ExecTimeout:              10 * time.Second,
 		ExecParallelism:          8,
@@ -204,7 +210,8 @@ func (c *Config) Validate() error {
 	check(oneOf(c.Eviction, "oldest", "uniform", "drop_new"), "eviction must be oldest, uniform or drop_new, not %q", c.Eviction)
 	check(oneOf(c.RefStrategy, "uniform", "step"), "ref_strategy must be uniform or step, not %q", c.RefStrategy)
 	check(oneOf(c.PredMix, "max_new", "uniform"), "pred_mix must be max_new or uniform, not %q", c.PredMix)
-	check(oneOf(c.Advantage, "task_relative", "global"), "advantage must be task_relative or global, not %q", c.Advantage)
+	check(oneOf(c.Advantage, "task_relative", "global", "per_prompt", "grpo"), "advantage must be task_relative, global, per_prompt or grpo, not %q", c.Advantage)
+	check(c.RolloutN > 0, "rollout_n must be > 0")
 	if _, err := TemplateByName(c.Template); err != nil {
 		errs = append(errs, err)
 	}

@@ -242,3 +242,24 @@ func TestBuildSequenceMasksThePrompt(t *testing.T) {
 		t.Errorf("(-want +got)\n%s", diff)
 	}
 }
+
+func TestPerPromptAdvantagesHandComputed(t *testing.T) {
+	// Two prompts with two samples each: rewards 1, -1 (prompt 0) and 0.5, 0.5 (prompt 1).
+	rewards, lengths, groups := []float64{1, -1, 0.5, 0.5}, []int{1, 1, 1, 1}, []int{0, 0, 1, 1}
+	// per_prompt: centred by the prompt means (0 and 0.5) to 1, -1, 0, 0,
+	// then whitened over the batch: mean 0, variance (1 + 1) / (4 - 1) = 2/3.
+	s := math.Sqrt(2.0/3 + 1e-8)
+	if diff := cmp.Diff([]float64{1 / s, -1 / s, 0, 0}, Advantages("per_prompt", rewards, lengths, groups, 1e-8)); diff != "" {
+		t.Errorf("per_prompt (-want +got)\n%s", diff)
+	}
+	// grpo: prompt 0 has std sqrt((1 + 1) / 1) = sqrt(2); prompt 1 has std 0, so 0 / eps = 0.
+	g := math.Sqrt(2) + 1e-8
+	if diff := cmp.Diff([]float64{1 / g, -1 / g, 0, 0}, Advantages("grpo", rewards, lengths, groups, 1e-8)); diff != "" {
+		t.Errorf("grpo (-want +got)\n%s", diff)
+	}
+	// task_relative ignores the groups.
+	want, _, _ := WhitenedAdvantages(rewards, lengths, 1e-8)
+	if diff := cmp.Diff(want, Advantages("task_relative", rewards, lengths, groups, 1e-8)); diff != "" {
+		t.Errorf("task_relative (-want +got)\n%s", diff)
+	}
+}

@@ -279,6 +279,7 @@ func (t *Trainer) buildProposer(typ TaskType, buf func(TaskType) *Buffer, n int)
 type scored struct {
 	prompt      []int32
 	sample      *Sample
+	group       int // index of the prompt within its batch
 	reward      float64
 	format      float64
 	correct     float64 // solver: 1 if correct; proposer: learnability r (0 if invalid)
@@ -444,24 +445,24 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 	advs := map[BatchKey][]float64{}
 	if t.cfg.Advantage == "global" {
 		var rs []float64
-		var ls []int
+		var ls, gs []int
 		for _, k := range BatchOrder {
 			for _, s := range batches[k] {
-				rs, ls = append(rs, s.reward), append(ls, len(s.sample.Tokens))
+				rs, ls, gs = append(rs, s.reward), append(ls, len(s.sample.Tokens)), append(gs, len(gs))
 			}
 		}
-		all, _, _ := WhitenedAdvantages(rs, ls, t.cfg.AdvEps)
+		all := Advantages("task_relative", rs, ls, gs, t.cfg.AdvEps)
 		for _, k := range BatchOrder {
 			n := len(batches[k])
 			advs[k], all = all[:n], all[n:]
 		}
 	} else {
 		for k, b := range batches {
-			rs, ls := make([]float64, len(b)), make([]int, len(b))
+			rs, ls, gs := make([]float64, len(b)), make([]int, len(b)), make([]int, len(b))
 			for i, s := range b {
-				rs[i], ls[i] = s.reward, len(s.sample.Tokens)
+				rs[i], ls[i], gs[i] = s.reward, len(s.sample.Tokens), s.group
 			}
-			advs[k], _, _ = WhitenedAdvantages(rs, ls, t.cfg.AdvEps)
+			advs[k] = Advantages(t.cfg.Advantage, rs, ls, gs, t.cfg.AdvEps)
 		}
 	}
 
@@ -536,122 +537,128 @@ func (t *Trainer) solverTasks(typ TaskType, step int) []Task {
 }
 
 // proposeBatch is §7.3a: generate, parse and validate, learnability rollouts,
-// rewards, then append the valid tasks to the buffer.
+// rewards, then append the valid tasks to the buffer. With RolloutN > 1 each
+// prompt gets RolloutN proposals (sequence j = prompt j/n, sample j%n).
 func (t *Trainer) proposeBatch(ctx context.Context, step int, typ TaskType, items []proposerItem) ([]scored, error) {
+	n := t.cfg.RolloutN
 	reqs := make([]GenRequest, len(items))
 	for i, it := range items {
-		reqs[i] = GenRequest{Prompt: it.Prompt, N: 1, Sampling: t.cfg.sampling(t.rng.Uint64())}
+		reqs[i] = GenRequest{Prompt: it.Prompt, N: n, Sampling: t.cfg.sampling(t.rng.Uint64())}
 	}
 	res, err := t.generate(ctx, reqs)
 	if err != nil {
 		return nil, err
 	}
-	ps := make([]ProposalScore, len(items))
-	if err := parallel(ctx, len(items), t.cfg.ExecParallelism, func(i int) error {
+	total := len(items) * n
+	ps := make([]ProposalScore, total)
+	if err := parallel(ctx, total, t.cfg.ExecParallelism, func(j int) error {
 		var err error
-		ps[i], err = t.scorer.ScoreProposal(ctx, typ, items[i].Base, res[i].Samples[0].Text, step)
+		ps[j], err = t.scorer.ScoreProposal(ctx, typ, items[j/n].Base, res[j/n].Samples[j%n].Text, step)
 		return err
 	}); err != nil {
 		return nil, err
 	}
 
-	// Learnability rollouts: N samples of the solver prompt of each valid,
-	// well-formatted proposal (a badly formatted one gets -1 whatever they say).
+	// Learnability rollouts: NSamples samples of the solver prompt of each
+	// valid, well-formatted proposal (a badly formatted one gets -1 whatever
+	// they say).
 	var mcIdx []int
 	var mcReqs []GenRequest
-	for i := range ps {
-		if !ps[i].Valid || ps[i].Format <= 0 {
+	for j := range ps {
+		if !ps[j].Valid || ps[j].Format <= 0 {
 			continue
 		}
-		prompt := t.tpl.Render(SolveText(typ, ps[i].Task))
+		prompt := t.tpl.Render(SolveText(typ, ps[j].Task))
 		if !t.fits(prompt, t.cfg.MaxPromptLength) {
 			continue // filtered for length: p̄ forced to 0 (AZR-SPEC §4.3)
 		}
-		mcIdx = append(mcIdx, i)
+		mcIdx = append(mcIdx, j)
 		mcReqs = append(mcReqs, GenRequest{Prompt: prompt, N: t.cfg.NSamples, Sampling: t.cfg.mcSampling(t.rng.Uint64())})
 	}
 	mcRes, err := t.generate(ctx, mcReqs)
 	if err != nil {
 		return nil, fmt.Errorf("learnability rollouts: %w", err)
 	}
-	learn := make([]Learnability, len(items))
-	if err := parallel(ctx, len(mcIdx), t.cfg.ExecParallelism, func(j int) error {
-		i := mcIdx[j]
-		texts := make([]string, len(mcRes[j].Samples))
-		for k, s := range mcRes[j].Samples {
+	learn := make([]Learnability, total)
+	if err := parallel(ctx, len(mcIdx), t.cfg.ExecParallelism, func(m int) error {
+		j := mcIdx[m]
+		texts := make([]string, len(mcRes[m].Samples))
+		for k, s := range mcRes[m].Samples {
 			texts[k] = s.Text
 		}
 		var err error
-		learn[i], err = t.scorer.Learnability(ctx, typ, ps[i].Task, texts)
+		learn[j], err = t.scorer.Learnability(ctx, typ, ps[j].Task, texts)
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	for j, i := range mcIdx {
-		for k, s := range mcRes[j].Samples {
-			t.monitor.Check(step, "mc_"+typ.String(), i*t.cfg.NSamples+k, s.Text)
+	for m, j := range mcIdx {
+		for k, s := range mcRes[m].Samples {
+			t.monitor.Check(step, "mc_"+typ.String(), j*t.cfg.NSamples+k, s.Text)
 		}
 	}
 
-	out := make([]scored, len(items))
+	out := make([]scored, total)
 	buf := t.bufs.Of(typ)
 	key := BatchKey{typ, Propose}.String()
-	for i := range items {
-		s := &res[i].Samples[0]
-		t.monitor.Check(step, key, i, s.Text)
-		r := ProposerReward(ps[i].Format, ps[i].Valid, learn[i].R, t.cfg.TrivialReward)
-		sc := scored{prompt: res[i].PromptTokens, sample: s, reward: r, format: ps[i].Format, valid: ps[i].Valid, pbar: learn[i].PBar, promptChars: len(items[i].Prompt)}
-		if ps[i].Valid {
-			sc.correct = learn[i].R
-			sc.program = ps[i].Task.Program
+	for j := range out {
+		s := &res[j/n].Samples[j%n]
+		t.monitor.Check(step, key, j, s.Text)
+		r := ProposerReward(ps[j].Format, ps[j].Valid, learn[j].R, t.cfg.TrivialReward)
+		sc := scored{prompt: res[j/n].PromptTokens, sample: s, group: j / n, reward: r, format: ps[j].Format, valid: ps[j].Valid, pbar: learn[j].PBar, promptChars: len(items[j/n].Prompt)}
+		if ps[j].Valid {
+			sc.correct = learn[j].R
+			sc.program = ps[j].Task.Program
 			if typ == Induction {
-				sc.answer = fmt.Sprint(ps[i].Task.Outputs)
+				sc.answer = fmt.Sprint(ps[j].Task.Outputs)
 			} else {
-				sc.answer = ps[i].Task.Output
+				sc.answer = ps[j].Task.Output
 			}
 			// Every valid proposal is stored (valid_program_filter=all), whatever its format.
-			task := ps[i].Task
+			task := ps[j].Task
 			if !t.cfg.KeepThoughts {
 				task.Thought = ""
 			}
 			buf.Add(task, t.rng)
 		}
-		out[i] = sc
+		out[j] = sc
 	}
 	return out, nil
 }
 
-// solveBatch is §7.3b: generate answers and reward them.
+// solveBatch is §7.3b: generate answers and reward them (RolloutN per task).
 func (t *Trainer) solveBatch(ctx context.Context, step int, typ TaskType, tasks []Task) ([]scored, error) {
+	n := t.cfg.RolloutN
 	reqs := make([]GenRequest, len(tasks))
 	prompts := make([]string, len(tasks))
 	for i := range tasks {
 		prompts[i] = t.tpl.Render(SolveText(typ, tasks[i]))
-		reqs[i] = GenRequest{Prompt: prompts[i], N: 1, Sampling: t.cfg.sampling(t.rng.Uint64())}
+		reqs[i] = GenRequest{Prompt: prompts[i], N: n, Sampling: t.cfg.sampling(t.rng.Uint64())}
 	}
 	res, err := t.generate(ctx, reqs)
 	if err != nil {
 		return nil, err
 	}
-	ss := make([]SolveScore, len(tasks))
-	if err := parallel(ctx, len(tasks), t.cfg.ExecParallelism, func(i int) error {
+	total := len(tasks) * n
+	ss := make([]SolveScore, total)
+	if err := parallel(ctx, total, t.cfg.ExecParallelism, func(j int) error {
 		var err error
-		ss[i], err = t.scorer.ScoreSolve(ctx, typ, tasks[i], res[i].Samples[0].Text)
+		ss[j], err = t.scorer.ScoreSolve(ctx, typ, tasks[j/n], res[j/n].Samples[j%n].Text)
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	out := make([]scored, len(tasks))
+	out := make([]scored, total)
 	key := BatchKey{typ, Solve}.String()
-	for i := range tasks {
-		s := &res[i].Samples[0]
-		t.monitor.Check(step, key, i, s.Text)
+	for j := range out {
+		s := &res[j/n].Samples[j%n]
+		t.monitor.Check(step, key, j, s.Text)
 		c := 0.0
-		if ss[i].Correct {
+		if ss[j].Correct {
 			c = 1
 		}
-		out[i] = scored{prompt: res[i].PromptTokens, sample: s, reward: ss[i].Reward, format: ss[i].Format,
-			correct: c, valid: ss[i].Parsed.OK, answer: ss[i].Parsed.Value, execErr: ss[i].ExecErr != "", promptChars: len(prompts[i])}
+		out[j] = scored{prompt: res[j/n].PromptTokens, sample: s, group: j / n, reward: ss[j].Reward, format: ss[j].Format,
+			correct: c, valid: ss[j].Parsed.OK, answer: ss[j].Parsed.Value, execErr: ss[j].ExecErr != "", promptChars: len(prompts[j/n])}
 	}
 	return out, nil
 }

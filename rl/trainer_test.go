@@ -488,3 +488,27 @@ func TestKeepCheckpoints(t *testing.T) {
 		}
 	}
 }
+
+func TestRolloutNWithPerPromptBaseline(t *testing.T) {
+	cfg := smallConfig(4)
+	cfg.RolloutN, cfg.Advantage = 3, "per_prompt"
+	pol := &scriptedPolicy{}
+	tr, err := NewTrainer(cfg, pol, &fakeExec{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := tr.Step(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(pol.batches[0]); n != 6*4*3 || m.Batches["solve_deduction"].N != 12 {
+		t.Fatalf("trained on %d sequences (solve_deduction n=%d), want 72 (12)", n, m.Batches["solve_deduction"].N)
+	}
+	for _, c := range pol.calls {
+		for _, r := range c.reqs {
+			if r.N != 3 && r.N != cfg.NSamples {
+				t.Errorf("request with N=%d, want 3 (trained) or %d (learnability)", r.N, cfg.NSamples)
+			}
+		}
+	}
+}
