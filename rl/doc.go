@@ -38,6 +38,9 @@
 //     them (+1 correct, -0.5 wrong, -1 bad format).
 //  3. Whiten the rewards within each of the six batches over their response
 //     tokens (token-weighted mean, Bessel-corrected variance): TRR++.
+//     Options: Config.Advantage "global" (one whitening for all six) and,
+//     with Config.RolloutN > 1 samples per prompt, the per-prompt baselines
+//     "per_prompt" and "grpo".
 //  4. One Policy.TrainStep over the 6 x BatchSize sequences in the order
 //     propose/solve abduction, propose/solve deduction, propose/solve induction.
 //  5. Write a StepMetrics JSON line; Run checkpoints every SaveEvery steps.
