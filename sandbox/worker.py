@@ -364,10 +364,15 @@ def install_policy(g, banned):
 def op_run(req, wfd):
     """f(input) -> repr; `calls` > 1 calls f again in the same child and reports
     the last value (so mutable defaults and other hidden state show up)."""
+    # Shift the heap by a per-execution amount, first thing, so that
+    # id()/address-dependent results differ between the two determinism runs
+    # even though both children were forked from the same worker state (every
+    # later allocation, and every block freed and reused, lands elsewhere).
+    salt = int(req.get("salt", 0))
+    pad = [[bytes(n) for n in range(1, 520, 8)] + [[], {}, set(), (k,), (k, k), k + 0.5, object()] for k in range(salt * 40)]
     send = _send
     last_line = _last_line
     cap = int(req.get("cap", 400))
-    salt = int(req.get("salt", 0))
     calls = int(req.get("calls", 1))
     program = req["program"]
     imports = req.get("imports") or ""
@@ -379,10 +384,6 @@ def op_run(req, wfd):
     except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as e:
         send(wfd, {"s": "rejected", "e": "syntax: " + last_line(e)})
         return
-    # Shift the heap by a per-execution amount so id()/address-dependent
-    # results differ between the two determinism runs even though both
-    # children were forked from the same worker state.
-    pad = [bytes(n) for n in range(1, 520, 8) for _ in range(salt * 3)]
     if "random" in sys.modules:  # never share a PRNG state between children
         try:
             sys.modules["random"].seed()
