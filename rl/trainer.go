@@ -38,6 +38,10 @@ type Trainer struct {
 
 	// OnStep, when set, is called after every step with its metrics.
 	OnStep func(StepMetrics)
+	// Eval, when set, is called by Run every cfg.EvalEvery steps (AZR-SPEC §7
+	// step 5: greedy CruxEval / LiveCodeBench-Execution in the reference); its
+	// scores are logged and written to metrics.jsonl as {"step": n, "eval": {...}}.
+	Eval func(ctx context.Context, step int) (map[string]float64, error)
 }
 
 // NewTrainer returns a trainer at step 0 with buffers holding the zero
@@ -151,6 +155,18 @@ func (t *Trainer) Run(ctx context.Context, steps int) error {
 			zap.Float64("solve_acc_abduction", m.Batches["solve_abduction"].Accuracy),
 			zap.Float64("solve_acc_induction", m.Batches["solve_induction"].Accuracy),
 			zap.Int("valid_proposals", m.ValidProposals), zap.Float64("loss", m.Train.Loss))
+		if t.Eval != nil && t.cfg.EvalEvery > 0 && t.step%t.cfg.EvalEvery == 0 {
+			scores, err := t.Eval(ctx, t.step)
+			if err != nil {
+				return fmt.Errorf("evaluation at step %d: %w", t.step, err)
+			}
+			t.log.Info("evaluation", zap.Int("step", t.step), zap.Any("scores", scores))
+			if t.metrics != nil {
+				if err := json.NewEncoder(t.metrics).Encode(map[string]any{"step": t.step, "eval": scores}); err != nil {
+					t.log.Warn("writing evaluation metrics", zap.Error(err))
+				}
+			}
+		}
 		if t.dir != "" && t.cfg.SaveEvery > 0 && t.step%t.cfg.SaveEvery == 0 {
 			if _, err := t.Save(); err != nil {
 				return err

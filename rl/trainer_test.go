@@ -460,10 +460,15 @@ func TestPromptLengthLimits(t *testing.T) {
 
 func TestKeepCheckpoints(t *testing.T) {
 	cfg := smallConfig(3)
-	cfg.SaveEvery, cfg.KeepCheckpoints = 1, 2
+	cfg.SaveEvery, cfg.KeepCheckpoints, cfg.EvalEvery = 1, 2, 2
 	tr, err := NewTrainer(cfg, &scriptedPolicy{}, &fakeExec{}, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var evals []int
+	tr.Eval = func(ctx context.Context, step int) (map[string]float64, error) {
+		evals = append(evals, step)
+		return map[string]float64{"cruxeval_o": 0.5}, nil
 	}
 	dir := t.TempDir()
 	if err := tr.SetDir(dir); err != nil {
@@ -480,6 +485,9 @@ func TestKeepCheckpoints(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"latest", "step-000003", "step-000004"}, names); diff != "" {
 		t.Errorf("checkpoints (-want +got)\n%s", diff)
+	}
+	if diff := cmp.Diff([]int{2, 4}, evals); diff != "" {
+		t.Errorf("evaluation steps (-want +got)\n%s", diff)
 	}
 	// Buffer entries do not keep the proposer's thought by default.
 	for _, e := range tr.Buffers().Deduction.Entries {
