@@ -520,3 +520,26 @@ func TestRolloutNWithPerPromptBaseline(t *testing.T) {
 		}
 	}
 }
+
+// The "deduction only" ablation: two batches, nothing else generated.
+func TestSingleTaskType(t *testing.T) {
+	cfg := smallConfig(4)
+	cfg.TaskTypes = []TaskType{Deduction}
+	pol := &scriptedPolicy{}
+	tr, err := NewTrainer(cfg, pol, &fakeExec{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := tr.Step(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(pol.batches[0]); n != 8 || len(m.Batches) != 2 {
+		t.Errorf("trained on %d sequences in %d batches, want 8 in 2", n, len(m.Batches))
+	}
+	for _, c := range pol.calls {
+		if strings.Contains(c.reqs[0].Prompt, "find an input") || strings.Contains(c.reqs[0].Prompt, "inputs and a message") {
+			t.Errorf("generated for a disabled task type: %.80q", c.reqs[0].Prompt)
+		}
+	}
+}
