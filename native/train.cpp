@@ -324,6 +324,7 @@ built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, gra
             ggml_build_forward_expand(b.gf, kv.second.second);
         }
         ggml_build_forward_expand(b.gf, b.entropy);
+        ggml_build_forward_expand(b.gf, b.logp);
         if (b.clipped) ggml_build_forward_expand(b.gf, b.clipped);
     }
     // ggml-alloc lets RMS_NORM_BACK / SOFT_MAX_BACK overwrite an input in place
@@ -455,6 +456,8 @@ azr_status run_graph(azr_trainer *tr, const micro_batch &mb, graph_mode mode, fl
 }
 
 std::vector<float> read_f32(ggml_tensor *t) {
+    if (!t->buffer && !(t->view_src && t->view_src->buffer))
+        throw std::runtime_error(std::string("tensor not computed: ") + t->name + " op " + ggml_op_desc(t));
     std::vector<float> v((size_t)ggml_nelements(t));
     ggml_backend_tensor_get(t, v.data(), 0, ggml_nbytes(t));
     return v;
@@ -937,6 +940,9 @@ extern "C" azr_status azr_lora_decode_logits(azr_model *model, azr_lora *lora, c
         cp.n_batch = cp.n_ctx;
         cp.n_ubatch = cp.n_ctx;
         cp.n_seq_max = 1;
+        cp.type_k = GGML_TYPE_F32; // exact comparisons: no F16 cache, no flash attention
+        cp.type_v = GGML_TYPE_F32;
+        cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
         cp.n_threads = model->n_threads;
         cp.n_threads_batch = model->n_threads;
         llama_context *ctx = llama_init_from_model(model->model, cp);

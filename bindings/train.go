@@ -1,0 +1,403 @@
+package bindings
+
+/*
+#include <stdlib.h>
+#include "azr.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// TrainOptions configure a Trainer. Zero values take the defaults noted.
+type TrainOptions struct {
+	Threads     int     // 0 = the model's
+	LR          float32 // peak learning rate; default 1e-5
+	Beta1       float32 // default 0.9
+	Beta2       float32 // default 0.999
+	Eps         float32 // default 1e-8
+	WeightDecay float32 // default 0
+	GradClip    float32 // global-norm clip; default 1; < 0 = off
+	Schedule    string  // "constant" (default) or "cosine" (linear warm-up, cosine decay to MinLR)
+	WarmupSteps int
+	TotalSteps  int // cosine horizon
+	MinLR       float32
+	EntropyCoef float32 // entropy bonus beta (loss -= beta*H); 0 = off
+	ClipEps     float32 // PPO clip epsilon when OldLogProbs are given; default 0.2
+	MicroBatch  int     // sequences per graph evaluation (gradient accumulation); 0 = whole batch
+}
+
+func (o TrainOptions) cParams() (C.azr_trainer_params, error) {
+	p := C.azr_trainer_default_params()
+	p.n_threads = C.int32_t(o.Threads)
+	if o.LR != 0 {
+		p.lr = C.float(o.LR)
+	}
+	if o.Beta1 != 0 {
+		p.beta1 = C.float(o.Beta1)
+	}
+	if o.Beta2 != 0 {
+		p.beta2 = C.float(o.Beta2)
+	}
+	if o.Eps != 0 {
+		p.eps = C.float(o.Eps)
+	}
+	p.weight_decay = C.float(o.WeightDecay)
+	if o.GradClip != 0 {
+		p.grad_clip = C.float(o.GradClip)
+	}
+	switch o.Schedule {
+	case "", "constant":
+		p.schedule = 0
+	case "cosine":
+		p.schedule = 1
+	default:
+		return p, &Error{Code: CodeInvalidArg, Msg: fmt.Sprintf("trainer: unknown schedule %q (constant, cosine)", o.Schedule)}
+	}
+	p.warmup_steps = C.int32_t(o.WarmupSteps)
+	p.total_steps = C.int32_t(o.TotalSteps)
+	p.min_lr = C.float(o.MinLR)
+	p.entropy_coef = C.float(o.EntropyCoef)
+	if o.ClipEps != 0 {
+		p.clip_eps = C.float(o.ClipEps)
+	}
+	if o.MicroBatch < 0 || o.Threads < 0 {
+		return p, &Error{Code: CodeInvalidArg, Msg: "trainer: MicroBatch and Threads must be >= 0"}
+	}
+	p.micro_batch = C.int32_t(o.MicroBatch)
+	return p, nil
+}
+
+// TrainSeq is one sequence of a training batch. Index t of the per-token
+// slices belongs to Tokens[t], predicted from Tokens[:t]; tokens before
+// ResponseStart (the prompt) are not trained.
+type TrainSeq struct {
+	Tokens        []int32
+	ResponseStart int       // first trained token index, >= 1
+	Mask          []bool    // optional, len(Tokens): false excludes a response token
+	Advantages    []float32 // len(Tokens), or 1 value for the whole sequence
+	OldLogProbs   []float32 // optional, len(Tokens): enables the PPO clipped ratio
+}
+
+// StepResult reports one training step (or one gradient evaluation).
+type StepResult struct {
+	Loss     float64       `json:"loss"`
+	GradNorm float64       `json:"grad_norm"` // before clipping
+	LR       float64       `json:"lr"`
+	Entropy  float64       `json:"entropy"`   // mean over trained tokens
+	ClipFrac float64       `json:"clip_frac"` // PPO: fraction of clipped tokens
+	Tokens   int64         `json:"tokens"`    // trained tokens
+	Rows     int64         `json:"rows"`      // rows evaluated, padding included
+	Skipped  bool          `json:"skipped"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Trainer runs policy-gradient steps on an Adapter. Not for concurrent use:
+// calls are serialised.
+type Trainer struct {
+	mu      sync.Mutex
+	ptr     *C.azr_trainer
+	adapter *Adapter
+	opts    TrainOptions
+}
+
+// NewTrainer prepares training of a (transposed copies of the frozen weights
+// are built here: seconds for a 0.5B model).
+func (a *Adapter) NewTrainer(opts TrainOptions) (*Trainer, error) {
+	p, err := opts.cParams()
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ptr == nil {
+		return nil, ErrClosed
+	}
+	m := a.model
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ptr == nil {
+		return nil, ErrClosed
+	}
+	eb := newErrBuf()
+	defer eb.free()
+	var ptr *C.azr_trainer
+	if err := eb.wrap(C.azr_trainer_new(m.ptr, a.ptr, &p, &ptr, eb.p, errCap)); err != nil {
+		return nil, err
+	}
+	a.holders++
+	m.holders++
+	t := &Trainer{ptr: ptr, adapter: a, opts: opts}
+	runtime.SetFinalizer(t, func(t *Trainer) { t.Close() })
+	return t, nil
+}
+
+// Close frees the trainer. Safe to call more than once.
+func (t *Trainer) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ptr == nil {
+		return nil
+	}
+	C.azr_trainer_free(t.ptr)
+	t.ptr = nil
+	a := t.adapter
+	a.mu.Lock()
+	a.holders--
+	a.mu.Unlock()
+	a.model.mu.Lock()
+	a.model.holders--
+	a.model.mu.Unlock()
+	return nil
+}
+
+// SetOptions replaces the optimizer and loss settings (Threads is kept).
+func (t *Trainer) SetOptions(opts TrainOptions) error {
+	p, err := opts.cParams()
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ptr == nil {
+		return ErrClosed
+	}
+	eb := newErrBuf()
+	defer eb.free()
+	if err := eb.wrap(C.azr_trainer_set_params(t.ptr, &p, eb.p, errCap)); err != nil {
+		return err
+	}
+	t.opts = opts
+	return nil
+}
+
+// cBatch holds a batch in C memory.
+type cBatch struct {
+	seqs  *C.azr_train_seq
+	n     int
+	alloc []unsafe.Pointer
+}
+
+func (b *cBatch) free() {
+	for _, p := range b.alloc {
+		C.free(p)
+	}
+}
+
+func (b *cBatch) mallocf(n int) *C.float {
+	p := C.malloc(C.size_t(n) * 4)
+	b.alloc = append(b.alloc, p)
+	return (*C.float)(p)
+}
+
+func newCBatch(batch []TrainSeq, withAdv bool) (*cBatch, error) {
+	if len(batch) == 0 {
+		return nil, &Error{Code: CodeInvalidArg, Msg: "train: empty batch"}
+	}
+	b := &cBatch{n: len(batch)}
+	sz := C.size_t(unsafe.Sizeof(C.azr_train_seq{}))
+	b.seqs = (*C.azr_train_seq)(C.calloc(C.size_t(len(batch)), sz))
+	b.alloc = append(b.alloc, unsafe.Pointer(b.seqs))
+	cs := unsafe.Slice(b.seqs, len(batch))
+	for i, s := range batch {
+		n := len(s.Tokens)
+		if n < 2 {
+			b.free()
+			return nil, &Error{Code: CodeInvalidArg, Msg: fmt.Sprintf("train: sequence %d needs at least 2 tokens", i)}
+		}
+		tok := cInt32s(s.Tokens)
+		b.alloc = append(b.alloc, unsafe.Pointer(tok))
+		cs[i].tokens = tok
+		cs[i].n_tokens = C.int32_t(n)
+		cs[i].response_start = C.int32_t(s.ResponseStart)
+		if !withAdv {
+			continue
+		}
+		switch len(s.Advantages) {
+		case n:
+		case 1:
+		default:
+			b.free()
+			return nil, &Error{Code: CodeInvalidArg, Msg: fmt.Sprintf("train: sequence %d has %d advantages for %d tokens (want %d or 1)", i, len(s.Advantages), n, n)}
+		}
+		adv := b.mallocf(n)
+		av := unsafe.Slice((*float32)(unsafe.Pointer(adv)), n)
+		for t := range av {
+			if len(s.Advantages) == 1 {
+				av[t] = s.Advantages[0]
+			} else {
+				av[t] = s.Advantages[t]
+			}
+		}
+		cs[i].advantages = adv
+		if s.Mask != nil {
+			if len(s.Mask) != n {
+				b.free()
+				return nil, &Error{Code: CodeInvalidArg, Msg: fmt.Sprintf("train: sequence %d mask has %d entries for %d tokens", i, len(s.Mask), n)}
+			}
+			mp := C.malloc(C.size_t(n))
+			b.alloc = append(b.alloc, mp)
+			ms := unsafe.Slice((*uint8)(mp), n)
+			for t, v := range s.Mask {
+				ms[t] = 0
+				if v {
+					ms[t] = 1
+				}
+			}
+			cs[i].mask = (*C.uint8_t)(mp)
+		}
+		if s.OldLogProbs != nil {
+			if len(s.OldLogProbs) != n {
+				b.free()
+				return nil, &Error{Code: CodeInvalidArg, Msg: fmt.Sprintf("train: sequence %d has %d old log-probs for %d tokens", i, len(s.OldLogProbs), n)}
+			}
+			op := b.mallocf(n)
+			copy(unsafe.Slice((*float32)(unsafe.Pointer(op)), n), s.OldLogProbs)
+			cs[i].old_logprobs = op
+		}
+	}
+	return b, nil
+}
+
+func stepResult(r *C.azr_train_result) StepResult {
+	return StepResult{
+		Loss: float64(r.loss), GradNorm: float64(r.grad_norm), LR: float64(r.lr), Entropy: float64(r.entropy),
+		ClipFrac: float64(r.clip_frac), Tokens: int64(r.n_tokens), Rows: int64(r.n_rows), Skipped: r.skipped != 0,
+		Duration: time.Duration(float64(r.seconds) * float64(time.Second)),
+	}
+}
+
+// lock takes the trainer and its adapter (lock order: trainer, adapter, model).
+func (t *Trainer) lock() error {
+	t.mu.Lock()
+	if t.ptr == nil {
+		t.mu.Unlock()
+		return ErrClosed
+	}
+	t.adapter.mu.Lock()
+	return nil
+}
+
+func (t *Trainer) unlock() {
+	t.adapter.mu.Unlock()
+	t.mu.Unlock()
+}
+
+// Step runs one optimizer step on batch: the token-mean policy-gradient loss
+// over response tokens (PPO-clipped where OldLogProbs are given), gradients
+// accumulated over micro-batches, global-norm clipping, AdamW. A non-finite
+// loss or gradient skips the step (Skipped, error) and leaves the adapter as it was.
+func (t *Trainer) Step(batch []TrainSeq) (StepResult, error) {
+	cb, err := newCBatch(batch, true)
+	if err != nil {
+		return StepResult{}, err
+	}
+	defer cb.free()
+	if err := t.lock(); err != nil {
+		return StepResult{}, err
+	}
+	defer t.unlock()
+	eb := newErrBuf()
+	defer eb.free()
+	var r C.azr_train_result
+	err = eb.wrap(C.azr_train_step(t.ptr, cb.seqs, C.int32_t(cb.n), &r, eb.p, errCap))
+	return stepResult(&r), err
+}
+
+// Grads returns the loss gradient (the Adapter.Params layout) without a
+// step. autodiff selects ggml's autodiff (the test oracle; F32/F16 bases,
+// no PPO or entropy bonus) instead of the hand-built backward.
+func (t *Trainer) Grads(batch []TrainSeq, autodiff bool) ([]float32, StepResult, error) {
+	cb, err := newCBatch(batch, true)
+	if err != nil {
+		return nil, StepResult{}, err
+	}
+	defer cb.free()
+	if err := t.lock(); err != nil {
+		return nil, StepResult{}, err
+	}
+	defer t.unlock()
+	var ci C.azr_lora_info
+	C.azr_lora_get_info(t.adapter.ptr, &ci)
+	n := int64(ci.n_params)
+	buf := (*C.float)(C.malloc(C.size_t(n) * 4))
+	defer C.free(unsafe.Pointer(buf))
+	mode := C.int32_t(0)
+	if autodiff {
+		mode = 1
+	}
+	eb := newErrBuf()
+	defer eb.free()
+	var r C.azr_train_result
+	if err := eb.wrap(C.azr_train_grads(t.ptr, cb.seqs, C.int32_t(cb.n), mode, buf, C.int64_t(n), &r, eb.p, errCap)); err != nil {
+		return nil, stepResult(&r), err
+	}
+	out := make([]float32, n)
+	copy(out, unsafe.Slice((*float32)(unsafe.Pointer(buf)), n))
+	return out, stepResult(&r), nil
+}
+
+// LogProbs runs the forward pass only: out[i][t] = log pi(seqs[i][t] | seqs[i][:t])
+// for t >= 1 (out[i][0] = 0).
+func (t *Trainer) LogProbs(seqs [][]int32) ([][]float32, error) {
+	batch := make([]TrainSeq, len(seqs))
+	for i, s := range seqs {
+		batch[i] = TrainSeq{Tokens: s}
+	}
+	cb, err := newCBatch(batch, false)
+	if err != nil {
+		return nil, err
+	}
+	defer cb.free()
+	outs := (**C.float)(C.calloc(C.size_t(len(seqs)), C.size_t(unsafe.Sizeof(uintptr(0)))))
+	defer C.free(unsafe.Pointer(outs))
+	ov := unsafe.Slice(outs, len(seqs))
+	for i, s := range seqs {
+		ov[i] = cb.mallocf(len(s))
+	}
+	if err := t.lock(); err != nil {
+		return nil, err
+	}
+	defer t.unlock()
+	eb := newErrBuf()
+	defer eb.free()
+	if err := eb.wrap(C.azr_train_logprobs(t.ptr, cb.seqs, C.int32_t(cb.n), outs, eb.p, errCap)); err != nil {
+		return nil, err
+	}
+	res := make([][]float32, len(seqs))
+	for i, s := range seqs {
+		res[i] = make([]float32, len(s))
+		copy(res[i], unsafe.Slice((*float32)(unsafe.Pointer(ov[i])), len(s)))
+	}
+	return res, nil
+}
+
+// Logits returns the training graph's logits (len(tokens) x vocab) for one
+// sequence; they must equal llama_decode's for the same adapter.
+func (t *Trainer) Logits(tokens []int32) ([]float32, error) {
+	if len(tokens) < 1 {
+		return nil, &Error{Code: CodeInvalidArg, Msg: "train logits: no tokens"}
+	}
+	if err := t.lock(); err != nil {
+		return nil, err
+	}
+	defer t.unlock()
+	nv := t.adapter.model.info.Vocab
+	ct := cInt32s(tokens)
+	defer C.free(unsafe.Pointer(ct))
+	out := (*C.float)(C.malloc(C.size_t(len(tokens)*nv) * 4))
+	defer C.free(unsafe.Pointer(out))
+	eb := newErrBuf()
+	defer eb.free()
+	if err := eb.wrap(C.azr_train_logits(t.ptr, ct, C.int32_t(len(tokens)), out, eb.p, errCap)); err != nil {
+		return nil, err
+	}
+	res := make([]float32, len(tokens)*nv)
+	copy(res, unsafe.Slice((*float32)(unsafe.Pointer(out)), len(res)))
+	return res, nil
+}
