@@ -257,10 +257,10 @@ func TestCheckOutput(t *testing.T) {
 		{`'a\nb'`, `"a\nb"`, true},
 		{"-0.0", "0", true},
 		{"(1+2j)", "1+2j", true},
-		{"nan", "nan", false},                           // not evaluable, as in the reference
-		{"float('nan')", "float('nan')", false},         // nan != nan
-		{"[1, 2]", "[1, 2", false},                      // syntax error
-		{"1", "", false},                                // empty answer
+		{"nan", "nan", false},                                          // not evaluable, as in the reference
+		{"float('nan')", "float('nan')", false},                        // nan != nan
+		{"[1, 2]", "[1, 2", false},                                     // syntax error
+		{"1", "", false},                                               // empty answer
 		{"1", "type('A', (), {'__eq__': lambda s, o: True})()", false}, // not a literal
 		{"1", "__import__('os').system('true') or 1", false},
 		{"[1]", "[x for x in [1]]", false},

@@ -623,3 +623,9 @@ func (p *Pool) CheckProgram(ctx context.Context, program string, imports []strin
 	}
 	return true, nil
 }
+
+// Interpreter is the real Python executable the workers run and the flags
+// they start with (for baselines that want the same interpreter).
+func (p *Pool) Interpreter() (exe string, flags []string) {
+	return p.l.interp.Executable, p.l.interp.flags()
+}
