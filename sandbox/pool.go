@@ -228,13 +228,23 @@ func (p *Pool) acquire(ctx context.Context) (*worker, error) {
 		return nil, ErrClosed
 	default:
 	}
-	select {
-	case w := <-p.free:
-		return w, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-p.closeCh:
-		return nil, ErrClosed
+	for {
+		select {
+		case w := <-p.free:
+			if w.alive() {
+				return w, nil
+			}
+			// It died while idle (killed from outside, OOM): replace it
+			// before it is blamed for the next program.
+			p.log.Warn("sandbox: idle worker died; replacing it", zap.Int("worker", w.idx))
+			if err := p.replace(w); err != nil {
+				return nil, err
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-p.closeCh:
+			return nil, ErrClosed
+		}
 	}
 }
 

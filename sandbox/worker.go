@@ -321,6 +321,17 @@ func (w *worker) call(req wireReq, patience time.Duration, cancel <-chan struct{
 	}
 }
 
+func (w *worker) alive() bool {
+	select {
+	case <-w.dead:
+		return false
+	case <-w.waited:
+		return false
+	default:
+		return true
+	}
+}
+
 // kill ends the worker; as init of its pid namespace, its death takes every
 // child with it.
 func (w *worker) kill() {
