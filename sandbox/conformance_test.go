@@ -167,6 +167,7 @@ func TestValidate(t *testing.T) {
 		{"importlib", "import importlib\ndef f(x):\n    return importlib.import_module('ra' + 'ndom').random()", []string{"1"}, false, "import", nil},
 		{"builtins trick", "import builtins\ndef f(x):\n    return getattr(builtins, '__import__')('time').time()", []string{"1"}, false, "dynamic import", nil},
 		{"import hidden in exec (run-time guard)", "def f(x):\n    exec('import ran' + 'dom as r')\n    return x", []string{"1"}, false, "banned", nil},
+		{"stdlib modules may use banned modules internally", "import statistics, pkgutil\ndef f(xs):\n    return statistics.median(xs)", []string{"[3, 1, 2]"}, true, "", []string{"2"}},
 		{"a module that merely contains a banned word is fine", "import itertools\ndef f(timestamps):\n    return list(itertools.accumulate(timestamps))", []string{"[1, 2]"}, true, "", []string{"[1, 3]"}},
 	}
 	props := make([]Proposal, len(cases))

@@ -357,7 +357,9 @@ def install_policy(g, banned):
     builtins.__import__ = guarded_import
     importlib.import_module = guarded_import_module
     for m in list(sys.modules):
-        if hit(m):
+        # Only whole banned modules; dotted entries such as os.path name an
+        # attribute path, and the stdlib itself needs sys.modules['os.path'].
+        if any(part in single for part in m.split(".")):
             del sys.modules[m]
 
 
