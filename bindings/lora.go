@@ -275,7 +275,9 @@ func decodeLogits(m *Model, a *Adapter, path string, tokens []int32) ([]float32,
 
 // DecodeLogits returns llama_decode's logits (len(tokens) x vocab) for one
 // sequence in a fresh llama.cpp context with this adapter attached.
-func (a *Adapter) DecodeLogits(tokens []int32) ([]float32, error) { return decodeLogits(a.model, a, "", tokens) }
+func (a *Adapter) DecodeLogits(tokens []int32) ([]float32, error) {
+	return decodeLogits(a.model, a, "", tokens)
+}
 
 // DecodeLogitsWithLoRAFile loads a LoRA GGUF with stock llama_adapter_lora_init
 // (path "" = no adapter) and returns llama_decode's logits for one sequence.

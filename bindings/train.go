@@ -30,6 +30,9 @@ type TrainOptions struct {
 	EntropyCoef float32 // entropy bonus beta (loss -= beta*H); 0 = off
 	ClipEps     float32 // PPO clip epsilon when OldLogProbs are given; default 0.2
 	MicroBatch  int     // sequences per graph evaluation (gradient accumulation); 0 = whole batch
+	// Transposed copies of a quantized base's matrices (input gradients):
+	// "" = Q8_0 for the layers and F16 for the output head, or "q8_0", "f16", "f32".
+	WTType string
 }
 
 func (o TrainOptions) cParams() (C.azr_trainer_params, error) {
@@ -70,6 +73,18 @@ func (o TrainOptions) cParams() (C.azr_trainer_params, error) {
 		return p, &Error{Code: CodeInvalidArg, Msg: "trainer: MicroBatch and Threads must be >= 0"}
 	}
 	p.micro_batch = C.int32_t(o.MicroBatch)
+	switch o.WTType {
+	case "":
+		p.wt_type = C.AZR_WT_AUTO
+	case "q8_0":
+		p.wt_type = C.AZR_WT_Q8_0
+	case "f16":
+		p.wt_type = C.AZR_WT_F16
+	case "f32":
+		p.wt_type = C.AZR_WT_F32
+	default:
+		return p, &Error{Code: CodeInvalidArg, Msg: fmt.Sprintf("trainer: unknown WTType %q (q8_0, f16, f32)", o.WTType)}
+	}
 	return p, nil
 }
 

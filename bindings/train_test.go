@@ -1,6 +1,7 @@
 package bindings
 
 import (
+	"errors"
 	"math"
 	"math/rand"
 	"path/filepath"
@@ -149,5 +150,301 @@ func TestTrainGradsMatchAutodiff(t *testing.T) {
 				t.Fatalf("hand-built gradient differs from autodiff: rel L2 %.3g", d)
 			}
 		})
+	}
+}
+
+// pairLayout returns, in Params order, the offset and sizes of each adapted
+// matrix's A and B for an adapter over every projection of tm.
+type pairSlot struct {
+	layer      int
+	proj       string
+	offA, nA   int
+	offB, nB   int
+}
+
+func pairLayout(tm TinyModel, rank int, projs []string) []pairSlot {
+	hd := tm.Embedding / tm.Heads
+	dims := map[string][2]int{ // in, out
+		"q": {tm.Embedding, tm.Embedding}, "k": {tm.Embedding, tm.KVHeads * hd}, "v": {tm.Embedding, tm.KVHeads * hd},
+		"o": {tm.Embedding, tm.Embedding}, "gate": {tm.Embedding, tm.FeedForward}, "up": {tm.Embedding, tm.FeedForward},
+		"down": {tm.FeedForward, tm.Embedding},
+	}
+	var out []pairSlot
+	off := 0
+	for l := 0; l < tm.Layers; l++ {
+		for _, p := range projs {
+			d := dims[p]
+			s := pairSlot{layer: l, proj: p, offA: off, nA: d[0] * rank}
+			off += s.nA
+			s.offB, s.nB = off, rank*d[1]
+			off += s.nB
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func TestTrainFiniteDifferences(t *testing.T) {
+	cases := []struct {
+		name string
+		arch string
+		opts TrainOptions
+		ppo  bool
+	}{
+		{"qwen2", "qwen2", TrainOptions{}, false},
+		{"qwen3", "qwen3", TrainOptions{}, false},
+		{"qwen2-entropy", "qwen2", TrainOptions{EntropyCoef: 0.3}, false},
+		{"qwen2-ppo", "qwen2", TrainOptions{ClipEps: 0.2}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tm := tinyF32()
+			tm.Arch = c.arch
+			m, _ := trainTiny(t, tm)
+			const rank = 4
+			a := mustAdapter(t, m, LoRAOptions{Rank: rank, Seed: 7, InitBStd: 0.05})
+			tr := mustTrainer(t, a, c.opts)
+			if a.Info().Params != int64(pairLayout(tm, rank, projectionOrder)[len(pairLayout(tm, rank, projectionOrder))-1].offB+
+				pairLayout(tm, rank, projectionOrder)[len(pairLayout(tm, rank, projectionOrder))-1].nB) {
+				t.Fatalf("layout mismatch: %d params", a.Info().Params)
+			}
+			batch := testBatch(11, tm.Vocab, 13, 8, 19)
+			if c.ppo {
+				// old log-probs near the current ones so that some ratios clip and some do not
+				lps, err := tr.LogProbs([][]int32{batch[0].Tokens, batch[1].Tokens, batch[2].Tokens})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rng := rand.New(rand.NewSource(2))
+				for i := range batch {
+					old := make([]float32, len(lps[i]))
+					for j := range old {
+						old[j] = lps[i][j] + float32(rng.NormFloat64()*0.3)
+					}
+					batch[i].OldLogProbs = old
+				}
+			}
+			grad, res, err := tr.Grads(batch, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.ppo {
+				t.Logf("clip fraction %.2f", res.ClipFrac)
+			}
+			params, _ := a.Params()
+			lossAt := func(i int, delta float32) float64 {
+				p := append([]float32(nil), params...)
+				p[i] += delta
+				if err := a.SetParams(p); err != nil {
+					t.Fatal(err)
+				}
+				_, r, err := tr.Grads(batch, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r.Loss
+			}
+			const eps = 1e-3
+			worst := 0.0
+			for _, s := range pairLayout(tm, rank, projectionOrder) {
+				for _, part := range []struct {
+					off, n int
+					name   string
+				}{{s.offA, s.nA, "A"}, {s.offB, s.nB, "B"}} {
+					// the largest-gradient entry of this matrix
+					best := part.off
+					for i := part.off; i < part.off+part.n; i++ {
+						if math.Abs(float64(grad[i])) > math.Abs(float64(grad[best])) {
+							best = i
+						}
+					}
+					fd := (lossAt(best, eps) - lossAt(best, -eps)) / (2 * eps)
+					g := float64(grad[best])
+					rel := math.Abs(fd-g) / math.Max(math.Abs(g), 1e-3)
+					worst = math.Max(worst, rel)
+					if rel > 0.02 {
+						t.Errorf("layer %d %s.%s[%d]: analytic %.6g, finite difference %.6g (rel %.3g)", s.layer, s.proj, part.name, best-part.off, g, fd, rel)
+					}
+				}
+			}
+			a.SetParams(params)
+			t.Logf("worst relative error over %d matrices: %.3g", 2*len(pairLayout(tm, rank, projectionOrder)), worst)
+		})
+	}
+}
+
+func TestTrainQuantizedGradsMatchF32(t *testing.T) {
+	for _, q := range []string{"q8_0", "q4_0", "q4_k"} {
+		t.Run(q, func(t *testing.T) {
+			tm := TinyModel{Arch: "qwen2", Layers: 2, Embedding: 256, Heads: 4, KVHeads: 2, FeedForward: 512, Vocab: 512,
+				Context: 4096, Quant: q, Seed: 3}
+			mq, pq := trainTiny(t, tm)
+			pf := filepath.Join(t.TempDir(), "f32.gguf")
+			if err := DequantizeGGUF(pq, pf); err != nil {
+				t.Fatal(err)
+			}
+			mf, err := LoadModel(pf, ModelOptions{Threads: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer mf.Close()
+			t.Logf("quantized: %s; reference: %s", mq.Info().FileType, mf.Info().FileType)
+			aq := mustAdapter(t, mq, LoRAOptions{Rank: 8, Seed: 1, InitBStd: 0.02})
+			af := mustAdapter(t, mf, LoRAOptions{Rank: 8, Seed: 1, InitBStd: 0.02})
+			p, _ := aq.Params()
+			if err := af.SetParams(p); err != nil {
+				t.Fatal(err)
+			}
+			trq := mustTrainer(t, aq, TrainOptions{})
+			trf := mustTrainer(t, af, TrainOptions{})
+			batch := testBatch(4, tm.Vocab, 33, 20, 41, 27)
+			gq, rq, err := trq.Grads(batch, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gf, rf, err := trf.Grads(batch, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ga, _, err := trf.Grads(batch, true) // the F32 reference by autodiff too
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := relL2(gq, gf)
+			t.Logf("loss %s %.6f vs f32 %.6f; grad rel L2 %.4f (f32 hand vs autodiff %.2g)", q, rq.Loss, rf.Loss, d, relL2(gf, ga))
+			if d > 0.02 {
+				t.Fatalf("%s gradients differ from the dequantized F32 model's by %.2f%% (limit 2%%)", q, 100*d)
+			}
+		})
+	}
+}
+
+// sampledBatch: prompts plus continuations, with one advantage per sequence.
+func sampledBatch(rng *rand.Rand, vocab, n, promptLen, respLen int, adv float32) []TrainSeq {
+	var b []TrainSeq
+	for i := 0; i < n; i++ {
+		b = append(b, TrainSeq{Tokens: randTokens(rng, promptLen+respLen, vocab), ResponseStart: promptLen, Advantages: []float32{adv}})
+	}
+	return b
+}
+
+func meanRespLogProb(t *testing.T, tr *Trainer, b []TrainSeq) float64 {
+	t.Helper()
+	seqs := make([][]int32, len(b))
+	for i := range b {
+		seqs[i] = b[i].Tokens
+	}
+	lps, err := tr.LogProbs(seqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s float64
+	var n int
+	for i := range b {
+		for j := b[i].ResponseStart; j < len(b[i].Tokens); j++ {
+			s += float64(lps[i][j])
+			n++
+		}
+	}
+	return s / float64(n)
+}
+
+func TestTrainOverfit(t *testing.T) {
+	tm := TinyTest
+	tm.Quant = "q8_0"
+	tm.InitScale = 0.25 // the tied output's row norms bound the logits: room to fit
+	m, _ := trainTiny(t, tm)
+	a := mustAdapter(t, m, LoRAOptions{Rank: 8, Seed: 1})
+	tr := mustTrainer(t, a, TrainOptions{LR: 2e-2, Schedule: "cosine", WarmupSteps: 3, TotalSteps: 60, MinLR: 2e-3, MicroBatch: 2, GradClip: 5})
+	b := sampledBatch(rand.New(rand.NewSource(9)), tm.Vocab, 4, 5, 12, 1) // advantage 1 everywhere = NLL
+	var losses []float64
+	const steps = 60
+	for step := 0; step < steps; step++ {
+		r, err := tr.Step(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		losses = append(losses, r.Loss)
+		if step%10 == 0 || step == steps-1 {
+			t.Logf("step %d loss %.4f grad %.3f lr %.2g tokens %d rows %d %v", step, r.Loss, r.GradNorm, r.LR, r.Tokens, r.Rows, r.Duration)
+		}
+	}
+	if !(losses[steps-1] < 0.6*losses[0]) {
+		t.Fatalf("loss did not fall: %.4f -> %.4f", losses[0], losses[steps-1])
+	}
+	rising := 0
+	for i := 1; i < len(losses); i++ {
+		if losses[i] > losses[i-1]+1e-3 {
+			rising++
+		}
+	}
+	if rising > steps/10 {
+		t.Fatalf("loss rose in %d of %d steps: %v", rising, steps-1, losses)
+	}
+	if got := a.Info().Step; got != steps {
+		t.Fatalf("adapter step = %d, want %d", got, steps)
+	}
+}
+
+func TestTrainReinforceSign(t *testing.T) {
+	for _, sign := range []float32{1, -1} {
+		tm := TinyTest
+		tm.Quant = "q4_0"
+		m, _ := trainTiny(t, tm)
+		a := mustAdapter(t, m, LoRAOptions{Rank: 4, Seed: 2})
+		tr := mustTrainer(t, a, TrainOptions{LR: 3e-3})
+		b := sampledBatch(rand.New(rand.NewSource(1)), tm.Vocab, 3, 6, 10, sign)
+		before := meanRespLogProb(t, tr, b)
+		for i := 0; i < 3; i++ {
+			if _, err := tr.Step(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		after := meanRespLogProb(t, tr, b)
+		t.Logf("advantage %+v: mean log pi %.4f -> %.4f", sign, before, after)
+		if sign > 0 && !(after > before) || sign < 0 && !(after < before) {
+			t.Fatalf("advantage %v moved log pi the wrong way: %.4f -> %.4f", sign, before, after)
+		}
+	}
+}
+
+func TestTrainNonFiniteSkips(t *testing.T) {
+	m, _ := trainTiny(t, TinyTest)
+	a := mustAdapter(t, m, LoRAOptions{Rank: 4, Seed: 2, InitBStd: 0.01})
+	tr := mustTrainer(t, a, TrainOptions{LR: 1e-3})
+	b := sampledBatch(rand.New(rand.NewSource(1)), TinyTest.Vocab, 2, 4, 6, 1)
+	before, _ := a.Params()
+	// An old log-prob of -1e30 makes the PPO ratio overflow to +Inf.
+	bad := append([]TrainSeq(nil), b...)
+	for i := range bad {
+		old := make([]float32, len(bad[i].Tokens))
+		for j := range old {
+			old[j] = -1e30
+		}
+		bad[i].OldLogProbs = old
+		bad[i].Advantages = []float32{-1}
+	}
+	r, err := tr.Step(bad)
+	if err == nil || !r.Skipped {
+		t.Fatalf("want a skipped step, got %+v, %v", r, err)
+	}
+	t.Logf("skipped: %v", err)
+	after, _ := a.Params()
+	if relL2(after, before) != 0 || a.Info().Step != 0 {
+		t.Fatalf("a skipped step changed the adapter")
+	}
+	// Bad inputs are refused before any work.
+	for _, bb := range [][]TrainSeq{
+		{{Tokens: []int32{1, 2, 3}, ResponseStart: 1, Advantages: []float32{float32(math.NaN())}}},
+		{{Tokens: []int32{1, 2, 99999}, ResponseStart: 1, Advantages: []float32{1}}},
+		{{Tokens: []int32{1, 2, 3}, ResponseStart: 0, Advantages: []float32{1}}},
+		{{Tokens: []int32{1, 2, 3}, ResponseStart: 1, Advantages: []float32{1, 2}}},
+	} {
+		if _, err := tr.Step(bb); !errors.Is(err, ErrInvalidArg) {
+			t.Errorf("batch %+v: want invalid argument, got %v", bb, err)
+		}
+	}
+	if _, err := tr.Step(b); err != nil {
+		t.Fatalf("a good step after the skipped one failed: %v", err)
 	}
 }

@@ -98,7 +98,7 @@ typedef struct azr_trainer azr_trainer;
 typedef struct {
     int32_t n_threads;      /* <= 0: the model's */
     /* AdamW */
-    float lr;               /* peak learning rate (default 1e-5... set by the caller) */
+    float lr;               /* peak learning rate (default 1e-5) */
     float beta1, beta2, eps, weight_decay;
     float grad_clip;        /* global-norm clip; <= 0 = off */
     /* schedule: 0 = constant, 1 = linear warm-up then cosine decay to min_lr */
@@ -110,7 +110,12 @@ typedef struct {
     float entropy_coef;     /* beta of the entropy bonus (-beta * H); 0 = off */
     float clip_eps;         /* PPO clip epsilon, used when old log-probs are given; 0 = 0.2 */
     int32_t micro_batch;    /* sequences per graph evaluation (gradient accumulation); <= 0 = all */
+    /* type of the transposed frozen matrices of a quantized base (input
+     * gradients): AZR_WT_AUTO = Q8_0 for the layers, F16 for the output head */
+    int32_t wt_type;
 } azr_trainer_params;
+
+enum { AZR_WT_AUTO = 0, AZR_WT_Q8_0 = 1, AZR_WT_F16 = 2, AZR_WT_F32 = 3 };
 
 azr_trainer_params azr_trainer_default_params(void);
 
@@ -121,7 +126,7 @@ azr_status azr_trainer_new(azr_model *model, azr_lora *lora, const azr_trainer_p
                            char *err, size_t err_cap);
 void azr_trainer_free(azr_trainer *tr);
 
-/* Replaces the optimizer/loss settings (not the threads). */
+/* Replaces the optimizer/loss settings (not the threads nor wt_type). */
 azr_status azr_trainer_set_params(azr_trainer *tr, const azr_trainer_params *params, char *err, size_t err_cap);
 
 typedef struct {

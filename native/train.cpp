@@ -562,6 +562,8 @@ azr_status check_params(const azr_trainer_params &p, char *err, size_t err_cap) 
     if (p.schedule != 0 && p.schedule != 1) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: schedule must be 0 or 1");
     if (p.schedule == 1 && (p.total_steps < 1 || p.warmup_steps < 0))
         return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: the cosine schedule needs total_steps >= 1 and warmup_steps >= 0");
+    if (p.wt_type < AZR_WT_AUTO || p.wt_type > AZR_WT_F32)
+        return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: unknown wt_type %d", p.wt_type);
     if (!std::isfinite(p.entropy_coef) || !(p.clip_eps >= 0) || !std::isfinite(p.grad_clip))
         return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: bad entropy_coef/clip_eps/grad_clip");
     return AZR_OK;
@@ -587,10 +589,20 @@ void fill_transposed(const ggml_tensor *w, ggml_tensor *wt) {
     ggml_backend_tensor_set(wt, q.data(), 0, q.size());
 }
 
-ggml_type transposed_type(const ggml_tensor *w) {
+// Type of the transposed copy WT [out, in] of a frozen W [in, out]. F32/F16
+// bases keep their precision; quantized bases use the trainer's choice.
+ggml_type transposed_type(const ggml_tensor *w, int32_t choice, bool is_output) {
     if (w->type == GGML_TYPE_F32) return GGML_TYPE_F32;
     if (w->type == GGML_TYPE_F16 || w->type == GGML_TYPE_BF16) return GGML_TYPE_F16;
-    return (w->ne[1] % 32 == 0) ? GGML_TYPE_Q8_0 : GGML_TYPE_F16; // rows of WT have out entries
+    ggml_type t;
+    switch (choice) {
+    case AZR_WT_F32: t = GGML_TYPE_F32; break;
+    case AZR_WT_F16: t = GGML_TYPE_F16; break;
+    case AZR_WT_Q8_0: t = GGML_TYPE_Q8_0; break;
+    default: t = is_output ? GGML_TYPE_F16 : GGML_TYPE_Q8_0; break;
+    }
+    if (t == GGML_TYPE_Q8_0 && w->ne[1] % 32 != 0) t = GGML_TYPE_F16; // rows of WT have `out` entries
+    return t;
 }
 
 } // namespace
@@ -679,14 +691,14 @@ extern "C" azr_status azr_trainer_new(azr_model *model, azr_lora *lora, const az
         for (int il = 0; il < tr->n_layer; il++)
             for (int p2 = 0; p2 < PROJ_COUNT; p2++) {
                 const ggml_tensor *w = layer_weight(m, il, p2);
-                ggml_tensor *t = ggml_new_tensor_2d(tr->wt_ctx, transposed_type(w), w->ne[1], w->ne[0]);
+                ggml_tensor *t = ggml_new_tensor_2d(tr->wt_ctx, transposed_type(w, p.wt_type, false), w->ne[1], w->ne[0]);
                 ggml_format_name(t, "%s.T", w->name);
                 tr->wt[(size_t)il][(size_t)p2] = t;
                 jobs.push_back({w, t});
             }
         {
             const ggml_tensor *w = out_weight(m);
-            tr->out_t = ggml_new_tensor_2d(tr->wt_ctx, transposed_type(w), w->ne[1], w->ne[0]);
+            tr->out_t = ggml_new_tensor_2d(tr->wt_ctx, transposed_type(w, p.wt_type, true), w->ne[1], w->ne[0]);
             ggml_set_name(tr->out_t, "output.T");
             jobs.push_back({w, tr->out_t});
         }
@@ -734,8 +746,10 @@ extern "C" azr_status azr_trainer_set_params(azr_trainer *tr, const azr_trainer_
         if (!params) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: params is NULL");
         if (azr_status s = check_params(*params, err, err_cap)) return s;
         int nt = tr->n_threads;
+        int32_t wt = tr->p.wt_type;
         tr->p = *params;
         tr->n_threads = nt;
+        tr->p.wt_type = wt;
         return AZR_OK;
     });
 }
