@@ -125,6 +125,9 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 		p.cleanupDirs()
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
+	if cfg.disabled("namespaces") {
+		goLayers = append(goLayers, Layer{"namespaces", false, "disabled by configuration"})
+	}
 	if l.userns {
 		goLayers = append(goLayers, Layer{"namespaces", true, "user (uid 0 and 1000 mapped to unprivileged host uids), pid, net (no interfaces up), mount, ipc, uts"})
 	}

@@ -190,9 +190,9 @@ func (l *launcher) start(i int) (*worker, error) {
 			attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
 		}
 		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
-	} else if os.Geteuid() == 0 {
-		attr.Credential = &syscall.Credential{Uid: uint32(wHost), Gid: uint32(wHost), Groups: []uint32{}}
 	}
+	// Without namespaces (degraded mode) a root worker keeps its uid so that it
+	// can still drop each child to the unprivileged host uid cHost.
 	cmd.SysProcAttr = attr
 	startErr := cmd.Start()
 	reqR.Close()

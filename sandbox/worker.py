@@ -194,6 +194,8 @@ def setup_worker(cfg):
             layer("tmpfs", True, "private %d MiB tmpfs task directory (invisible outside this worker)" % (cfg["tmpfs_bytes"] >> 20))
         else:
             layer("tmpfs", False, "mount tmpfs failed: %s; task directory is a plain directory" % _errstr())
+    else:
+        layer("tmpfs", False, "disabled or no mount namespace; task directory is a plain directory")
     # Landlock ruleset, built once, applied by every child (one syscall).
     abi = landlock_abi() if cfg.get("landlock", True) else 0
     if abi > 0:
@@ -716,6 +718,13 @@ def main():
         setup_worker(cfg)
         if cfg.get("drop_uid", True):
             layer("uid", True, "children run as uid %d, no capabilities, no_new_privs" % cfg["child_uid"])
+        else:
+            layer("uid", False, "children keep the worker's uid (not root, or disabled)")
+        if cfg.get("rlimits", True):
+            layer("rlimits", True, "per child: AS %d MiB, CPU %d s, NPROC 1, FSIZE %d MiB, NOFILE %d, no core dumps" % (
+                cfg["mem_bytes"] >> 20, cfg["cpu_s"], cfg["fsize_bytes"] >> 20, cfg["nofile"]))
+        else:
+            layer("rlimits", False, "disabled")
         self_test()
     except BaseException as e:
         write_msg({"ready": False, "error": repr(e), "layers": LAYERS})
