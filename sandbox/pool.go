@@ -173,6 +173,10 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	log.Info("sandbox: pool started", fields...)
 	for _, ly := range p.layers {
 		log.Debug("sandbox: layer", zap.String("layer", ly.Name), zap.Bool("enabled", ly.Enabled), zap.String("detail", ly.Detail))
+		if ly.Name == "self-test" && !ly.Enabled {
+			_ = p.Close()
+			return nil, fmt.Errorf("sandbox: an isolated child cannot run a trivial program: %s", ly.Detail)
+		}
 	}
 	return p, nil
 }
@@ -271,6 +275,9 @@ func (p *Pool) exec(ctx context.Context, req wireReq) (wireRep, error) {
 	rep, err := w.call(req, patience, mergeClosed(cancel, p.closeCh))
 	stop()
 	if err == nil {
+		if strings.HasPrefix(rep.Error, "sandbox isolation failed") {
+			p.log.Warn("sandbox: a child reports failed isolation (or a program forged that)", zap.String("error", rep.Error))
+		}
 		if rep.Status == "worker_error" {
 			p.log.Error("sandbox: worker error", zap.String("error", rep.Error))
 			p.free <- w

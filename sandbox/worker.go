@@ -278,7 +278,7 @@ func (l *launcher) logStderr(i int, r *os.File) {
 		n, err := r.Read(buf)
 		for _, b := range buf[:n] {
 			if b == '\n' || line.Len() > 2000 {
-				l.log.Debug("sandbox worker stderr", zap.Int("worker", i), zap.String("line", line.String()))
+				l.log.Warn("sandbox worker stderr", zap.Int("worker", i), zap.String("line", line.String()))
 				line.Reset()
 				continue
 			}

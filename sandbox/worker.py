@@ -566,9 +566,11 @@ def execute(req):
             isolate(wfd)
             fn(req, wfd)
         except BaseException as e:
+            # Only reachable before any program text ran if isolate() failed;
+            # a program that forges this merely gets itself "killed".
             code = 71
             try:
-                os.write(2, ("isolation failed: %r\n" % (e,)).encode())
+                os.write(wfd, json.dumps({"iso": repr(e)[:500]}).encode())
             except BaseException:
                 pass
         os._exit(code)
@@ -659,6 +661,13 @@ def execute(req):
             rep.update(status="killed", error="killed by " + _signame(sig))
         return rep
     code = os.WEXITSTATUS(wstatus)
+    if code == 71 and buf.startswith(b'{"iso": '):
+        try:
+            why = json.loads(bytes(buf))["iso"]
+        except (ValueError, KeyError, TypeError):
+            why = "?"
+        rep.update(status="killed", error="sandbox isolation failed in the child: %s" % why)
+        return rep
     if code != 0:
         rep.update(status="killed", error="exited with status %d without a result" % code)
         return rep
