@@ -294,3 +294,27 @@ func DequantizeGGUF(src, dst string) error {
 	defer eb.free()
 	return eb.wrap(C.azr_gguf_dequantize(cs, cd, eb.p, errCap))
 }
+
+// liveUpdateCheck (tests): in one llama.cpp context with a attached, an
+// in-place parameter change must show up at the next decode (stale > 0) and
+// equal a fresh context's result (fresh == 0).
+func (a *Adapter) liveUpdateCheck(tokens []int32) (stale, fresh float64, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ptr == nil {
+		return 0, 0, ErrClosed
+	}
+	m := a.model
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.ptr == nil {
+		return 0, 0, ErrClosed
+	}
+	ct := cInt32s(tokens)
+	defer C.free(unsafe.Pointer(ct))
+	var s, f C.double
+	eb := newErrBuf()
+	defer eb.free()
+	err = eb.wrap(C.azr_lora_live_update_check(m.ptr, a.ptr, ct, C.int32_t(len(tokens)), &s, &f, eb.p, errCap))
+	return float64(s), float64(f), err
+}

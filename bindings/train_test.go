@@ -156,10 +156,10 @@ func TestTrainGradsMatchAutodiff(t *testing.T) {
 // pairLayout returns, in Params order, the offset and sizes of each adapted
 // matrix's A and B for an adapter over every projection of tm.
 type pairSlot struct {
-	layer      int
-	proj       string
-	offA, nA   int
-	offB, nB   int
+	layer    int
+	proj     string
+	offA, nA int
+	offB, nB int
 }
 
 func pairLayout(tm TinyModel, rank int, projs []string) []pairSlot {

@@ -182,6 +182,14 @@ azr_status azr_gguf_dequantize(const char *src, const char *dst, char *err, size
 azr_status azr_lora_decode_logits(azr_model *model, azr_lora *lora, const char *lora_path, const int32_t *tokens,
                                   int32_t n_tokens, float *logits, char *err, size_t err_cap);
 
+/* Test helper for the live-adapter contract: in ONE llama_context with lora
+ * attached, decodes tokens, changes the adapter in place (B += 0.01), decodes
+ * again, and compares with a fresh context; the adapter is restored after.
+ * *stale = max |second - first| (must be > 0: the update is seen),
+ * *fresh = max |second - fresh context| (must be 0: no stale graph reuse). */
+azr_status azr_lora_live_update_check(azr_model *model, azr_lora *lora, const int32_t *tokens, int32_t n_tokens,
+                                      double *stale, double *fresh, char *err, size_t err_cap);
+
 #ifdef __cplusplus
 }
 #endif

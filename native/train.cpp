@@ -934,6 +934,88 @@ extern "C" azr_status azr_gguf_dequantize(const char *src, const char *dst, char
     });
 }
 
+namespace {
+
+llama_context *new_exact_context(azr_model *model, int32_t n_tokens) {
+    llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = (uint32_t)std::max(n_tokens, 16);
+    cp.n_batch = cp.n_ctx;
+    cp.n_ubatch = cp.n_ctx;
+    cp.n_seq_max = 1;
+    cp.type_k = GGML_TYPE_F32; // exact comparisons: no F16 cache, no flash attention
+    cp.type_v = GGML_TYPE_F32;
+    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    cp.n_threads = model->n_threads;
+    cp.n_threads_batch = model->n_threads;
+    return llama_init_from_model(model->model, cp);
+}
+
+int decode_all(llama_context *ctx, const int32_t *tokens, int32_t n_tokens, int32_t nv, float *logits) {
+    llama_memory_clear(llama_get_memory(ctx), true);
+    llama_batch b = llama_batch_init(n_tokens, 0, 1);
+    for (int32_t i = 0; i < n_tokens; i++) {
+        b.token[i] = tokens[i];
+        b.pos[i] = i;
+        b.n_seq_id[i] = 1;
+        b.seq_id[i][0] = 0;
+        b.logits[i] = 1;
+    }
+    b.n_tokens = n_tokens;
+    int rc = llama_decode(ctx, b);
+    if (rc == 0)
+        for (int32_t i = 0; i < n_tokens; i++) memcpy(logits + (size_t)i * nv, llama_get_logits_ith(ctx, i), sizeof(float) * (size_t)nv);
+    llama_batch_free(b);
+    return rc;
+}
+
+} // namespace
+
+extern "C" azr_status azr_lora_live_update_check(azr_model *model, azr_lora *lora, const int32_t *tokens, int32_t n_tokens,
+                                                 double *stale, double *fresh, char *err, size_t err_cap) {
+    return guarded(err, err_cap, [&]() -> azr_status {
+        if (!model || !model->model || !lora || !tokens || n_tokens < 1 || !stale || !fresh)
+            return fail(err, err_cap, AZR_ERR_INVALID_ARG, "live update check: bad arguments");
+        const int32_t nv = llama_vocab_n_tokens(model->vocab);
+        for (int32_t i = 0; i < n_tokens; i++)
+            if (tokens[i] < 0 || tokens[i] >= nv) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "live update check: token out of range");
+        const size_t n = (size_t)n_tokens * nv;
+        std::vector<float> l0(n), l1(n), l2(n);
+        std::vector<float> saved((size_t)lora->n_params()), moved;
+        if (azr_status s = azr_lora_get_params(lora, saved.data(), (int64_t)saved.size(), err, err_cap)) return s;
+        llama_context *ctx = new_exact_context(model, n_tokens);
+        if (!ctx) return fail(err, err_cap, AZR_ERR_INTERNAL, "live update check: cannot create a context");
+        std::unique_ptr<llama_context, void (*)(llama_context *)> cg(ctx, llama_free);
+        llama_set_adapter_lora(ctx, lora->adapter, 1.0f);
+        if (decode_all(ctx, tokens, n_tokens, nv, l0.data())) return fail(err, err_cap, AZR_ERR_DECODE, "live update check: decode failed");
+        moved = saved;
+        size_t off = 0;
+        for (auto &pr : lora->pairs) {
+            off += (size_t)ggml_nelements(pr.a);
+            for (int64_t j = 0; j < ggml_nelements(pr.b); j++) moved[off + (size_t)j] += 0.01f;
+            off += (size_t)ggml_nelements(pr.b);
+        }
+        azr_lora_set_params(lora, moved.data(), (int64_t)moved.size(), nullptr, 0);
+        int rc1 = decode_all(ctx, tokens, n_tokens, nv, l1.data());
+        llama_context *ctx2 = new_exact_context(model, n_tokens);
+        int rc2 = -1;
+        if (ctx2) {
+            llama_set_adapter_lora(ctx2, lora->adapter, 1.0f);
+            rc2 = decode_all(ctx2, tokens, n_tokens, nv, l2.data());
+            llama_free(ctx2);
+        }
+        azr_lora_set_params(lora, saved.data(), (int64_t)saved.size(), nullptr, 0);
+        if (rc1 || rc2) return fail(err, err_cap, AZR_ERR_DECODE, "live update check: decode failed");
+        double s = 0, f = 0;
+        for (size_t i = 0; i < n; i++) {
+            s = std::max(s, (double)std::fabs(l1[i] - l0[i]));
+            f = std::max(f, (double)std::fabs(l1[i] - l2[i]));
+        }
+        *stale = s;
+        *fresh = f;
+        return AZR_OK;
+    });
+}
+
 extern "C" azr_status azr_lora_decode_logits(azr_model *model, azr_lora *lora, const char *lora_path, const int32_t *tokens,
                                              int32_t n_tokens, float *logits, char *err, size_t err_cap) {
     return guarded(err, err_cap, [&]() -> azr_status {
@@ -949,34 +1031,12 @@ extern "C" azr_status azr_lora_decode_logits(azr_model *model, azr_lora *lora, c
             if (!stock) return fail(err, err_cap, AZR_ERR_BAD_MODEL, "decode logits: llama_adapter_lora_init failed: %s", last_native_error().c_str());
         }
         std::unique_ptr<llama_adapter_lora, void (*)(llama_adapter_lora *)> sg(stock, llama_adapter_lora_free);
-        llama_context_params cp = llama_context_default_params();
-        cp.n_ctx = (uint32_t)std::max(n_tokens, 16);
-        cp.n_batch = cp.n_ctx;
-        cp.n_ubatch = cp.n_ctx;
-        cp.n_seq_max = 1;
-        cp.type_k = GGML_TYPE_F32; // exact comparisons: no F16 cache, no flash attention
-        cp.type_v = GGML_TYPE_F32;
-        cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-        cp.n_threads = model->n_threads;
-        cp.n_threads_batch = model->n_threads;
-        llama_context *ctx = llama_init_from_model(model->model, cp);
+        llama_context *ctx = new_exact_context(model, n_tokens);
         if (!ctx) return fail(err, err_cap, AZR_ERR_INTERNAL, "decode logits: cannot create a context");
         std::unique_ptr<llama_context, void (*)(llama_context *)> cg(ctx, llama_free);
         if (lora) llama_set_adapter_lora(ctx, lora->adapter, 1.0f);
         if (stock) llama_set_adapter_lora(ctx, stock, 1.0f);
-        llama_batch b = llama_batch_init(n_tokens, 0, 1);
-        for (int32_t i = 0; i < n_tokens; i++) {
-            b.token[i] = tokens[i];
-            b.pos[i] = i;
-            b.n_seq_id[i] = 1;
-            b.seq_id[i][0] = 0;
-            b.logits[i] = 1;
-        }
-        b.n_tokens = n_tokens;
-        int rc = llama_decode(ctx, b);
-        if (rc == 0)
-            for (int32_t i = 0; i < n_tokens; i++) memcpy(logits + (size_t)i * nv, llama_get_logits_ith(ctx, i), sizeof(float) * (size_t)nv);
-        llama_batch_free(b);
+        int rc = decode_all(ctx, tokens, n_tokens, nv, logits);
         if (rc != 0) return fail(err, err_cap, AZR_ERR_DECODE, "decode logits: llama_decode returned %d", rc);
         return AZR_OK;
     });
