@@ -299,6 +299,14 @@ def _send(wfd, obj):
         view = view[n:]
 
 
+def _send_with(dumps, write):
+    def send(wfd, obj):
+        view = memoryview(dumps(obj, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        while view:
+            view = view[write(wfd, view):]
+    return send
+
+
 def _last_line(e):
     try:
         s = traceback.format_exception_only(type(e), e)[-1].strip()
@@ -374,8 +382,11 @@ def op_run(req, wfd):
     # later allocation, and every block freed and reused, lands elsewhere).
     salt = int(req.get("salt", 0))
     pad = [[bytes(n) for n in range(1, 520, 8)] + [[], {}, set(), (k,), (k, k), k + 0.5, object()] for k in range(salt * 40)]
-    send = _send
+    # The harness keeps its own references: a program that patches
+    # builtins.repr or json.dumps changes only its own (claimed) output.
+    send = _send_with(json.dumps, os.write)
     last_line = _last_line
+    _repr, _type, _str, _len = repr, type, str, len
     cap = int(req.get("cap", 400))
     calls = int(req.get("calls", 1))
     program = req["program"]
@@ -400,11 +411,11 @@ def op_run(req, wfd):
         v = eval(call, g)
         for _ in range(calls - 1):
             v = eval(call, g)
-        r = repr(v)
-        if type(r) is not str:
+        r = _repr(v)
+        if _type(r) is not _str:
             raise TypeError("__repr__ returned non-string")
-        r = str.strip(r)
-        n = len(r.encode("utf-8"))
+        r = _str.strip(r)
+        n = _len(_str.encode(r, "utf-8"))
         if n > cap:
             send(wfd, {"s": "too_large", "e": "output is %d bytes, over the %d-byte cap" % (n, cap)})
         else:
