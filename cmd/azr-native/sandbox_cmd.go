@@ -253,6 +253,10 @@ type sbxWorkload struct {
 }
 
 type sbxReport struct {
+	// Load averages (1 min) of the machine when the bench started and ended:
+	// other processes competing for the cores lower every number here.
+	LoadStart float64         `json:"loadavg_1m_start"`
+	LoadEnd   float64         `json:"loadavg_1m_end"`
 	Workers   int             `json:"workers"`
 	TimeoutMS int64           `json:"timeout_ms"`
 	Python    string          `json:"python"`
@@ -335,7 +339,7 @@ func sbxBench(c *cli.Context) error {
 	d := c.Duration("duration")
 	timeout := c.Duration("timeout")
 	conc := 2 * workers // keep every worker busy while replies travel
-	rep := sbxReport{Workers: workers, TimeoutMS: timeout.Milliseconds(), Python: exe, Layers: p.Layers()}
+	rep := sbxReport{LoadStart: sbxLoad(), Workers: workers, TimeoutMS: timeout.Milliseconds(), Python: exe, Layers: p.Layers()}
 
 	// Gold outputs of the realistic programs, for checking both sides.
 	gold := make([]string, len(sbxRealistic))
@@ -452,10 +456,11 @@ func sbxBench(c *cli.Context) error {
 		}
 		rep.Workloads = append(rep.Workloads, out)
 	}
+	rep.LoadEnd = sbxLoad()
 	if c.Bool("json") {
 		return sbxPrintJSON(rep)
 	}
-	fmt.Printf("sandbox bench: %d workers, %s timeout, %s, all layers on\n", workers, timeout, exe)
+	fmt.Printf("sandbox bench: %d workers, %s timeout, %s, all layers on (load average %.2f -> %.2f)\n", workers, timeout, exe, rep.LoadStart, rep.LoadEnd)
 	fmt.Printf("%-11s %14s %14s %8s %8s  %s\n", "workload", "sandbox ex/s", "process ex/s", "ratio", "goal", "unexpected")
 	for _, w := range rep.Workloads {
 		base, ratio := "-", "-"
@@ -469,4 +474,14 @@ func sbxBench(c *cli.Context) error {
 		fmt.Printf("%-11s %14.0f %14s %8s %8s  %d\n", w.Name, w.Sandbox.ExecPerSec, base, ratio, goal, w.Sandbox.Failures)
 	}
 	return nil
+}
+
+func sbxLoad() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	var l float64
+	fmt.Sscan(string(b), &l)
+	return l
 }
