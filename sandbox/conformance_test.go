@@ -159,6 +159,7 @@ func TestValidate(t *testing.T) {
 		{"os.path as a dotted name", "import os\ndef f(x):\n    return os.path.join('a', x)", []string{"'b'"}, false, "os.path", nil},
 		{"os.path as an import", "import os.path\ndef f(x):\n    return x", []string{"1"}, false, "os.path", nil},
 		{"from os import path", "from os import path\ndef f(x):\n    return x", []string{"1"}, false, "os.path", nil},
+		{"star import binding a banned name", "from os import *\ndef f(x):\n    return path.join('a', x)", []string{"'b'"}, false, "star import", nil},
 		{"os.environ", "import os\ndef f(x):\n    return len(os.environ)", []string{"1"}, false, "os.environ", nil},
 		{"sys.exit", "import sys\ndef f(x):\n    sys.exit(0)", []string{"1"}, false, "sys.exit", nil},
 		{"from sys import exit", "from sys import exit\ndef f(x):\n    return x", []string{"1"}, false, "sys.exit", nil},

@@ -481,6 +481,8 @@ def analyze(program, banned):
                 violation = "banned module %r (%s)" % (node.module, ast.unparse(node))
             for a in node.names:
                 full = node.module + "." + a.name
+                if a.name == "*" and violation is None and any(b.startswith(node.module + ".") for b in banned):
+                    violation = "star import from %r would bind banned names (%s)" % (node.module, ast.unparse(node))
                 if full in banned and violation is None:
                     violation = "banned name %r (%s)" % (full, ast.unparse(node))
                 aliases[a.asname or a.name] = full
