@@ -1,5 +1,5 @@
 # attack: fill the disk from the task directory
-# expect: ok|error
+# expect: ok|error|timeout
 import os
 def f(x):
     n = 0
