@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -407,6 +408,29 @@ func TestWorkerKilledFromOutsideIsReplaced(t *testing.T) {
 	}
 	r, err = p.Run(context.Background(), "def f(x):\n    return x", "7")
 	if err != nil || r.Output != "7" {
+		t.Fatalf("replacement worker: %+v %v", r, err)
+	}
+}
+
+// TestHungWorkerIsReplaced: the watchdog kills a worker that stops answering
+// (here: stopped with SIGSTOP from outside) and a fresh one takes its place.
+func TestHungWorkerIsReplaced(t *testing.T) {
+	p := newTestPool(t, Config{Workers: 1, Timeout: 100 * time.Millisecond})
+	p.mu.Lock()
+	w := p.all[0]
+	p.mu.Unlock()
+	if err := w.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.Run(context.Background(), "def f(x):\n    return x", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != StatusKilled {
+		t.Fatalf("a call to a hung worker: %+v, want status killed", r)
+	}
+	r, err = p.Run(context.Background(), "def f(x):\n    return x", "2")
+	if err != nil || r.Status != StatusOK || r.Output != "2" {
 		t.Fatalf("replacement worker: %+v %v", r, err)
 	}
 }
