@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -432,5 +433,24 @@ func TestHungWorkerIsReplaced(t *testing.T) {
 	r, err = p.Run(context.Background(), "def f(x):\n    return x", "2")
 	if err != nil || r.Status != StatusOK || r.Output != "2" {
 		t.Fatalf("replacement worker: %+v %v", r, err)
+	}
+}
+
+// TestNoGoroutinePerCall: calls leave nothing running behind them.
+func TestNoGoroutinePerCall(t *testing.T) {
+	p := sharedPool(t)
+	ctx := context.Background()
+	p.Run(ctx, "def f(x):\n    return x", "0")
+	before := runtime.NumGoroutine()
+	jobs := make([]Job, 200)
+	for i := range jobs {
+		jobs[i] = Job{Program: "def f(x):\n    return x", Input: "1"}
+	}
+	if _, err := p.RunBatch(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if after := runtime.NumGoroutine(); after > before+5 {
+		t.Fatalf("goroutines grew from %d to %d over 200 calls", before, after)
 	}
 }

@@ -270,10 +270,7 @@ func (p *Pool) exec(ctx context.Context, req wireReq) (wireRep, error) {
 		req.ReadCap = 4*p.cfg.MaxOutputBytes + 64<<10
 	}
 	patience := time.Duration(req.TimeoutMS)*time.Millisecond + 5*time.Second
-	cancel := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() { close(cancel) })
-	rep, err := w.call(req, patience, mergeClosed(cancel, p.closeCh))
-	stop()
+	rep, err := w.call(req, patience, ctx.Done(), p.closeCh)
 	if err == nil {
 		if strings.HasPrefix(rep.Error, "sandbox isolation failed") {
 			p.log.Warn("sandbox: a child reports failed isolation (or a program forged that)", zap.String("error", rep.Error))
@@ -301,18 +298,6 @@ func (p *Pool) exec(ctx context.Context, req wireReq) (wireRep, error) {
 		return wireRep{}, rerr
 	}
 	return wireRep{Status: string(StatusKilled), Error: "sandbox worker died or stopped answering during this execution; it was replaced"}, nil
-}
-
-func mergeClosed(a, b <-chan struct{}) <-chan struct{} {
-	out := make(chan struct{})
-	go func() {
-		select {
-		case <-a:
-		case <-b:
-		}
-		close(out)
-	}()
-	return out
 }
 
 // replace starts a fresh worker in slot w.idx and makes it available.

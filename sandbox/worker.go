@@ -293,7 +293,7 @@ func (l *launcher) logStderr(i int, r *os.File) {
 // call sends one request and waits for its reply. The watchdog: a worker that
 // has not answered `patience` after the request is killed (with everything in
 // its pid namespace) and errWorkerDied is returned; the caller replaces it.
-func (w *worker) call(req wireReq, patience time.Duration, cancel <-chan struct{}) (wireRep, error) {
+func (w *worker) call(req wireReq, patience time.Duration, cancel, closed <-chan struct{}) (wireRep, error) {
 	_ = w.in.SetWriteDeadline(time.Now().Add(patience))
 	if err := writeFrame(w.in, req); err != nil {
 		w.kill()
@@ -315,6 +315,9 @@ func (w *worker) call(req wireReq, patience time.Duration, cancel <-chan struct{
 			w.kill()
 			return wireRep{}, errWorkerDied
 		case <-cancel:
+			w.kill()
+			return wireRep{}, errWorkerDied
+		case <-closed:
 			w.kill()
 			return wireRep{}, errWorkerDied
 		}
