@@ -298,7 +298,7 @@ func DequantizeGGUF(src, dst string) error {
 // liveUpdateCheck (tests): in one llama.cpp context with a attached, an
 // in-place parameter change must show up at the next decode (stale > 0) and
 // equal a fresh context's result (fresh == 0).
-func (a *Adapter) liveUpdateCheck(tokens []int32) (stale, fresh float64, err error) {
+func (a *Adapter) liveUpdateCheck(tokens []int32, attachAfterDecode bool) (stale, fresh float64, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.ptr == nil {
@@ -315,6 +315,6 @@ func (a *Adapter) liveUpdateCheck(tokens []int32) (stale, fresh float64, err err
 	var s, f C.double
 	eb := newErrBuf()
 	defer eb.free()
-	err = eb.wrap(C.azr_lora_live_update_check(m.ptr, a.ptr, ct, C.int32_t(len(tokens)), &s, &f, eb.p, errCap))
+	err = eb.wrap(C.azr_lora_live_update_check(m.ptr, a.ptr, ct, C.int32_t(len(tokens)), cbool(attachAfterDecode), &s, &f, eb.p, errCap))
 	return float64(s), float64(f), err
 }

@@ -186,9 +186,15 @@ azr_status azr_lora_decode_logits(azr_model *model, azr_lora *lora, const char *
  * attached, decodes tokens, changes the adapter in place (B += 0.01), decodes
  * again, and compares with a fresh context; the adapter is restored after.
  * *stale = max |second - first| (must be > 0: the update is seen),
- * *fresh = max |second - fresh context| (must be 0: no stale graph reuse). */
+ * *fresh = max |second - fresh context| (must be 0: no stale graph reuse).
+ * attach_after_decode = 1 decodes once before attaching: with llama.cpp's
+ * graph reuse on (the default) that context keeps an adapter-less graph, so
+ * attach the adapter before a context's first decode, or create the context
+ * with LLAMA_GRAPH_REUSE_DISABLE=1 in the environment. In-place updates of
+ * an attached adapter are always seen. */
 azr_status azr_lora_live_update_check(azr_model *model, azr_lora *lora, const int32_t *tokens, int32_t n_tokens,
-                                      double *stale, double *fresh, char *err, size_t err_cap);
+                                      int32_t attach_after_decode, double *stale, double *fresh, char *err,
+                                      size_t err_cap);
 
 #ifdef __cplusplus
 }

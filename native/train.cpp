@@ -971,7 +971,8 @@ int decode_all(llama_context *ctx, const int32_t *tokens, int32_t n_tokens, int3
 } // namespace
 
 extern "C" azr_status azr_lora_live_update_check(azr_model *model, azr_lora *lora, const int32_t *tokens, int32_t n_tokens,
-                                                 double *stale, double *fresh, char *err, size_t err_cap) {
+                                                 int32_t attach_after_decode, double *stale, double *fresh, char *err,
+                                                 size_t err_cap) {
     return guarded(err, err_cap, [&]() -> azr_status {
         if (!model || !model->model || !lora || !tokens || n_tokens < 1 || !stale || !fresh)
             return fail(err, err_cap, AZR_ERR_INVALID_ARG, "live update check: bad arguments");
@@ -985,6 +986,11 @@ extern "C" azr_status azr_lora_live_update_check(azr_model *model, azr_lora *lor
         llama_context *ctx = new_exact_context(model, n_tokens);
         if (!ctx) return fail(err, err_cap, AZR_ERR_INTERNAL, "live update check: cannot create a context");
         std::unique_ptr<llama_context, void (*)(llama_context *)> cg(ctx, llama_free);
+        // With attach_after_decode the context decodes once without the adapter
+        // first: llama.cpp's graph reuse compares only the adapter map pointer,
+        // so that context keeps its adapter-less graph (see the header).
+        if (attach_after_decode && decode_all(ctx, tokens, n_tokens, nv, l0.data()))
+            return fail(err, err_cap, AZR_ERR_DECODE, "live update check: decode failed");
         llama_set_adapter_lora(ctx, lora->adapter, 1.0f);
         if (decode_all(ctx, tokens, n_tokens, nv, l0.data())) return fail(err, err_cap, AZR_ERR_DECODE, "live update check: decode failed");
         moved = saved;
