@@ -448,3 +448,86 @@ func TestTrainNonFiniteSkips(t *testing.T) {
 		t.Fatalf("a good step after the skipped one failed: %v", err)
 	}
 }
+
+// LogProbs of a padded batch equal each sequence alone and the log-softmax of
+// llama_decode's logits; the step's loss is -(1/N) sum A_t log pi(y_t).
+func TestTrainLogProbsAndLoss(t *testing.T) {
+	tm := TinyTest
+	tm.Quant = "q8_0"
+	m, _ := trainTiny(t, tm)
+	a := mustAdapter(t, m, LoRAOptions{Rank: 4, Seed: 3, InitBStd: 0.05})
+	tr := mustTrainer(t, a, TrainOptions{MicroBatch: 2})
+	b := testBatch(21, tm.Vocab, 12, 5, 30)
+	b[1].Mask = []bool{true, true, false, true, true}
+	seqs := [][]int32{b[0].Tokens, b[1].Tokens, b[2].Tokens}
+	all, err := tr.LogProbs(seqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want float64
+	var n int
+	for i, s := range seqs {
+		one, err := tr.LogProbs([][]int32{s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := maxRel(all[i], one[0]); d > 1e-5 {
+			t.Fatalf("sequence %d: batched log-probs differ from alone: %.3g", i, d)
+		}
+		lg, err := a.DecodeLogits(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := 1; j < len(s); j++ {
+			row := lg[(j-1)*tm.Vocab : j*tm.Vocab]
+			mx := row[0]
+			for _, x := range row {
+				mx = float32(math.Max(float64(mx), float64(x)))
+			}
+			var se float64
+			for _, x := range row {
+				se += math.Exp(float64(x - mx))
+			}
+			ref := float64(row[s[j]]-mx) - math.Log(se)
+			if math.Abs(ref-float64(all[i][j])) > 1e-4 {
+				t.Fatalf("sequence %d token %d: log pi %.6f, from llama_decode %.6f", i, j, all[i][j], ref)
+			}
+			if j >= b[i].ResponseStart && (b[i].Mask == nil || b[i].Mask[j]) {
+				want -= float64(b[i].Advantages[j]) * ref
+				n++
+			}
+		}
+	}
+	want /= float64(n)
+	_, r, err := tr.Grads(b, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Tokens != int64(n) || math.Abs(r.Loss-want) > 1e-5 {
+		t.Fatalf("loss %.6f over %d tokens, want %.6f over %d", r.Loss, r.Tokens, want, n)
+	}
+	t.Logf("loss %.6f over %d tokens (entropy %.3f)", r.Loss, r.Tokens, r.Entropy)
+}
+
+func TestTrainMicroBatchAccumulation(t *testing.T) {
+	m, _ := trainTiny(t, tinyF32())
+	a := mustAdapter(t, m, LoRAOptions{Rank: 4, Seed: 3, InitBStd: 0.05})
+	tr := mustTrainer(t, a, TrainOptions{})
+	b := testBatch(8, TinyTest.Vocab, 7, 19, 11, 4)
+	full, r1, err := tr.Grads(b, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.SetOptions(TrainOptions{MicroBatch: 1}); err != nil {
+		t.Fatal(err)
+	}
+	acc, r2, err := tr.Grads(b, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := relL2(acc, full)
+	t.Logf("whole batch (%d rows) vs micro-batches of 1 (%d rows): loss %.6f / %.6f, grad rel L2 %.2g", r1.Rows, r2.Rows, r1.Loss, r2.Loss, d)
+	if d > 1e-5 || math.Abs(r1.Loss-r2.Loss) > 1e-6 {
+		t.Fatal("gradient accumulation differs from the whole batch")
+	}
+}
