@@ -33,6 +33,9 @@ type TrainOptions struct {
 	// Transposed copies of a quantized base's matrices (input gradients):
 	// "" = Q8_0 for the layers and F16 for the output head, or "q8_0", "f16", "f32".
 	WTType string
+	// HeadChunk is the number of rows per chunk of the vocabulary-sized loss
+	// head (memory vs. per-call overhead); 0 = auto (~64 MiB per tensor).
+	HeadChunk int
 }
 
 func (o TrainOptions) cParams() (C.azr_trainer_params, error) {
@@ -69,9 +72,10 @@ func (o TrainOptions) cParams() (C.azr_trainer_params, error) {
 	if o.ClipEps != 0 {
 		p.clip_eps = C.float(o.ClipEps)
 	}
-	if o.MicroBatch < 0 || o.Threads < 0 {
-		return p, &Error{Code: CodeInvalidArg, Msg: "trainer: MicroBatch and Threads must be >= 0"}
+	if o.MicroBatch < 0 || o.Threads < 0 || o.HeadChunk < 0 {
+		return p, &Error{Code: CodeInvalidArg, Msg: "trainer: MicroBatch, Threads and HeadChunk must be >= 0"}
 	}
+	p.head_chunk = C.int32_t(o.HeadChunk)
 	p.micro_batch = C.int32_t(o.MicroBatch)
 	switch o.WTType {
 	case "":

@@ -193,8 +193,8 @@ func TestTrainFiniteDifferences(t *testing.T) {
 	}{
 		{"qwen2", "qwen2", TrainOptions{}, false},
 		{"qwen3", "qwen3", TrainOptions{}, false},
-		{"qwen2-entropy", "qwen2", TrainOptions{EntropyCoef: 0.3}, false},
-		{"qwen2-ppo", "qwen2", TrainOptions{ClipEps: 0.2}, true},
+		{"qwen2-entropy", "qwen2", TrainOptions{EntropyCoef: 0.3, HeadChunk: 9}, false},
+		{"qwen2-ppo", "qwen2", TrainOptions{ClipEps: 0.2, HeadChunk: 6}, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -518,16 +518,18 @@ func TestTrainMicroBatchAccumulation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.SetOptions(TrainOptions{MicroBatch: 1}); err != nil {
-		t.Fatal(err)
-	}
-	acc, r2, err := tr.Grads(b, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := relL2(acc, full)
-	t.Logf("whole batch (%d rows) vs micro-batches of 1 (%d rows): loss %.6f / %.6f, grad rel L2 %.2g", r1.Rows, r2.Rows, r1.Loss, r2.Loss, d)
-	if d > 1e-5 || math.Abs(r1.Loss-r2.Loss) > 1e-6 {
-		t.Fatal("gradient accumulation differs from the whole batch")
+	for _, o := range []TrainOptions{{MicroBatch: 1}, {HeadChunk: 7}, {MicroBatch: 3, HeadChunk: 5}} {
+		if err := tr.SetOptions(o); err != nil {
+			t.Fatal(err)
+		}
+		acc, r2, err := tr.Grads(b, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := relL2(acc, full)
+		t.Logf("whole batch (%d rows) vs %+v (%d rows): loss %.6f / %.6f, grad rel L2 %.2g", r1.Rows, o, r2.Rows, r1.Loss, r2.Loss, d)
+		if d > 1e-5 || math.Abs(r1.Loss-r2.Loss) > 1e-6 {
+			t.Fatal("gradient accumulation / head chunking differs from the whole batch")
+		}
 	}
 }

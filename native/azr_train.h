@@ -113,6 +113,9 @@ typedef struct {
     /* type of the transposed frozen matrices of a quantized base (input
      * gradients): AZR_WT_AUTO = Q8_0 for the layers, F16 for the output head */
     int32_t wt_type;
+    /* rows per chunk of the vocabulary-sized loss head (logits, softmax,
+     * dlogits live one chunk at a time); 0 = auto (~64 MiB per [V, rows] tensor) */
+    int32_t head_chunk;
 } azr_trainer_params;
 
 enum { AZR_WT_AUTO = 0, AZR_WT_Q8_0 = 1, AZR_WT_F16 = 2, AZR_WT_F32 = 3 };

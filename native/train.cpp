@@ -30,6 +30,7 @@ enum graph_mode { MODE_LOGITS, MODE_LOGPROBS, MODE_HAND, MODE_AUTO };
 // One micro-batch laid out as S right-padded sequences of T rows; row r = s*T + t.
 struct micro_batch {
     int S = 0, T = 0;
+    int chunk = 1; // rows per chunk of the vocabulary-sized loss head
     std::vector<int32_t> tokens, pos, tgt;   // tgt: flat index r*V + y (0 for untrained rows)
     std::vector<float> adv_w, old_lp, mask;  // per row: A/N (0 untrained), old log-prob, trained mask
     std::vector<float> dense_w;              // MODE_AUTO: [V, n] weights
@@ -197,17 +198,22 @@ built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, gra
     }
     ggml_tensor *xL = x;
     ggml_tensor *zf = ggml_mul(ctx, ggml_rms_norm(ctx, xL, tr->eps), m.output_norm);
-    ggml_tensor *logits = ggml_mul_mat(ctx, out_weight(m), zf); // [V, n]
-    if (m.output_b) logits = ggml_add(ctx, logits, m.output_b);
-    b.logits = logits;
+    auto head_logits = [&](ggml_tensor *z) {
+        ggml_tensor *lg = ggml_mul_mat(ctx, out_weight(m), z); // [V, rows]
+        if (m.output_b) lg = ggml_add(ctx, lg, m.output_b);
+        return lg;
+    };
 
     if (mode == MODE_LOGITS) {
+        ggml_tensor *logits = head_logits(zf);
+        b.logits = logits;
         ggml_set_output(logits);
         ggml_build_forward_expand(b.gf, logits);
         return b;
     }
 
     if (mode == MODE_AUTO) {
+        ggml_tensor *logits = head_logits(zf);
         b.dense_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, V, n);
         ggml_set_input(b.dense_w);
         ggml_tensor *lp = ggml_log(ctx, ggml_soft_max(ctx, logits));
@@ -227,50 +233,79 @@ built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, gra
             b.go.g[kv.second] = {ga, gb};
         }
     } else {
-        // Stable log-softmax pieces: c = row max, sh = logits - c, lse0 = log sum exp(sh).
-        b.tgt = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n);
+        // The vocabulary-sized part runs in chunks of rows (mb.chunk) so that
+        // only one chunk's [V, rows] tensors are alive at a time; the graph
+        // visits the chunks in order because each concat takes the previous
+        // chunks as its first source.
+        b.tgt = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n); // row-local flat index (r - r0) * V + y
         ggml_set_input(b.tgt);
-        ggml_tensor *c = ggml_pool_2d(ctx, ggml_reshape_4d(ctx, logits, V, n, 1, 1), GGML_OP_POOL_MAX, V, 1, V, 1, 0, 0);
-        c = ggml_reshape_2d(ctx, c, 1, n);
-        ggml_tensor *sh = ggml_sub(ctx, logits, c);
-        ggml_tensor *lse0 = ggml_log(ctx, ggml_sum_rows(ctx, ggml_exp(ctx, sh))); // [1, n]
-        ggml_tensor *ly = ggml_get_rows(ctx, ggml_reshape_2d(ctx, sh, 1, (int64_t)V * n), b.tgt);
-        b.logp = ggml_sub(ctx, ggml_reshape_2d(ctx, ly, 1, n), lse0);
+        const bool train = mode == MODE_HAND;
+        if (train) {
+            b.adv_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
+            ggml_set_input(b.adv_w);
+            if (mb.ppo) {
+                b.old_lp = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
+                ggml_set_input(b.old_lp);
+            }
+            if (entropy_coef != 0.0f) {
+                b.ent_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
+                ggml_set_input(b.ent_w);
+            }
+        }
+        auto rows = [&](ggml_tensor *t, int r0, int nr) { // view of rows [r0, r0+nr) of a [k, n] tensor
+            return ggml_view_2d(ctx, t, t->ne[0], nr, t->nb[1], (size_t)r0 * t->nb[1]);
+        };
+        auto cat = [&](ggml_tensor *acc, ggml_tensor *t) { return acc ? ggml_concat(ctx, acc, t, 1) : t; };
+        ggml_tensor *logp_all = nullptr, *ent_all = nullptr, *clip_all = nullptr, *dzf = nullptr;
+        for (int r0 = 0; r0 < n; r0 += mb.chunk) {
+            const int nr = std::min(mb.chunk, n - r0);
+            ggml_tensor *logits = head_logits(rows(zf, r0, nr)); // [V, nr]
+            ggml_tensor *tgt = ggml_view_1d(ctx, b.tgt, nr, (size_t)r0 * sizeof(int32_t));
+            // Stable log-softmax pieces: c = row max, sh = logits - c, lse0 = log sum exp(sh).
+            ggml_tensor *c = ggml_pool_2d(ctx, ggml_reshape_4d(ctx, logits, V, nr, 1, 1), GGML_OP_POOL_MAX, V, 1, V, 1, 0, 0);
+            c = ggml_reshape_2d(ctx, c, 1, nr);
+            ggml_tensor *sh = ggml_sub(ctx, logits, c);
+            ggml_tensor *lse0 = ggml_log(ctx, ggml_sum_rows(ctx, ggml_exp(ctx, sh))); // [1, nr]
+            ggml_tensor *ly = ggml_get_rows(ctx, ggml_reshape_2d(ctx, sh, 1, (int64_t)V * nr), tgt);
+            ggml_tensor *logp = ggml_sub(ctx, ggml_reshape_2d(ctx, ly, 1, nr), lse0);
+            logp_all = cat(logp_all, logp);
+            if (!train) continue;
+            ggml_tensor *p = ggml_soft_max(ctx, logits);
+            ggml_tensor *H = ggml_sub(ctx, lse0, ggml_sum_rows(ctx, ggml_mul(ctx, p, sh))); // H = lse - sum p z
+            ent_all = cat(ent_all, H);
+            ggml_tensor *w = rows(b.adv_w, r0, nr);
+            if (mb.ppo) {
+                ggml_tensor *ratio = ggml_exp(ctx, ggml_sub(ctx, logp, rows(b.old_lp, r0, nr)));
+                ggml_tensor *hi = ggml_mul(ctx, ggml_step(ctx, w), ggml_step(ctx, ggml_scale_bias(ctx, ratio, 1.0f, -(1.0f + clip_eps))));
+                ggml_tensor *lo = ggml_mul(ctx, ggml_step(ctx, ggml_scale(ctx, w, -1.0f)),
+                                           ggml_step(ctx, ggml_scale_bias(ctx, ratio, -1.0f, 1.0f - clip_eps)));
+                ggml_tensor *clipped = ggml_add(ctx, hi, lo);
+                clip_all = cat(clip_all, clipped);
+                w = ggml_mul(ctx, ggml_mul(ctx, w, ratio), ggml_scale_bias(ctx, clipped, -1.0f, 1.0f));
+            }
+            // dlogits = w (p - onehot(y)) [+ beta/N m p (log p + H)]
+            ggml_tensor *dl = ggml_mul(ctx, p, w);
+            ggml_tensor *tmpl = ggml_reshape_2d(ctx, logits, 1, (int64_t)V * nr);
+            ggml_tensor *onehot = ggml_get_rows_back(ctx, ggml_scale(ctx, w, -1.0f), tgt, tmpl);
+            dl = ggml_add(ctx, dl, ggml_reshape_2d(ctx, onehot, V, nr));
+            if (b.ent_w) {
+                ggml_tensor *lpz = ggml_add(ctx, ggml_sub(ctx, sh, lse0), H);
+                dl = ggml_add(ctx, dl, ggml_mul(ctx, ggml_mul(ctx, p, lpz), rows(b.ent_w, r0, nr)));
+            }
+            dzf = cat(dzf, ggml_mul_mat(ctx, tr->out_t, dl)); // [d, nr]
+        }
+        b.logp = logp_all;
         ggml_set_output(b.logp);
-        if (mode == MODE_LOGPROBS) {
+        if (!train) {
             ggml_build_forward_expand(b.gf, b.logp);
             return b;
         }
-        b.adv_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
-        ggml_set_input(b.adv_w);
-        ggml_tensor *p = ggml_soft_max(ctx, logits);
-        b.entropy = ggml_sub(ctx, lse0, ggml_sum_rows(ctx, ggml_mul(ctx, p, sh))); // H = lse - sum p z
+        b.entropy = ent_all;
         ggml_set_output(b.entropy);
-        ggml_tensor *w = b.adv_w;
-        if (mb.ppo) {
-            b.old_lp = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
-            ggml_set_input(b.old_lp);
-            ggml_tensor *ratio = ggml_exp(ctx, ggml_sub(ctx, b.logp, b.old_lp));
-            ggml_tensor *hi = ggml_mul(ctx, ggml_step(ctx, w), ggml_step(ctx, ggml_scale_bias(ctx, ratio, 1.0f, -(1.0f + clip_eps))));
-            ggml_tensor *lo = ggml_mul(ctx, ggml_step(ctx, ggml_scale(ctx, w, -1.0f)),
-                                       ggml_step(ctx, ggml_scale_bias(ctx, ratio, -1.0f, 1.0f - clip_eps)));
-            b.clipped = ggml_add(ctx, hi, lo);
+        if (clip_all) {
+            b.clipped = clip_all;
             ggml_set_output(b.clipped);
-            w = ggml_mul(ctx, ggml_mul(ctx, w, ratio), ggml_scale_bias(ctx, b.clipped, -1.0f, 1.0f));
         }
-        // dlogits = w (p - onehot(y)) [+ beta/N m p (log p + H)]
-        ggml_tensor *dl = ggml_mul(ctx, p, w);
-        ggml_tensor *tmpl = ggml_reshape_2d(ctx, logits, 1, (int64_t)V * n);
-        ggml_tensor *onehot = ggml_get_rows_back(ctx, ggml_scale(ctx, w, -1.0f), b.tgt, tmpl);
-        dl = ggml_add(ctx, dl, ggml_reshape_2d(ctx, onehot, V, n));
-        if (entropy_coef != 0.0f) {
-            b.ent_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
-            ggml_set_input(b.ent_w);
-            ggml_tensor *lpz = ggml_add(ctx, ggml_sub(ctx, sh, lse0), b.entropy);
-            dl = ggml_add(ctx, dl, ggml_mul(ctx, ggml_mul(ctx, p, lpz), b.ent_w));
-        }
-        // output head
-        ggml_tensor *dzf = ggml_mul_mat(ctx, tr->out_t, dl);
         ggml_tensor *dx = ggml_rms_norm_back(ctx, ggml_mul(ctx, dzf, m.output_norm), xL, tr->eps);
         const int r = nh / nkv;
         for (int il = tr->n_layer - 1; il >= 0; il--) {
@@ -377,6 +412,9 @@ micro_batch make_batch(azr_trainer *tr, const azr_train_seq *seqs, int32_t first
     for (int32_t i = 0; i < count; i++) mb.T = std::max(mb.T, seqs[first + i].n_tokens);
     const int T = mb.T, n = mb.S * mb.T;
     const int64_t V = tr->n_vocab;
+    int64_t chunk = tr->p.head_chunk > 0 ? tr->p.head_chunk : std::max<int64_t>(1, (16ll << 20) / V);
+    chunk = std::min<int64_t>(chunk, (int64_t)INT32_MAX / V); // flat indices stay in int32
+    mb.chunk = (int)std::max<int64_t>(1, std::min<int64_t>(chunk, n));
     mb.tokens.assign((size_t)n, 0);
     mb.pos.assign((size_t)n, 0);
     mb.tgt.assign((size_t)n, 0);
@@ -398,7 +436,7 @@ micro_batch make_batch(azr_trainer *tr, const azr_train_seq *seqs, int32_t first
             if (t < s.n_tokens) mb.tokens[(size_t)r] = s.tokens[t];
             // row r predicts token t+1
             if (t + 1 < s.n_tokens) {
-                mb.tgt[(size_t)r] = (int32_t)((int64_t)r * V + s.tokens[t + 1]);
+                mb.tgt[(size_t)r] = (int32_t)((int64_t)(r % mb.chunk) * V + s.tokens[t + 1]);
                 mb.row_seq[(size_t)r] = first + i;
                 mb.row_tok[(size_t)r] = t + 1;
                 if (with_adv && trained(s, t + 1)) {
@@ -434,6 +472,9 @@ azr_status run_graph(azr_trainer *tr, const micro_batch &mb, graph_mode mode, fl
             kv.second->b->flags &= ~GGML_TENSOR_FLAG_PARAM;
         }
     if (!ggml_gallocr_alloc_graph(tr->galloc, gr.b.gf)) return fail(err, err_cap, AZR_ERR_NOMEM, "train: cannot allocate the compute graph");
+    if (getenv("AZR_TRAIN_DEBUG"))
+        fprintf(stderr, "azr train: mode %d, %d x %d rows, %d nodes, compute buffer %.1f MiB\n", (int)mode, mb.S, mb.T,
+                ggml_graph_n_nodes(gr.b.gf), ggml_gallocr_get_buffer_size(tr->galloc, 0) / 1048576.0);
     built &b = gr.b;
     ggml_backend_tensor_set(b.tokens, mb.tokens.data(), 0, ggml_nbytes(b.tokens));
     ggml_backend_tensor_set(b.pos, mb.pos.data(), 0, ggml_nbytes(b.pos));
@@ -562,6 +603,7 @@ azr_status check_params(const azr_trainer_params &p, char *err, size_t err_cap) 
     if (p.schedule != 0 && p.schedule != 1) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: schedule must be 0 or 1");
     if (p.schedule == 1 && (p.total_steps < 1 || p.warmup_steps < 0))
         return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: the cosine schedule needs total_steps >= 1 and warmup_steps >= 0");
+    if (p.head_chunk < 0) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: head_chunk must be >= 0");
     if (p.wt_type < AZR_WT_AUTO || p.wt_type > AZR_WT_F32)
         return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: unknown wt_type %d", p.wt_type);
     if (!std::isfinite(p.entropy_coef) || !(p.clip_eps >= 0) || !std::isfinite(p.grad_clip))
