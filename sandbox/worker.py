@@ -381,7 +381,7 @@ def op_run(req, wfd):
     # even though both children were forked from the same worker state (every
     # later allocation, and every block freed and reused, lands elsewhere).
     salt = int(req.get("salt", 0))
-    pad = [[bytes(n) for n in range(1, 520, 8)] + [[], {}, set(), (k,), (k, k), k + 0.5, object()] for k in range(salt * 40)]
+    pad = [[bytes(n) for n in range(1, 520, 8)] + [[], {}, set(), (k,), (k, k), k + 0.5, object()] for k in range(salt * 2)]
     # The harness keeps its own references: a program that patches
     # builtins.repr or json.dumps changes only its own (claimed) output.
     send = _send_with(json.dumps, os.write)
