@@ -30,7 +30,7 @@ func writeModel(t testing.TB, spec TinyModel) string {
 
 func loadModel(t testing.TB, spec TinyModel) *Model {
 	t.Helper()
-	m, err := LoadModel(writeModel(t, spec), ModelOptions{Threads: 2})
+	m, err := LoadModel(writeModel(t, spec), ModelOptions{Threads: 1})
 	if err != nil {
 		t.Fatalf("LoadModel: %v", err)
 	}

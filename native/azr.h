@@ -111,6 +111,14 @@ azr_status azr_generator_new(azr_model *model, const azr_generator_params *param
                              char *err, size_t err_cap);
 void azr_generator_free(azr_generator *gen);
 
+typedef struct azr_lora azr_lora; /* a LoRA adapter: see azr_train.h */
+
+/* Attaches lora (NULL detaches) to every later generation, at the given
+ * scale. The adapter's parameters are read live: after a training step the
+ * next azr_generate sees the new weights, with no reload. lora must outlive
+ * the attachment (detach or free the generator first). */
+azr_status azr_generator_set_lora(azr_generator *gen, azr_lora *lora, float scale, char *err, size_t err_cap);
+
 /* The KV cells the context really has (llama.cpp pads the requested size). */
 int32_t azr_generator_n_ctx(const azr_generator *gen);
 

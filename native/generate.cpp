@@ -7,6 +7,7 @@
 // does not copy them), finished samples free their slot and KV cells for the
 // next group, and every llama_decode mixes prompt chunks with decode tokens.
 #include "internal.h"
+#include "sampling_math.h"
 
 #include <algorithm>
 #include <atomic>
@@ -16,6 +17,7 @@
 #include <deque>
 #include <memory>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -53,21 +55,21 @@ struct Sampler {
     int32_t sample(const float *logits, int32_t n_vocab, const azr_sampling &sp, SampleRng &rng, float *logprob) {
         const bool greedy = sp.temperature <= 0.0f;
         const float inv_t = greedy ? 1.0f : 1.0f / sp.temperature;
-        float mx = -INFINITY;
         int32_t best = 0;
-        for (int32_t i = 0; i < n_vocab; i++) {
-            if (logits[i] > mx) {
-                mx = logits[i];
-                best = i;
+        float mx;
+        if (greedy) {
+            mx = logits[0];
+            for (int32_t i = 1; i < n_vocab; i++) {
+                if (logits[i] > mx) {
+                    mx = logits[i];
+                    best = i;
+                }
             }
+        } else {
+            mx = azr::row_max(logits, n_vocab);
         }
         prob.resize((size_t)n_vocab);
-        double sum = 0.0;
-        for (int32_t i = 0; i < n_vocab; i++) {
-            float e = std::exp((logits[i] - mx) * inv_t);
-            prob[(size_t)i] = e;
-            sum += e;
-        }
+        const double sum = azr::exp_shifted(logits, n_vocab, mx, inv_t, prob.data());
         const double log_sum = std::log(sum);
         int32_t tok = best;
         if (!greedy) {
@@ -153,8 +155,11 @@ struct azr_generator {
     llama_context *ctx = nullptr;
     int32_t n_ctx = 0, n_slots = 0, n_batch = 0, n_vocab = 0;
     bool split_kv = false;
+    llama_context_params cparams{};
+    void *lora = nullptr; // the attached llama_adapter_lora, owned by its azr_lora
+    float lora_scale = 1.0f;
     llama_batch batch{};
-    Sampler sampler;
+    std::vector<Sampler> samplers; // one per sampling thread
     std::atomic<bool> cancel{false};
 };
 
@@ -199,13 +204,40 @@ extern "C" azr_status azr_generator_new(azr_model *model, const azr_generator_pa
         auto *g = new azr_generator;
         g->model = model;
         g->ctx = ctx;
+        g->cparams = cp;
         g->n_ctx = (int32_t)llama_n_ctx(ctx);
         g->n_slots = p.n_slots;
         g->split_kv = p.split_kv != 0;
         g->n_batch = n_batch;
         g->n_vocab = llama_vocab_n_tokens(model->vocab);
         g->batch = llama_batch_init(n_batch, 0, 1);
+        g->samplers.resize((size_t)std::max<int32_t>(1, std::min<int32_t>(cp.n_threads, p.n_slots)));
         *out = g;
+        return AZR_OK;
+    });
+}
+
+extern "C" azr_status azr_generator_set_lora(azr_generator *g, azr_lora *lora, float scale, char *err, size_t err_cap) {
+    return azr::guarded(err, err_cap, [&]() -> azr_status {
+        if (!g || !g->ctx) return azr::fail(err, err_cap, AZR_ERR_INVALID_ARG, "set lora: generator is closed");
+        if (!std::isfinite(scale)) return azr::fail(err, err_cap, AZR_ERR_INVALID_ARG, "set lora: scale must be finite");
+        void *adapter = lora ? azr_lora_llama_adapter(lora) : nullptr;
+        if (lora && !adapter) return azr::fail(err, err_cap, AZR_ERR_INVALID_ARG, "set lora: the adapter has no llama.cpp form");
+        // llama.cpp reuses a decode graph when only tensor data changed, and
+        // its reuse check does not notice adapters being attached or
+        // detached. A fresh context (cheap next to a generation) makes the
+        // attachment part of every graph from the start; later in-place
+        // updates of the adapter's tensors are then seen by every decode.
+        llama_context *ctx = llama_init_from_model(g->model->model, g->cparams);
+        if (!ctx) return azr::fail(err, err_cap, AZR_ERR_NOMEM, "set lora: cannot recreate the context");
+        if (adapter && llama_set_adapter_lora(ctx, (llama_adapter_lora *)adapter, scale) != 0) {
+            llama_free(ctx);
+            return azr::fail(err, err_cap, AZR_ERR_INVALID_ARG, "set lora: llama.cpp refused the adapter (made for another model?)");
+        }
+        llama_free(g->ctx);
+        g->ctx = ctx;
+        g->lora = adapter;
+        g->lora_scale = scale;
         return AZR_OK;
     });
 }
@@ -383,8 +415,20 @@ extern "C" azr_status azr_generate(azr_generator *g, const azr_prompt *prompts, 
             if (rc == 1) return azr::fail(err, err_cap, AZR_ERR_CONTEXT_FULL, "generate: the KV cache (%d cells) is full", g->n_ctx);
             if (rc != 0) return azr::fail(err, err_cap, AZR_ERR_DECODE, "generate: llama_decode failed with code %d", rc);
 
-            // 3. Sample: first tokens of groups whose prompt just finished, next tokens of the rest.
+            // 3. Sample: first tokens of groups whose prompt just finished, next
+            //    tokens of the rest. The draws run in parallel (each sample has
+            //    its own stream, so the result does not depend on the split);
+            //    bookkeeping follows in order.
             const auto t_samp = clock_type::now();
+            struct Draw {
+                Sample *s;
+                Group *gr;
+                const float *logits;
+                int32_t tok;
+                float lp;
+                bool first;
+            };
+            std::vector<Draw> draws;
             for (Group &gr : active) {
                 const azr_prompt &p = prompts[gr.prompt];
                 const bool prompt_done_now = gr.logits_row >= 0;
@@ -402,39 +446,56 @@ extern "C" azr_status azr_generate(azr_generator *g, const azr_prompt *prompts, 
                     if (!prompt_done_now && row < 0) continue;
                     const float *logits = llama_get_logits_ith(g->ctx, row);
                     if (!logits) return azr::fail(err, err_cap, AZR_ERR_INTERNAL, "generate: no logits for batch row %d", row);
-                    float lp = 0.0f;
-                    int32_t tok = g->sampler.sample(logits, g->n_vocab, sp, s.rng, &lp);
-                    s.tokens.push_back(tok);
-                    s.logprobs.push_back(lp);
-                    s.pos = prompt_done_now ? p.n_tokens : s.pos + 1;
-                    st.generated_tokens++;
-                    size_t old_len = s.text.size();
-                    bool eog = !sp.ignore_eos && llama_vocab_is_eog(vocab, tok);
-                    if (eog) {
-                        s.done = true;
-                        s.finish = AZR_FINISH_EOG;
-                    } else {
-                        append_piece(vocab, tok, s.text);
-                        if (!stops.empty()) {
-                            size_t from = old_len >= max_stop ? old_len - max_stop + 1 : 0;
-                            size_t cut = std::string::npos;
-                            for (const auto &stop : stops) cut = std::min(cut, s.text.find(stop, from));
-                            if (cut != std::string::npos) {
-                                s.text.resize(cut);
-                                s.done = true;
-                                s.finish = AZR_FINISH_STOP;
-                            }
-                        }
-                        if (!s.done && (int32_t)s.tokens.size() >= sp.max_tokens) {
+                    draws.push_back({&s, &gr, logits, 0, 0.0f, prompt_done_now});
+                }
+            }
+            const size_t n_workers = std::min(draws.size(), g->samplers.size());
+            auto work = [&](size_t w) {
+                for (size_t d = w; d < draws.size(); d += n_workers)
+                    draws[d].tok = g->samplers[w].sample(draws[d].logits, g->n_vocab, sp, draws[d].s->rng, &draws[d].lp);
+            };
+            if (n_workers <= 1) {
+                if (!draws.empty()) work(0);
+            } else {
+                std::vector<std::thread> pool;
+                for (size_t w = 1; w < n_workers; w++) pool.emplace_back(work, w);
+                work(0);
+                for (auto &t : pool) t.join();
+            }
+            for (Draw &d : draws) {
+                Sample &s = *d.s;
+                Group &gr = *d.gr;
+                const int32_t tok = d.tok;
+                s.tokens.push_back(tok);
+                s.logprobs.push_back(d.lp);
+                s.pos = d.first ? prompts[gr.prompt].n_tokens : s.pos + 1;
+                st.generated_tokens++;
+                size_t old_len = s.text.size();
+                bool eog = !sp.ignore_eos && llama_vocab_is_eog(vocab, tok);
+                if (eog) {
+                    s.done = true;
+                    s.finish = AZR_FINISH_EOG;
+                } else {
+                    append_piece(vocab, tok, s.text);
+                    if (!stops.empty()) {
+                        size_t from = old_len >= max_stop ? old_len - max_stop + 1 : 0;
+                        size_t cut = std::string::npos;
+                        for (const auto &stop : stops) cut = std::min(cut, s.text.find(stop, from));
+                        if (cut != std::string::npos) {
+                            s.text.resize(cut);
                             s.done = true;
-                            s.finish = AZR_FINISH_LENGTH;
+                            s.finish = AZR_FINISH_STOP;
                         }
                     }
-                    if (s.done) {
-                        llama_memory_seq_rm(mem, s.slot, -1, -1);
-                        free_slots.push_back(s.slot);
-                        gr.live--;
+                    if (!s.done && (int32_t)s.tokens.size() >= sp.max_tokens) {
+                        s.done = true;
+                        s.finish = AZR_FINISH_LENGTH;
                     }
+                }
+                if (s.done) {
+                    llama_memory_seq_rm(mem, s.slot, -1, -1);
+                    free_slots.push_back(s.slot);
+                    gr.live--;
                 }
             }
             st.sample_seconds += seconds_since(t_samp);
@@ -534,39 +595,48 @@ extern "C" azr_status azr_bench_plain_decode(azr_generator *g, const azr_prompt 
                 return azr::fail(err, err_cap, AZR_ERR_CONTEXT_FULL, "plain decode: a wave needs %lld cells, the context has %d",
                                  (long long)cells, g->n_ctx);
             llama_memory_clear(mem, true);
-            std::vector<int32_t> last(n), pos(n), row(n);
+            std::vector<int32_t> last(n), pos(n);
             llama_batch &b = g->batch;
-            // Prompts, possibly over several decode calls.
+            // Prompts packed into batches of up to n_batch tokens; a sequence's
+            // first token is taken right after the decode holding its last
+            // prompt token.
+            std::vector<std::pair<size_t, int32_t>> finishing; // (sequence, batch row)
+            auto flush = [&]() -> bool {
+                if (b.n_tokens == 0) return true;
+                if (llama_decode(g->ctx, b) != 0) return false;
+                for (auto [k, r] : finishing) {
+                    const float *lg = llama_get_logits_ith(g->ctx, r);
+                    if (!lg) return false;
+                    last[k] = (int32_t)(std::max_element(lg, lg + g->n_vocab) - lg);
+                }
+                finishing.clear();
+                b.n_tokens = 0;
+                return true;
+            };
             b.n_tokens = 0;
             for (size_t k = 0; k < n; k++) {
                 const azr_prompt &p = prompts[seqs[wave + k]];
                 for (int32_t t = 0; t < p.n_tokens; t++) {
-                    if (b.n_tokens == g->n_batch) {
-                        if (llama_decode(g->ctx, b) != 0) return azr::fail(err, err_cap, AZR_ERR_DECODE, "plain decode: llama_decode failed");
-                        b.n_tokens = 0;
-                    }
-                    bool lastp = t == p.n_tokens - 1;
-                    if (lastp) row[k] = b.n_tokens;
-                    batch_add(b, p.tokens[t], t, (llama_seq_id)k, lastp);
+                    if (b.n_tokens == g->n_batch && !flush())
+                        return azr::fail(err, err_cap, AZR_ERR_DECODE, "plain decode: llama_decode failed");
+                    const bool is_last = t == p.n_tokens - 1;
+                    if (is_last) finishing.emplace_back(k, b.n_tokens);
+                    batch_add(b, p.tokens[t], t, (llama_seq_id)k, is_last);
                 }
                 pos[k] = p.n_tokens;
             }
-            if (llama_decode(g->ctx, b) != 0) return azr::fail(err, err_cap, AZR_ERR_DECODE, "plain decode: llama_decode failed");
-            // The prompt rows of earlier chunks are gone; that only happens when
-            // prompts exceed n_batch, where the baseline re-reads row 0 instead.
-            for (int32_t step = 0; step < max_tokens; step++) {
+            if (!flush()) return azr::fail(err, err_cap, AZR_ERR_DECODE, "plain decode: llama_decode failed");
+            produced += (int64_t)n;
+            for (int32_t step = 1; step < max_tokens; step++) {
+                b.n_tokens = 0;
+                for (size_t k = 0; k < n; k++) batch_add(b, last[k], pos[k]++, (llama_seq_id)k, true);
+                if (llama_decode(g->ctx, b) != 0) return azr::fail(err, err_cap, AZR_ERR_DECODE, "plain decode: llama_decode failed");
                 for (size_t k = 0; k < n; k++) {
-                    const float *lg = llama_get_logits_ith(g->ctx, row[k] < b.n_tokens ? row[k] : 0);
+                    const float *lg = llama_get_logits_ith(g->ctx, (int32_t)k);
+                    if (!lg) return azr::fail(err, err_cap, AZR_ERR_INTERNAL, "plain decode: no logits");
                     last[k] = (int32_t)(std::max_element(lg, lg + g->n_vocab) - lg);
                 }
                 produced += (int64_t)n;
-                if (step == max_tokens - 1) break;
-                b.n_tokens = 0;
-                for (size_t k = 0; k < n; k++) {
-                    row[k] = b.n_tokens;
-                    batch_add(b, last[k], pos[k]++, (llama_seq_id)k, true);
-                }
-                if (llama_decode(g->ctx, b) != 0) return azr::fail(err, err_cap, AZR_ERR_DECODE, "plain decode: llama_decode failed");
             }
         }
         llama_memory_clear(mem, true);
