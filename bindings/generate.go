@@ -30,10 +30,11 @@ type GeneratorOptions struct {
 // Generator runs batched generation over one llama.cpp context. Not for
 // concurrent use: calls are serialised.
 type Generator struct {
-	mu    sync.Mutex
-	ptr   *C.azr_generator
-	model *Model
-	opts  GeneratorOptions
+	mu      sync.Mutex
+	ptr     *C.azr_generator
+	model   *Model
+	opts    GeneratorOptions
+	adapter *Adapter // attached LoRA, nil when none
 }
 
 // NewGenerator creates a generation context for m.
@@ -79,10 +80,61 @@ func (g *Generator) Close() error {
 	}
 	C.azr_generator_free(g.ptr)
 	g.ptr = nil
+	g.release()
 	g.model.mu.Lock()
 	g.model.holders--
 	g.model.mu.Unlock()
 	return nil
+}
+
+// SetLoRA attaches a LoRA adapter (nil detaches) to every later Generate, at
+// the given scale (1 = as trained). The adapter's parameters are read live:
+// after a training step the next Generate sees them, with no reload. The
+// adapter cannot be closed while attached.
+func (g *Generator) SetLoRA(a *Adapter, scale float32) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ptr == nil {
+		return ErrClosed
+	}
+	var lp *C.azr_lora
+	if a != nil {
+		if a.model != g.model {
+			return &Error{Code: CodeInvalidArg, Msg: "set lora: the adapter belongs to another model"}
+		}
+		a.mu.Lock()
+		lp = a.ptr
+		if lp != nil {
+			a.holders++
+		}
+		a.mu.Unlock()
+		if lp == nil {
+			return ErrClosed
+		}
+	}
+	eb := newErrBuf()
+	defer eb.free()
+	if err := eb.wrap(C.azr_generator_set_lora(g.ptr, lp, C.float(scale), eb.p, errCap)); err != nil {
+		if a != nil {
+			a.mu.Lock()
+			a.holders--
+			a.mu.Unlock()
+		}
+		return err
+	}
+	g.release()
+	g.adapter = a
+	return nil
+}
+
+// release drops the generator's hold on its attached adapter.
+func (g *Generator) release() {
+	if g.adapter != nil {
+		g.adapter.mu.Lock()
+		g.adapter.holders--
+		g.adapter.mu.Unlock()
+		g.adapter = nil
+	}
 }
 
 // ContextSize returns the KV cells the context really has (llama.cpp rounds
