@@ -5,18 +5,33 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/azr-native/azr-native/bindings"
 	"github.com/azr-native/azr-native/rl"
 )
 
-// Engine is an rl.Policy over one loaded model.
+// Engine is an rl.Policy over one loaded model: a generator with the live
+// LoRA adapter attached and a trainer that updates that adapter in place,
+// so every generation after a step samples from the updated policy.
 type Engine struct {
-	model  *bindings.Model
-	gen    *bindings.Generator
-	addBOS bool
+	opts    Options
+	model   *bindings.Model
+	gen     *bindings.Generator
+	adapter *bindings.Adapter
+	trainer *bindings.Trainer
+	train   bindings.TrainOptions
 }
+
+var (
+	_ rl.Policy            = (*Engine)(nil)
+	_ rl.OptimConfigurable = (*Engine)(nil)
+	_ rl.TokenCounter      = (*Engine)(nil)
+)
 
 // Options configure New.
 type Options struct {
@@ -24,31 +39,178 @@ type Options struct {
 	GPULayers   int
 	ContextSize int // KV cells shared by a generation batch
 	Slots       int // sequences decoded together
+	LoRA        bindings.LoRAOptions
+	TotalSteps  int // horizon of the cosine schedule used when warm-up is on
 }
 
-// New loads the model at path and prepares generation.
+// New loads the model at path, creates a fresh LoRA adapter (B = 0, so the
+// policy starts as the base model) and prepares generation and training.
 func New(path string, opts Options) (*Engine, error) {
 	m, err := bindings.LoadModel(path, bindings.ModelOptions{Threads: opts.Threads, GPULayers: opts.GPULayers})
 	if err != nil {
 		return nil, err
 	}
-	g, err := m.NewGenerator(bindings.GeneratorOptions{ContextSize: opts.ContextSize, Slots: opts.Slots, Threads: opts.Threads})
-	if err != nil {
-		m.Close()
+	e := &Engine{opts: opts, model: m}
+	if e.gen, err = m.NewGenerator(bindings.GeneratorOptions{ContextSize: opts.ContextSize, Slots: opts.Slots, Threads: opts.Threads}); err != nil {
+		e.Close()
 		return nil, err
 	}
-	return &Engine{model: m, gen: g, addBOS: m.Info().AddBOS}, nil
+	a, err := m.NewAdapter(opts.LoRA)
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.train = bindings.TrainOptions{Threads: opts.Threads}
+	if err := e.install(a); err != nil {
+		a.Close()
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// install makes a the live adapter: attached to generation, with a trainer.
+func (e *Engine) install(a *bindings.Adapter) error {
+	tr, err := a.NewTrainer(e.train)
+	if err != nil {
+		return err
+	}
+	if err := e.gen.SetLoRA(a, 1); err != nil {
+		tr.Close()
+		return err
+	}
+	e.adapter, e.trainer = a, tr
+	return nil
+}
+
+// uninstall detaches and frees the live adapter and its trainer.
+func (e *Engine) uninstall() error {
+	var errs []error
+	if e.trainer != nil {
+		errs = append(errs, e.trainer.Close())
+		e.trainer = nil
+	}
+	if e.gen != nil {
+		errs = append(errs, e.gen.SetLoRA(nil, 0))
+	}
+	if e.adapter != nil {
+		errs = append(errs, e.adapter.Close())
+		e.adapter = nil
+	}
+	return errors.Join(errs...)
 }
 
 // Model returns the loaded model.
 func (e *Engine) Model() *bindings.Model { return e.model }
 
+// Adapter returns the live LoRA adapter.
+func (e *Engine) Adapter() *bindings.Adapter { return e.adapter }
+
 // Close frees the engine. Safe to call more than once.
 func (e *Engine) Close() error {
-	if e.gen != nil {
-		e.gen.Close()
+	var errs []error
+	if err := e.uninstall(); err != nil {
+		errs = append(errs, err)
 	}
-	return e.model.Close()
+	if e.gen != nil {
+		errs = append(errs, e.gen.Close())
+		e.gen = nil
+	}
+	if e.model != nil {
+		errs = append(errs, e.model.Close())
+		e.model = nil
+	}
+	return errors.Join(errs...)
+}
+
+// SetOptim implements rl.OptimConfigurable: the trainer's Config is the one
+// source of the optimizer and loss settings. The PPO clip is symmetric
+// (ClipRatioLow); a warm-up switches to warm-up + cosine decay over
+// Options.TotalSteps.
+func (e *Engine) SetOptim(o rl.OptimConfig) error {
+	if o.KLCoeff != 0 {
+		return fmt.Errorf("optimizer: a KL term is not supported (kl_coeff must be 0, the reference's value)")
+	}
+	if o.PPOEpochs > 1 {
+		return fmt.Errorf("optimizer: ppo_epochs %d: the engine makes one update per step", o.PPOEpochs)
+	}
+	t := bindings.TrainOptions{
+		Threads: e.opts.Threads, LR: float32(o.LearningRate), Beta1: float32(o.Beta1), Beta2: float32(o.Beta2),
+		Eps: float32(o.Eps), WeightDecay: float32(o.WeightDecay), GradClip: float32(o.GradClip),
+		EntropyCoef: float32(o.EntropyCoeff), ClipEps: float32(o.ClipRatioLow), MicroBatch: o.MicroBatch,
+	}
+	if o.GradClip <= 0 {
+		t.GradClip = -1
+	}
+	if o.WarmupSteps > 0 {
+		t.Schedule, t.WarmupSteps, t.TotalSteps = "cosine", o.WarmupSteps, max(e.opts.TotalSteps, o.WarmupSteps+1)
+	}
+	if err := e.trainer.SetOptions(t); err != nil {
+		return err
+	}
+	e.train = t
+	return nil
+}
+
+// TrainStep implements rl.Policy: one optimizer update over the batch. A
+// non-finite loss or gradient leaves the adapter unchanged and is reported
+// as a skipped step, not an error, so a run carries on.
+func (e *Engine) TrainStep(ctx context.Context, batch []rl.TrainSequence) (rl.TrainStats, error) {
+	if err := ctx.Err(); err != nil {
+		return rl.TrainStats{}, err
+	}
+	seqs := make([]bindings.TrainSeq, 0, len(batch))
+	for _, s := range batch {
+		if s.ResponseStart >= len(s.Tokens) {
+			continue // an empty response trains nothing
+		}
+		seqs = append(seqs, bindings.TrainSeq{Tokens: s.Tokens, ResponseStart: max(s.ResponseStart, 1),
+			Advantages: s.Advantages, OldLogProbs: s.OldLogProbs})
+	}
+	if len(seqs) == 0 {
+		return rl.TrainStats{Skipped: true}, nil
+	}
+	start := time.Now()
+	r, err := e.trainer.Step(seqs)
+	stats := rl.TrainStats{Loss: r.Loss, GradNorm: r.GradNorm, Entropy: r.Entropy, ClipFrac: r.ClipFrac,
+		Tokens: int(r.Tokens), Skipped: r.Skipped, LearnRate: r.LR, DurationSec: time.Since(start).Seconds()}
+	if err != nil && !r.Skipped {
+		return stats, err
+	}
+	return stats, nil
+}
+
+const (
+	adapterFile   = "adapter.gguf"
+	optimizerFile = "optimizer.bin"
+)
+
+// SaveState implements rl.Policy: the adapter as a LoRA GGUF that stock
+// llama.cpp loads (--lora) and the optimizer state beside it.
+func (e *Engine) SaveState(dir string) error {
+	return e.adapter.Save(filepath.Join(dir, adapterFile), filepath.Join(dir, optimizerFile))
+}
+
+// LoadState implements rl.Policy: replaces the live adapter with the one in
+// dir (refused when it was made for another base model).
+func (e *Engine) LoadState(dir string) error {
+	path, opt := filepath.Join(dir, adapterFile), filepath.Join(dir, optimizerFile)
+	if _, err := os.Stat(opt); err != nil {
+		opt = ""
+	}
+	a, err := e.model.LoadAdapter(path, opt)
+	if err != nil {
+		return err
+	}
+	if err := e.uninstall(); err != nil {
+		a.Close()
+		return err
+	}
+	if err := e.install(a); err != nil {
+		a.Close()
+		return err
+	}
+	return nil
 }
 
 // tokenize renders a prompt: special tokens in the text (chat templates) are
