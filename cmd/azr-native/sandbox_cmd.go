@@ -27,7 +27,8 @@ parentheses, e.g. --input "'abc', [1, 2]" calls f('abc', [1, 2]).
 Each execution runs in a fresh child of a persistent Python fork-server, inside new
 user/pid/net/mount/ipc/uts namespaces, as an unprivileged uid, with Landlock (read-only
 filesystem except a private task directory), a seccomp filter, rlimits, cgroup limits
-and an empty environment. The start-up log (--log-level debug) lists every layer.
+and an empty environment. The start-up log lists the layers in use (every detail with
+"azr-native --log-level debug sandbox ...").
 
 Both subcommands exit 0 whatever the program does (errors, timeouts and attacks are
 results); they fail only when the sandbox itself cannot run.`,
