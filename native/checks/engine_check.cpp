@@ -80,11 +80,116 @@ std::vector<int32_t> synthetic(int n, int vocab, int seed) {
     return t;
 }
 
+double rel_l2(const std::vector<float> &a, const std::vector<float> &b) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.size(); i++) {
+        num += (double)(a[i] - b[i]) * (a[i] - b[i]);
+        den += (double)a[i] * a[i];
+    }
+    return std::sqrt(num / (den > 0 ? den : 1));
+}
+
+struct Train {
+    azr_lora *lora = nullptr;
+    azr_trainer *tr = nullptr;
+    ~Train() {
+        azr_trainer_free(tr);
+        azr_lora_free(lora);
+    }
+};
+
+void open_train(Train &t, Gen &x, int threads) {
+    char err[512];
+    azr_lora_params lp = azr_lora_default_params();
+    lp.rank = 4;
+    lp.seed = 11;
+    lp.init_b_std = 0.05f;
+    if (azr_lora_new(x.m, &lp, &t.lora, err, sizeof err) != AZR_OK) die("lora", err);
+    azr_trainer_params tp = azr_trainer_default_params();
+    tp.n_threads = threads;
+    if (azr_trainer_new(x.m, t.lora, &tp, &t.tr, err, sizeof err) != AZR_OK) die("trainer", err);
+}
+
+void train_checks(const std::string &tiny, int gpu_layers, int threads, bool bench, const std::string &dir) {
+    char err[512];
+    Gen cpu, dev;
+    open(cpu, tiny, 0, threads, 512, 1);
+    open(dev, tiny, gpu_layers, threads, 512, 1);
+    Train tc, td;
+    open_train(tc, cpu, threads);
+    open_train(td, dev, threads);
+    std::vector<std::vector<int32_t>> toks = {synthetic(40, 512, 5), synthetic(28, 512, 6)};
+    std::vector<std::vector<float>> adv;
+    std::vector<azr_train_seq> seqs;
+    for (size_t i = 0; i < toks.size(); i++) {
+        adv.emplace_back(toks[i].size(), i == 0 ? 1.0f : -0.5f);
+        seqs.push_back({toks[i].data(), (int32_t)toks[i].size(), 10, nullptr, adv[i].data(), nullptr});
+    }
+    azr_lora_info info;
+    azr_lora_get_info(tc.lora, &info);
+    std::vector<float> gc((size_t)info.n_params), gd(gc.size());
+    azr_train_result rc{}, rd{};
+    if (azr_train_grads(tc.tr, seqs.data(), (int32_t)seqs.size(), 0, gc.data(), info.n_params, &rc, err, sizeof err) != AZR_OK) die("grads cpu", err);
+    if (azr_train_grads(td.tr, seqs.data(), (int32_t)seqs.size(), 0, gd.data(), info.n_params, &rd, err, sizeof err) != AZR_OK) die("grads dev", err);
+    double g = rel_l2(gc, gd);
+    check(g < 1e-2, "LoRA gradient equals the CPU's", "\"relative_l2\": " + std::to_string(g) + ", \"loss_cpu\": " + std::to_string(rc.loss) +
+                                                          ", \"loss_dev\": " + std::to_string(rd.loss));
+    std::vector<float> lt((size_t)40 * 512), le(lt.size());
+    if (azr_train_logits(td.tr, toks[0].data(), 40, lt.data(), err, sizeof err) != AZR_OK) die("train logits", err);
+    if (azr_lora_decode_logits(dev.m, td.lora, nullptr, toks[0].data(), 40, le.data(), err, sizeof err) != AZR_OK) die("decode logits", err);
+    double l = rel_l2(le, lt);
+    check(l < 1e-2, "training-graph logits equal llama_decode's", "\"relative_l2\": " + std::to_string(l));
+    azr_train_result r1{}, r2{};
+    if (azr_train_step(td.tr, seqs.data(), (int32_t)seqs.size(), &r1, err, sizeof err) != AZR_OK) die("step", err);
+    for (int i = 0; i < 20; i++)
+        if (azr_train_step(td.tr, seqs.data(), (int32_t)seqs.size(), &r2, err, sizeof err) != AZR_OK) die("step", err);
+    check(r2.loss < r1.loss, "loss falls over 20 steps", "\"first\": " + std::to_string(r1.loss) + ", \"last\": " + std::to_string(r2.loss));
+
+    if (!bench) return;
+    // Train step vs forward-only on the 0.5B-shaped model, 8 x 128 tokens.
+    azr_tiny_params q = azr_tiny_default_params();
+    q.n_layer = 24; q.n_embd = 896; q.n_head = 14; q.n_head_kv = 2; q.n_ff = 4864; q.n_vocab = 151936;
+    q.n_ctx_train = 32768; q.tied_output = 1; q.quant = "q4_0";
+    std::string big = dir + "/check-q05b.gguf";
+    if (azr_tiny_model_write(&q, big.c_str(), err, sizeof err) != AZR_OK) die("tiny 0.5b", err);
+    Gen x;
+    open(x, big, gpu_layers, threads, 512, 1);
+    Train t;
+    open_train(t, x, threads);
+    std::vector<std::vector<int32_t>> bt;
+    std::vector<std::vector<float>> ba, lp(8, std::vector<float>(128));
+    std::vector<azr_train_seq> bs;
+    std::vector<float *> outs;
+    for (int i = 0; i < 8; i++) {
+        bt.push_back(synthetic(128, q.n_vocab, 100 + i));
+        ba.emplace_back(128, i % 2 ? 1.0f : -1.0f);
+    }
+    for (int i = 0; i < 8; i++) {
+        bs.push_back({bt[i].data(), 128, 32, nullptr, ba[i].data(), nullptr});
+        outs.push_back(lp[i].data());
+    }
+    azr_train_result r{};
+    azr_train_step(t.tr, bs.data(), 8, &r, err, sizeof err); // warm-up
+    auto t0 = std::chrono::steady_clock::now();
+    const int reps = 3;
+    for (int i = 0; i < reps; i++)
+        if (azr_train_step(t.tr, bs.data(), 8, &r, err, sizeof err) != AZR_OK) die("bench step", err);
+    double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
+    azr_train_logprobs(t.tr, bs.data(), 8, outs.data(), err, sizeof err); // warm-up
+    t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; i++)
+        if (azr_train_logprobs(t.tr, bs.data(), 8, outs.data(), err, sizeof err) != AZR_OK) die("bench fwd", err);
+    double fwd_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
+    printf("{\"bench\": \"train\", \"sequences\": 8, \"tokens\": 128, \"step_s\": %.4f, \"forward_s\": %.4f, \"ratio\": %.2f, \"tokens_per_s\": %.0f}\n",
+           step_s, fwd_s, step_s / fwd_s, 8 * 128 / step_s);
+    fflush(stdout);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
     int gpu_layers = 0, threads = 2;
-    bool bench = false;
+    bool bench = false, train = false;
     std::string dir = "/tmp";
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
@@ -92,6 +197,7 @@ int main(int argc, char **argv) {
         else if (a == "--threads" && i + 1 < argc) threads = atoi(argv[++i]);
         else if (a == "--dir" && i + 1 < argc) dir = argv[++i];
         else if (a == "--bench") bench = true;
+        else if (a == "--train") train = true;
     }
     azr_set_log_level(3);
     char err[512];
@@ -149,7 +255,11 @@ int main(int argc, char **argv) {
     check(gpu_layers == 0 ? same == (int)shared.size() : same * 2 >= (int)shared.size(),
           "prefix-shared samples equal unshared ones", "\"identical\": " + std::to_string(same) + ", \"of\": " + std::to_string(shared.size()));
 
-    // 3. The generation benchmark of `azr-native bench gen`, on this backend.
+    // 3. Training on the backend under test: the gradient of the same batch
+    //    equals the CPU's, and the training graph's logits equal llama_decode's.
+    if (train) train_checks(tiny, gpu_layers, threads, bench, dir);
+
+    // 4. The generation benchmark of `azr-native bench gen`, on this backend.
     if (bench) {
         azr_tiny_params q = azr_tiny_default_params();
         q.n_layer = 24; q.n_embd = 896; q.n_head = 14; q.n_head_kv = 2; q.n_ff = 4864; q.n_vocab = 151936;
