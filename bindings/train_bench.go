@@ -18,6 +18,7 @@ type BenchTrainOptions struct {
 	Steps         int      // measured train steps; default 2
 	MicroBatch    int      // default: whole batch
 	WTType        string   // see TrainOptions.WTType
+	HeadChunk     int      // see TrainOptions.HeadChunk
 	Seed          int64
 }
 
@@ -67,7 +68,7 @@ func BenchTrain(m *Model, o BenchTrainOptions) (BenchTrainResult, error) {
 	}
 	defer a.Close()
 	t0 := time.Now()
-	tr, err := a.NewTrainer(TrainOptions{Threads: o.Threads, LR: 1e-5, MicroBatch: o.MicroBatch, WTType: o.WTType})
+	tr, err := a.NewTrainer(TrainOptions{Threads: o.Threads, LR: 1e-5, MicroBatch: o.MicroBatch, WTType: o.WTType, HeadChunk: o.HeadChunk})
 	if err != nil {
 		return BenchTrainResult{}, err
 	}

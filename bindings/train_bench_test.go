@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -29,10 +30,15 @@ func TestBenchTrain05B(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	r, err := BenchTrain(m, BenchTrainOptions{Threads: 2, Steps: 2})
+	o := BenchTrainOptions{Threads: 2, Steps: 2}
+	// Variants for measurements: AZR_BENCH_CHUNK (HeadChunk), AZR_BENCH_MICRO (MicroBatch), AZR_BENCH_WT (WTType).
+	o.HeadChunk, _ = strconv.Atoi(os.Getenv("AZR_BENCH_CHUNK"))
+	o.MicroBatch, _ = strconv.Atoi(os.Getenv("AZR_BENCH_MICRO"))
+	o.WTType = os.Getenv("AZR_BENCH_WT")
+	r, err := BenchTrain(m, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	j, _ := json.MarshalIndent(r, "", "  ")
-	t.Logf("%s", j)
+	t.Logf("%+v\n%s", o, j)
 }
