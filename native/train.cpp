@@ -115,6 +115,19 @@ ggml_tensor *lin_back(ggml_context *ctx, azr_trainer *tr, int il, int p, ggml_te
     return dz;
 }
 
+// The CPU kernels of RMS_NORM_BACK and SOFT_MAX_BACK are on ggml-alloc's
+// in-place list but read their inputs after writing the output: if the output
+// took over an input's memory the gradient is silently wrong. An input is
+// only taken over by its last consumer, so each back op is put in the graph
+// right away, followed by a (free) view of each input: the inputs outlive the
+// op by one node and their memory is released right after.
+ggml_tensor *guarded_back(ggml_context *ctx, ggml_cgraph *gf, ggml_tensor *op) {
+    ggml_build_forward_expand(gf, op);
+    for (int j = 0; j < 2; j++)
+        if (op->src[j]) ggml_build_forward_expand(gf, ggml_view_1d(ctx, op->src[j], 1, 0));
+    return op;
+}
+
 struct built {
     ggml_cgraph *gf = nullptr;
     ggml_tensor *tokens = nullptr, *pos = nullptr, *tgt = nullptr, *adv_w = nullptr, *old_lp = nullptr, *ent_w = nullptr,
@@ -132,14 +145,19 @@ ggml_tensor *rope_back(ggml_context *ctx, azr_trainer *tr, ggml_tensor *dx, ggml
                               0.0f, tr->attn_factor, tr->beta_fast, tr->beta_slow);
 }
 
-// Expands [hd, T, n_kv, S] to [hd, T, n_head, S]: q head h reads kv head h / (n_head / n_kv).
-ggml_tensor *expand_kv(ggml_context *ctx, azr_trainer *tr, ggml_tensor *k, int T, int S, ggml_tensor **grouped) {
+// [hd*T, 1, n_kv, S] (grouped) -> [hd, T, n_head, S]: q head h reads kv head h / (n_head / n_kv).
+ggml_tensor *regroup(ggml_context *ctx, azr_trainer *tr, ggml_tensor *g, int T, int S) {
     const int r = tr->n_head / tr->n_head_kv;
-    ggml_tensor *g = ggml_reshape_4d(ctx, ggml_cont(ctx, k), (int64_t)tr->hd * T, 1, tr->n_head_kv, S);
-    *grouped = g;
     if (r == 1) return ggml_reshape_4d(ctx, g, tr->hd, T, tr->n_head, S);
     ggml_tensor *x = ggml_repeat_4d(ctx, g, (int64_t)tr->hd * T, r, tr->n_head_kv, S);
     return ggml_reshape_4d(ctx, x, tr->hd, T, tr->n_head, S);
+}
+
+// Expands [hd, T, n_kv, S] to [hd, T, n_head, S]; *grouped receives the compact copy.
+ggml_tensor *expand_kv(ggml_context *ctx, azr_trainer *tr, ggml_tensor *k, int T, int S, ggml_tensor **grouped) {
+    ggml_tensor *g = ggml_reshape_4d(ctx, ggml_cont(ctx, k), (int64_t)tr->hd * T, 1, tr->n_head_kv, S);
+    *grouped = g;
+    return regroup(ctx, tr, g, T, S);
 }
 
 built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, graph_mode mode, float entropy_coef, float clip_eps) {
@@ -269,10 +287,14 @@ built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, gra
             ggml_tensor *ly = ggml_get_rows(ctx, ggml_reshape_2d(ctx, sh, 1, (int64_t)V * nr), tgt);
             ggml_tensor *logp = ggml_sub(ctx, ggml_reshape_2d(ctx, ly, 1, nr), lse0);
             logp_all = cat(logp_all, logp);
+            // Expanding as we go fixes the order: chunk by chunk, so each
+            // chunk's [V, rows] tensors are freed before the next one starts.
+            ggml_build_forward_expand(b.gf, logp_all);
             if (!train) continue;
             ggml_tensor *p = ggml_soft_max(ctx, logits);
             ggml_tensor *H = ggml_sub(ctx, lse0, ggml_sum_rows(ctx, ggml_mul(ctx, p, sh))); // H = lse - sum p z
             ent_all = cat(ent_all, H);
+            ggml_build_forward_expand(b.gf, ent_all);
             ggml_tensor *w = rows(b.adv_w, r0, nr);
             if (mb.ppo) {
                 ggml_tensor *ratio = ggml_exp(ctx, ggml_sub(ctx, logp, rows(b.old_lp, r0, nr)));
@@ -281,6 +303,7 @@ built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, gra
                                            ggml_step(ctx, ggml_scale_bias(ctx, ratio, -1.0f, 1.0f - clip_eps)));
                 ggml_tensor *clipped = ggml_add(ctx, hi, lo);
                 clip_all = cat(clip_all, clipped);
+                ggml_build_forward_expand(b.gf, clip_all);
                 w = ggml_mul(ctx, ggml_mul(ctx, w, ratio), ggml_scale_bias(ctx, clipped, -1.0f, 1.0f));
             }
             // dlogits = w (p - onehot(y)) [+ beta/N m p (log p + H)]
@@ -293,6 +316,7 @@ built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, gra
                 dl = ggml_add(ctx, dl, ggml_mul(ctx, ggml_mul(ctx, p, lpz), rows(b.ent_w, r0, nr)));
             }
             dzf = cat(dzf, ggml_mul_mat(ctx, tr->out_t, dl)); // [d, nr]
+            ggml_build_forward_expand(b.gf, dzf);
         }
         b.logp = logp_all;
         ggml_set_output(b.logp);
@@ -306,7 +330,7 @@ built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, gra
             b.clipped = clip_all;
             ggml_set_output(b.clipped);
         }
-        ggml_tensor *dx = ggml_rms_norm_back(ctx, ggml_mul(ctx, dzf, m.output_norm), xL, tr->eps);
+        ggml_tensor *dx = guarded_back(ctx, b.gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dzf, m.output_norm), xL, tr->eps));
         const int r = nh / nkv;
         for (int il = tr->n_layer - 1; il >= 0; il--) {
             const llama_layer &lyr = m.layers[(size_t)il];
@@ -314,20 +338,27 @@ built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, gra
             const auto &WT = tr->wt[(size_t)il];
             const bool need_in = il > 0; // nothing below layer 0 is trained
             // MLP
-            ggml_tensor *dm = lin_back(ctx, tr, il, PROJ_DOWN, WT[PROJ_DOWN], s.ld, dx, true, b.go);
+            // silu(gate) and the MLP product are recomputed here rather than kept
+            // from the forward (a third of the activation memory for Qwen shapes).
+            ggml_tensor *sg = ggml_silu(ctx, s.ga);
+            layer_io ld = s.ld;
+            ld.z = ggml_mul(ctx, sg, s.up);
+            ggml_tensor *dm = lin_back(ctx, tr, il, PROJ_DOWN, WT[PROJ_DOWN], ld, dx, true, b.go);
             ggml_tensor *dsg = ggml_mul(ctx, dm, s.up);
-            ggml_tensor *dup = ggml_mul(ctx, dm, s.sg);
+            ggml_tensor *dup = ggml_mul(ctx, dm, sg);
             ggml_tensor *dga = ggml_silu_back(ctx, dsg, s.ga);
             ggml_tensor *dn2 = lin_back(ctx, tr, il, PROJ_GATE, WT[PROJ_GATE], s.lg, dga, true, b.go);
             dn2 = ggml_add(ctx, dn2, lin_back(ctx, tr, il, PROJ_UP, WT[PROJ_UP], s.lu, dup, true, b.go));
-            ggml_tensor *dh = ggml_add(ctx, dx, ggml_rms_norm_back(ctx, ggml_mul(ctx, dn2, lyr.ffn_norm), s.h, tr->eps));
+            ggml_tensor *dh = ggml_add(ctx, dx, guarded_back(ctx, b.gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dn2, lyr.ffn_norm), s.h, tr->eps)));
             // attention
             ggml_tensor *do2 = lin_back(ctx, tr, il, PROJ_O, WT[PROJ_O], s.lo, dh, true, b.go); // [hd*nh, n]
             ggml_tensor *dO = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, do2, hd, nh, T, S), 0, 2, 1, 3)); // [hd, Tq, nh, S]
-            ggml_tensor *dP = ggml_mul_mat(ctx, s.Vx, dO);                                                       // [Tk, Tq, nh, S]
+            // K and V expanded to every q head again from the grouped copies (GQA: r times smaller).
+            ggml_tensor *Vx = regroup(ctx, tr, s.Vg, T, S), *Kx = regroup(ctx, tr, s.Kg, T, S);
+            ggml_tensor *dP = ggml_mul_mat(ctx, Vx, dO);                                                       // [Tk, Tq, nh, S]
             ggml_tensor *dVx = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, dO)), ggml_cont(ctx, ggml_transpose(ctx, s.P))); // [hd, Tk, nh, S]
-            ggml_tensor *dX = ggml_soft_max_ext_back(ctx, dP, s.P, kq_scale, 0.0f);                               // [Tk, Tq, nh, S]
-            ggml_tensor *dQ = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, s.Kx)), dX);                    // [hd, Tq, nh, S]
+            ggml_tensor *dX = guarded_back(ctx, b.gf, ggml_soft_max_ext_back(ctx, dP, s.P, kq_scale, 0.0f));                              // [Tk, Tq, nh, S]
+            ggml_tensor *dQ = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, Kx)), dX);                    // [hd, Tq, nh, S]
             ggml_tensor *dKx = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, s.Q)), ggml_cont(ctx, ggml_transpose(ctx, dX))); // [hd, Tk, nh, S]
             auto group_sum = [&](ggml_tensor *dx4, ggml_tensor *grouped) {
                 ggml_tensor *t = ggml_reshape_4d(ctx, dx4, (int64_t)hd * T, r, nkv, S);
@@ -341,8 +372,8 @@ built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, gra
             dQ3 = rope_back(ctx, tr, dQ3, b.pos);
             dK = rope_back(ctx, tr, dK, b.pos);
             if (tr->qk_norm) {
-                dQ3 = ggml_rms_norm_back(ctx, ggml_mul(ctx, dQ3, lyr.attn_q_norm), s.q_pre, tr->eps);
-                dK = ggml_rms_norm_back(ctx, ggml_mul(ctx, dK, lyr.attn_k_norm), s.k_pre, tr->eps);
+                dQ3 = guarded_back(ctx, b.gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dQ3, lyr.attn_q_norm), s.q_pre, tr->eps));
+                dK = guarded_back(ctx, b.gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dK, lyr.attn_k_norm), s.k_pre, tr->eps));
             }
             ggml_tensor *dq = ggml_reshape_2d(ctx, dQ3, (int64_t)hd * nh, n);
             ggml_tensor *dk = ggml_reshape_2d(ctx, dK, (int64_t)hd * nkv, n);
@@ -350,9 +381,14 @@ built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, gra
             ggml_tensor *dn1 = lin_back(ctx, tr, il, PROJ_Q, WT[PROJ_Q], s.lq, dq, need_in, b.go);
             ggml_tensor *t2 = lin_back(ctx, tr, il, PROJ_K, WT[PROJ_K], s.lk, dk, need_in, b.go);
             ggml_tensor *t3 = lin_back(ctx, tr, il, PROJ_V, WT[PROJ_V], s.lv, dv, need_in, b.go);
+            for (int p2 = 0; p2 < PROJ_COUNT; p2++) // this layer's gradients, in layer order
+                if (lora_pair *pr = find_pair(tr, il, p2)) {
+                    ggml_build_forward_expand(b.gf, b.go.g[pr].first);
+                    ggml_build_forward_expand(b.gf, b.go.g[pr].second);
+                }
             if (!need_in) break;
             dn1 = ggml_add(ctx, ggml_add(ctx, dn1, t2), t3);
-            dx = ggml_add(ctx, dh, ggml_rms_norm_back(ctx, ggml_mul(ctx, dn1, lyr.attn_norm), s.x, tr->eps));
+            dx = ggml_add(ctx, dh, guarded_back(ctx, b.gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dn1, lyr.attn_norm), s.x, tr->eps)));
         }
         for (auto &kv : b.go.g) {
             ggml_build_forward_expand(b.gf, kv.second.first);
@@ -362,9 +398,9 @@ built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, gra
         ggml_build_forward_expand(b.gf, b.logp);
         if (b.clipped) ggml_build_forward_expand(b.gf, b.clipped);
     }
-    // ggml-alloc lets RMS_NORM_BACK / SOFT_MAX_BACK overwrite an input in place
-    // while the kernel still reads it: keep their inputs out of reuse.
-    for (int i = 0; i < ggml_graph_n_nodes(b.gf); i++) {
+    // The autodiff graph is built by ggml: there, keep the inputs of
+    // RMS_NORM_BACK / SOFT_MAX_BACK out of reuse by marking them outputs.
+    for (int i = 0; mode == MODE_AUTO && i < ggml_graph_n_nodes(b.gf); i++) {
         ggml_tensor *nd = ggml_graph_node(b.gf, i);
         if (nd->op == GGML_OP_RMS_NORM_BACK || nd->op == GGML_OP_SOFT_MAX_BACK)
             for (int j = 0; j < 2; j++)
