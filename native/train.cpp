@@ -754,9 +754,16 @@ extern "C" azr_status azr_trainer_new(azr_model *model, azr_lora *lora, const az
                 !m.layers[(size_t)il].ffn_norm)
                 return fail(err, err_cap, AZR_ERR_UNSUPPORTED, "new trainer: layer %d has an unexpected layout", il);
         }
-        for (ggml_tensor *w : {out_weight(m), m.layers[0].wq})
-            if (!ggml_backend_buffer_is_host(w->buffer))
-                return fail(err, err_cap, AZR_ERR_UNSUPPORTED, "new trainer: weights must be in host memory (CPU training)");
+        {
+            std::vector<const ggml_tensor *> ws = {out_weight(m), m.tok_embd, m.output_norm};
+            for (int il = 0; il < tr->n_layer; il++)
+                for (int p2 = 0; p2 < PROJ_COUNT; p2++) ws.push_back(layer_weight(m, il, p2));
+            for (const ggml_tensor *w : ws)
+                if (!w->buffer || !ggml_backend_buffer_is_host(w->buffer)) // GPU and CPU-repack buffers are not host
+                    return fail(err, err_cap, AZR_ERR_UNSUPPORTED,
+                                "new trainer: %s is not in plain CPU memory (training runs on the CPU and needs the model loaded "
+                                "without GPU offload and without CPU weight repacking)", w->name);
+        }
         for (auto &pr : lora->pairs) tr->pair_of[{pr.layer, pr.proj}] = &pr;
 
         // Transposed copies of every frozen matrix.
