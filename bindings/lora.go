@@ -49,7 +49,7 @@ type Adapter struct {
 	mu      sync.Mutex
 	ptr     *C.azr_lora
 	model   *Model
-	holders int // open trainers
+	holders int // open trainers and generators that use ptr
 }
 
 func projectionMask(names []string) (uint32, error) {
@@ -167,7 +167,7 @@ func (a *Adapter) Close() error {
 		return nil
 	}
 	if a.holders > 0 {
-		return &Error{Code: CodeInvalidArg, Msg: fmt.Sprintf("close adapter: %d trainer(s) still open; close them first", a.holders)}
+		return &Error{Code: CodeInvalidArg, Msg: fmt.Sprintf("close adapter: %d trainer(s)/generator(s) still use it; close them first", a.holders)}
 	}
 	C.azr_lora_free(a.ptr)
 	a.ptr = nil
@@ -175,6 +175,37 @@ func (a *Adapter) Close() error {
 	a.model.holders--
 	a.model.mu.Unlock()
 	return nil
+}
+
+// acquire registers a user of the adapter (a generator attaching it): Close
+// refuses until release. It returns the native handle, for C calls made while
+// holding a.mu (see withLocked).
+func (a *Adapter) acquire() (*C.azr_lora, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ptr == nil {
+		return nil, ErrClosed
+	}
+	a.holders++
+	return a.ptr, nil
+}
+
+// release undoes acquire.
+func (a *Adapter) release() {
+	a.mu.Lock()
+	a.holders--
+	a.mu.Unlock()
+}
+
+// withLocked runs f while no train step can change the parameters (a
+// generator decoding with the live adapter should hold this for the call).
+func (a *Adapter) withLocked(f func() error) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ptr == nil {
+		return ErrClosed
+	}
+	return f()
 }
 
 // Info describes the adapter (zero after Close).

@@ -36,7 +36,6 @@ struct micro_batch {
     std::vector<float> dense_w;              // MODE_AUTO: [V, n] weights
     std::vector<float> causal;               // [T, T]
     bool ppo = false;
-    std::vector<std::pair<int, int>> trained; // (row, seq index in batch, token index) packed below
     std::vector<int> row_seq, row_tok;        // for every row: batch sequence index and token index it predicts (-1 none)
 };
 
@@ -519,8 +518,7 @@ azr_status run_graph(azr_trainer *tr, const micro_batch &mb, graph_mode mode, fl
     if (b.adv_w) ggml_backend_tensor_set(b.adv_w, mb.adv_w.data(), 0, ggml_nbytes(b.adv_w));
     if (b.old_lp) ggml_backend_tensor_set(b.old_lp, mb.old_lp.data(), 0, ggml_nbytes(b.old_lp));
     if (b.ent_w) {
-        std::vector<float> ew(mb.mask.size());
-        // ent_w = beta / N per trained row: adv_w holds A/N, so rebuild 1/N from the caller-provided scale
+        std::vector<float> ew(mb.mask.size()); // beta / N on trained rows (entropy_coef arrives already divided by N)
         for (size_t i = 0; i < ew.size(); i++) ew[i] = mb.mask[i] * entropy_coef;
         ggml_backend_tensor_set(b.ent_w, ew.data(), 0, ggml_nbytes(b.ent_w));
     }
