@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -92,10 +93,11 @@ func maxRel(a, b []float32) float64 {
 }
 
 func TestTrainLogitsMatchDecode(t *testing.T) {
-	for _, arch := range []string{"qwen2", "qwen3"} {
+	for _, arch := range []string{"qwen2", "qwen3", "qwen2-tied", "qwen3-tied"} {
 		t.Run(arch, func(t *testing.T) {
 			tm := tinyF32()
-			tm.Arch = arch
+			tm.Arch = arch[:5]
+			tm.TiedOutput = len(arch) > 5
 			m, _ := trainTiny(t, tm)
 			a := mustAdapter(t, m, LoRAOptions{Rank: 4, Seed: 1, InitBStd: 0.05})
 			tr := mustTrainer(t, a, TrainOptions{})
@@ -193,6 +195,7 @@ func TestTrainFiniteDifferences(t *testing.T) {
 	}{
 		{"qwen2", "qwen2", TrainOptions{}, false},
 		{"qwen3", "qwen3", TrainOptions{}, false},
+		{"qwen3-tied", "qwen3", TrainOptions{}, false},
 		{"qwen2-entropy", "qwen2", TrainOptions{EntropyCoef: 0.3, HeadChunk: 9}, false},
 		{"qwen2-ppo", "qwen2", TrainOptions{ClipEps: 0.2, HeadChunk: 6}, true},
 	}
@@ -200,6 +203,7 @@ func TestTrainFiniteDifferences(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			tm := tinyF32()
 			tm.Arch = c.arch
+			tm.TiedOutput = strings.HasSuffix(c.name, "-tied")
 			m, _ := trainTiny(t, tm)
 			const rank = 4
 			a := mustAdapter(t, m, LoRAOptions{Rank: rank, Seed: 7, InitBStd: 0.05})
