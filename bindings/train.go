@@ -175,6 +175,17 @@ func (t *Trainer) Close() error {
 	return nil
 }
 
+// Trim frees the trainer's compute buffer (kept between calls, sized by the
+// largest micro-batch so far; gigabytes for long batches of a 0.5B model).
+// The next call allocates it again.
+func (t *Trainer) Trim() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ptr != nil {
+		C.azr_trainer_trim(t.ptr)
+	}
+}
+
 // SetOptions replaces the optimizer and loss settings (Threads is kept).
 func (t *Trainer) SetOptions(opts TrainOptions) error {
 	p, err := opts.cParams()

@@ -451,6 +451,10 @@ func TestTrainNonFiniteSkips(t *testing.T) {
 	if _, err := tr.Step(b); err != nil {
 		t.Fatalf("a good step after the skipped one failed: %v", err)
 	}
+	tr.Trim()
+	if _, err := tr.Step(b); err != nil {
+		t.Fatalf("a step after Trim failed: %v", err)
+	}
 }
 
 // LogProbs of a padded batch equal each sequence alone and the log-softmax of

@@ -129,6 +129,10 @@ azr_status azr_trainer_new(azr_model *model, azr_lora *lora, const azr_trainer_p
                            char *err, size_t err_cap);
 void azr_trainer_free(azr_trainer *tr);
 
+/* Frees the trainer's compute buffer (it is kept between calls and sized by
+ * the largest micro-batch seen); the next call allocates it again. */
+void azr_trainer_trim(azr_trainer *tr);
+
 /* Replaces the optimizer/loss settings (not the threads nor wt_type). */
 azr_status azr_trainer_set_params(azr_trainer *tr, const azr_trainer_params *params, char *err, size_t err_cap);
 

@@ -506,6 +506,7 @@ azr_status run_graph(azr_trainer *tr, const micro_batch &mb, graph_mode mode, fl
             kv.second->a->flags &= ~GGML_TENSOR_FLAG_PARAM;
             kv.second->b->flags &= ~GGML_TENSOR_FLAG_PARAM;
         }
+    if (!tr->galloc) return fail(err, err_cap, AZR_ERR_NOMEM, "train: no graph allocator");
     if (!ggml_gallocr_alloc_graph(tr->galloc, gr.b.gf)) return fail(err, err_cap, AZR_ERR_NOMEM, "train: cannot allocate the compute graph");
     if (getenv("AZR_TRAIN_DEBUG"))
         fprintf(stderr, "azr train: mode %d, %d x %d rows, %d nodes, compute buffer %.1f MiB\n", (int)mode, mb.S, mb.T,
@@ -821,6 +822,12 @@ extern "C" void azr_trainer_free(azr_trainer *tr) {
     if (tr->wt_buf) ggml_backend_buffer_free(tr->wt_buf);
     if (tr->wt_ctx) ggml_free(tr->wt_ctx);
     delete tr;
+}
+
+extern "C" void azr_trainer_trim(azr_trainer *tr) {
+    if (!tr || !tr->galloc) return;
+    ggml_gallocr_free(tr->galloc);
+    tr->galloc = ggml_gallocr_new(ggml_backend_cpu_buffer_type());
 }
 
 extern "C" azr_status azr_trainer_set_params(azr_trainer *tr, const azr_trainer_params *params, char *err, size_t err_cap) {
