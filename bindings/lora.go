@@ -177,37 +177,6 @@ func (a *Adapter) Close() error {
 	return nil
 }
 
-// acquire registers a user of the adapter (a generator attaching it): Close
-// refuses until release. It returns the native handle, for C calls made while
-// holding a.mu (see withLocked).
-func (a *Adapter) acquire() (*C.azr_lora, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.ptr == nil {
-		return nil, ErrClosed
-	}
-	a.holders++
-	return a.ptr, nil
-}
-
-// release undoes acquire.
-func (a *Adapter) release() {
-	a.mu.Lock()
-	a.holders--
-	a.mu.Unlock()
-}
-
-// withLocked runs f while no train step can change the parameters (a
-// generator decoding with the live adapter should hold this for the call).
-func (a *Adapter) withLocked(f func() error) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.ptr == nil {
-		return ErrClosed
-	}
-	return f()
-}
-
 // Info describes the adapter (zero after Close).
 func (a *Adapter) Info() AdapterInfo {
 	a.mu.Lock()
