@@ -19,6 +19,9 @@ namespace {
 
 int failures = 0;
 
+// Progress markers on stderr (unbuffered), so a crash shows its stage.
+void stage(const char *what, int n) { fprintf(stderr, "stage: %s (%d)\n", what, n); }
+
 void check(bool ok, const char *name, const std::string &detail = "") {
     printf("{\"check\": \"%s\", \"ok\": %s%s%s}\n", name, ok ? "true" : "false", detail.empty() ? "" : ", ", detail.c_str());
     fflush(stdout);
@@ -268,19 +271,23 @@ int main(int argc, char **argv) {
         std::string big = dir + "/check-q05b.gguf";
         if (azr_tiny_model_write(&q, big.c_str(), err, sizeof err) != AZR_OK) die("tiny 0.5b", err);
         for (int nseq : {8, 64}) {
+            stage("bench batch open", nseq);
             Gen x;
             open(x, big, gpu_layers, threads, nseq * 128 * 2, nseq);
             std::vector<std::vector<int32_t>> batch;
             for (int i = 0; i < nseq; i++) batch.push_back(synthetic(64, q.n_vocab, i));
             azr_sampling s{};
             s.temperature = 1; s.top_p = 1; s.max_tokens = 64; s.ignore_eos = 1; s.share_prefix = 1; s.seed = 1;
+            stage("bench batch warm-up", nseq);
             run(x, {batch[0]}, 1, s); // warm-up
+            stage("bench batch plain loop", nseq);
             std::vector<azr_prompt> ps;
             for (auto &p : batch) ps.push_back({p.data(), (int32_t)p.size(), 1, 0});
             int64_t n = 0;
             double sec = 0;
             if (azr_bench_plain_decode(x.g, ps.data(), (int32_t)ps.size(), 64, &n, &sec, err, sizeof err) != AZR_OK) die("plain", err);
             azr_generation_stats st;
+            stage("bench batch ours", nseq);
             run(x, batch, 1, s, &st);
             double ours = st.generated_tokens / st.total_seconds, plain = n / sec;
             printf("{\"bench\": \"batch\", \"sequences\": %d, \"ours_tok_s\": %.1f, \"plain_tok_s\": %.1f, \"ratio\": %.3f, \"sampling_pct\": %.1f}\n",
