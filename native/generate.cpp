@@ -231,10 +231,10 @@ extern "C" azr_status azr_generator_set_lora(azr_generator *g, azr_lora *lora, f
         llama_context *ctx = llama_init_from_model(g->model->model, g->cparams);
         if (!ctx) return azr::fail(err, err_cap, AZR_ERR_NOMEM, "set lora: cannot recreate the context");
         if (adapter && llama_set_adapter_lora(ctx, (llama_adapter_lora *)adapter, scale) != 0) {
-            llama_free(ctx);
+            azr::free_llama_context(ctx);
             return azr::fail(err, err_cap, AZR_ERR_INVALID_ARG, "set lora: llama.cpp refused the adapter (made for another model?)");
         }
-        llama_free(g->ctx);
+        azr::free_llama_context(g->ctx);
         g->ctx = ctx;
         g->lora = adapter;
         g->lora_scale = scale;
@@ -251,7 +251,7 @@ extern "C" void azr_generator_cancel(azr_generator *g, int32_t on) {
 extern "C" void azr_generator_free(azr_generator *g) {
     if (!g) return;
     llama_batch_free(g->batch);
-    if (g->ctx) llama_free(g->ctx);
+    if (g->ctx) azr::free_llama_context(g->ctx);
     delete g;
 }
 

@@ -47,4 +47,8 @@ template <typename F> azr_status guarded(char *err, size_t cap, F &&body) {
 
 void ensure_backend();
 
+// llama_free without the pinned version's use-after-free on destruction
+// (llama_fixes.cpp). Use it for every llama_context the engine creates.
+void free_llama_context(llama_context *ctx);
+
 } // namespace azr

@@ -1097,7 +1097,7 @@ extern "C" azr_status azr_lora_live_update_check(azr_model *model, azr_lora *lor
         if (ctx2) {
             llama_set_adapter_lora(ctx2, lora->adapter, 1.0f);
             rc2 = decode_all(ctx2, tokens, n_tokens, nv, l2.data());
-            llama_free(ctx2);
+            azr::free_llama_context(ctx2);
         }
         azr_lora_set_params(lora, saved.data(), (int64_t)saved.size(), nullptr, 0);
         if (rc1 || rc2) return fail(err, err_cap, AZR_ERR_DECODE, "live update check: decode failed");

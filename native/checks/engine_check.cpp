@@ -192,7 +192,7 @@ void train_checks(const std::string &tiny, int gpu_layers, int threads, bool ben
 
 int main(int argc, char **argv) {
     int gpu_layers = 0, threads = 2;
-    bool bench = false, train = false;
+    bool bench = false, train = false, bench_only = false, free_test = false;
     std::string dir = "/tmp";
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
@@ -201,10 +201,43 @@ int main(int argc, char **argv) {
         else if (a == "--dir" && i + 1 < argc) dir = argv[++i];
         else if (a == "--bench") bench = true;
         else if (a == "--train") train = true;
+        else if (a == "--bench-only") bench = bench_only = true;
+        else if (a == "--free-test") free_test = true;
     }
     azr_set_log_level(3);
     char err[512];
 
+    if (free_test) {
+        // Load, generate and free twice, with and without another model alive.
+        azr_tiny_params ft = azr_tiny_default_params();
+        std::string path = dir + "/check-free.gguf";
+        if (azr_tiny_model_write(&ft, path.c_str(), err, sizeof err) != AZR_OK) die("tiny", err);
+        azr_sampling s{};
+        s.temperature = 1; s.top_p = 1; s.max_tokens = 8; s.share_prefix = 1; s.seed = 1;
+        std::vector<std::vector<int32_t>> p1 = {synthetic(8, 512, 1)};
+        for (int round = 0; round < 2; round++) {
+            Gen keep;
+            open(keep, path, gpu_layers, threads, 256, 2);
+            for (int k = 0; k < 2; k++) {
+                stage("free-test open", round * 10 + k);
+                Gen x;
+                open(x, path, gpu_layers, threads, 256, 2);
+                run(x, p1, 2, s);
+                stage("free-test free generator", round * 10 + k);
+                azr_generator_free(x.g);
+                x.g = nullptr;
+                stage("free-test free model", round * 10 + k);
+                azr_model_free(x.m);
+                x.m = nullptr;
+                stage("free-test freed", round * 10 + k);
+            }
+            stage("free-test freed inner", round);
+        }
+        stage("free-test done", 0);
+        return 0;
+    }
+    if (bench_only) goto benchmarks;
+    {
     // 1. A tiny model with peaked logits: the backend under test must agree
     //    with the CPU on greedy tokens and (closely) on logits.
     azr_tiny_params tp = azr_tiny_default_params();
@@ -263,6 +296,8 @@ int main(int argc, char **argv) {
     //    equals the CPU's, and the training graph's logits equal llama_decode's.
     if (train) train_checks(tiny, gpu_layers, threads, bench, dir);
 
+    }
+benchmarks:
     // 4. The generation benchmark of `azr-native bench gen`, on this backend.
     if (bench) {
         azr_tiny_params q = azr_tiny_default_params();
