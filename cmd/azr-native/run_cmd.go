@@ -146,7 +146,7 @@ func runSelfPlay(c *cli.Context) error {
 	eng, err := policy.New(c.String("model"), policy.Options{
 		Threads: c.Int("threads"), GPULayers: c.Int("gpu-layers"), ContextSize: c.Int("ctx"), Slots: c.Int("slots"),
 		LoRA:       bindings.LoRAOptions{Rank: cfg.Optim.LoRARank, Alpha: float32(cfg.Optim.LoRAAlpha), Seed: cfg.Seed},
-		TotalSteps: cfg.Steps,
+		TotalSteps: cfg.Steps, SamplingTemperature: cfg.Temperature,
 	})
 	if err != nil {
 		return err

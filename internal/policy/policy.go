@@ -41,6 +41,12 @@ type Options struct {
 	Slots       int // sequences decoded together
 	LoRA        bindings.LoRAOptions
 	TotalSteps  int // horizon of the cosine schedule used when warm-up is on
+	// SamplingTemperature is the temperature rollouts are sampled at. The
+	// engine's sample log-probs are temperature-scaled while the trainer's
+	// policy is at temperature 1, so away from 1 (and 0, whose log-probs are
+	// at temperature 1) the old log-probs are not passed on and the update
+	// uses no PPO ratio; with one update per step the ratio is ~1 anyway.
+	SamplingTemperature float32
 }
 
 // New loads the model at path, creates a fresh LoRA adapter (B = 0, so the
@@ -160,18 +166,25 @@ func (e *Engine) TrainStep(ctx context.Context, batch []rl.TrainSequence) (rl.Tr
 		return rl.TrainStats{}, err
 	}
 	seqs := make([]bindings.TrainSeq, 0, len(batch))
+	t := e.opts.SamplingTemperature
+	oldComparable := t == 0 || t == 1
 	for _, s := range batch {
 		if s.ResponseStart >= len(s.Tokens) {
 			continue // an empty response trains nothing
 		}
-		seqs = append(seqs, bindings.TrainSeq{Tokens: s.Tokens, ResponseStart: max(s.ResponseStart, 1),
-			Advantages: s.Advantages, OldLogProbs: s.OldLogProbs})
+		seq := bindings.TrainSeq{Tokens: s.Tokens, ResponseStart: max(s.ResponseStart, 1), Advantages: s.Advantages}
+		if oldComparable {
+			seq.OldLogProbs = s.OldLogProbs
+		}
+		seqs = append(seqs, seq)
 	}
 	if len(seqs) == 0 {
 		return rl.TrainStats{Skipped: true}, nil
 	}
 	start := time.Now()
 	r, err := e.trainer.Step(seqs)
+	// Give the step's compute buffer back: generation comes next and needs the memory.
+	e.trainer.Trim()
 	stats := rl.TrainStats{Loss: r.Loss, GradNorm: r.GradNorm, Entropy: r.Entropy, ClipFrac: r.ClipFrac,
 		Tokens: int(r.Tokens), Skipped: r.Skipped, LearnRate: r.LR, DurationSec: time.Since(start).Seconds()}
 	if err != nil && !r.Skipped {

@@ -34,7 +34,7 @@ func tinyConfig() rl.Config {
 
 func newEngine(t *testing.T, model string, cfg rl.Config) *Engine {
 	t.Helper()
-	e, err := New(model, Options{Threads: 1, ContextSize: 8192, Slots: 4,
+	e, err := New(model, Options{Threads: 1, ContextSize: 8192, Slots: 4, SamplingTemperature: cfg.Temperature,
 		LoRA: bindings.LoRAOptions{Rank: cfg.Optim.LoRARank, Alpha: float32(cfg.Optim.LoRAAlpha), Seed: cfg.Seed}})
 	if err != nil {
 		t.Fatal(err)
