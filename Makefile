@@ -64,6 +64,8 @@ FORCE:
 
 test: $(BIN)
 	$(GO) vet $(GO_TAGS) ./...
+	@# The engine's conformance checks through the C ABI alone (also run on CUDA machines).
+	@d=$$(mktemp -d) && $(BUILD)/azr-engine-check --train --dir $$d > $$d/check.jsonl; rc=$$?; cat $$d/check.jsonl; rm -rf $$d; exit $$rc
 	$(GO) test $(GO_TAGS) -ldflags "$(LDFLAGS)" -timeout 30m ./...
 
 bench: native
