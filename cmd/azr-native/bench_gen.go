@@ -65,6 +65,28 @@ type benchGenReport struct {
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
 }
 
+// benchModel returns --model, or writes a temporary Qwen2-0.5B-shaped random
+// model in --quant; cleanup removes what it wrote.
+func benchModel(c *cli.Context) (path string, cleanup func(), err error) {
+	if path = c.String("model"); path != "" {
+		return path, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "azr-bench-")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	path = filepath.Join(dir, "qwen2-0.5b-shaped.gguf")
+	spec := bindings.TinyQwen05B
+	spec.Quant = c.String("quant")
+	logger.Info("writing a 0.5B-shaped random model", zap.String("quant", spec.Quant))
+	if err := bindings.WriteTinyModel(path, spec); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return path, cleanup, nil
+}
+
 // syntheticPrompt returns n token ids spread over the vocabulary, different per seed.
 func syntheticPrompt(n, vocab, seed int) []int32 {
 	toks := make([]int32, n)
@@ -78,21 +100,11 @@ func syntheticPrompt(n, vocab, seed int) []int32 {
 
 func benchGen(c *cli.Context) error {
 	ctx := c.Context
-	path := c.String("model")
-	if path == "" {
-		dir, err := os.MkdirTemp("", "azr-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		path = filepath.Join(dir, "qwen2-0.5b-shaped.gguf")
-		spec := bindings.TinyQwen05B
-		spec.Quant = c.String("quant")
-		logger.Info("writing a 0.5B-shaped random model", zap.String("quant", spec.Quant))
-		if err := bindings.WriteTinyModel(path, spec); err != nil {
-			return err
-		}
+	path, cleanup, err := benchModel(c)
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	threads := c.Int("threads")
 	m, err := bindings.LoadModel(path, bindings.ModelOptions{Threads: threads, GPULayers: c.Int("gpu-layers")})
 	if err != nil {

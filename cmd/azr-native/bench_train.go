@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/azr-native/azr-native/bindings"
 	"github.com/urfave/cli/v2"
@@ -34,21 +33,11 @@ Without --model it writes a Qwen2-0.5B-shaped random model (--quant) to a temp d
 }
 
 func benchTrain(c *cli.Context) error {
-	path := c.String("model")
-	if path == "" {
-		dir, err := os.MkdirTemp("", "azr-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		path = filepath.Join(dir, "qwen2-0.5b-shaped.gguf")
-		spec := bindings.TinyQwen05B
-		spec.Quant = c.String("quant")
-		logger.Info("writing a 0.5B-shaped random model", zap.String("quant", spec.Quant))
-		if err := bindings.WriteTinyModel(path, spec); err != nil {
-			return err
-		}
+	path, cleanup, err := benchModel(c)
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	m, err := bindings.LoadModel(path, bindings.ModelOptions{Threads: c.Int("threads")})
 	if err != nil {
 		return err
