@@ -444,6 +444,8 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 		}
 		batches[BatchKey{typ, Propose}] = ps
 		m.Seconds["propose_"+typ.String()] = time.Since(ts).Seconds()
+		t.log.Info("phase done", zap.Int("step", step), zap.String("phase", "propose "+typ.String()),
+			zap.Int("responses", len(ps)), zap.Float64("seconds", m.Seconds["propose_"+typ.String()]))
 
 		ts = time.Now()
 		if t.cfg.SolveFresh {
@@ -455,6 +457,8 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 		}
 		batches[BatchKey{typ, Solve}] = ss
 		m.Seconds["solve_"+typ.String()] = time.Since(ts).Seconds()
+		t.log.Info("phase done", zap.Int("step", step), zap.String("phase", "solve "+typ.String()),
+			zap.Int("responses", len(ss)), zap.Float64("seconds", m.Seconds["solve_"+typ.String()]))
 	}
 
 	// Advantages: per (type x role) batch (TRR++), or one global baseline.
@@ -493,6 +497,7 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 		}
 	}
 	ts := time.Now()
+	t.log.Info("phase start", zap.Int("step", step), zap.String("phase", "train"), zap.Int("sequences", len(seqs)))
 	stats, err := t.policy.TrainStep(ctx, seqs)
 	if err != nil {
 		return m, fmt.Errorf("step %d, train: %w", step, err)
