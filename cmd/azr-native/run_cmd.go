@@ -84,12 +84,12 @@ func runConfig(c *cli.Context) (rl.Config, error) {
 			return cfg, fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	cfg.Seed = c.Uint64("seed")
 	set := func(name string, apply func()) {
 		if c.IsSet(name) || c.String("config") == "" {
 			apply()
 		}
 	}
+	set("seed", func() { cfg.Seed = c.Uint64("seed") })
 	set("steps", func() { cfg.Steps = c.Int("steps") })
 	set("batch-size", func() { cfg.BatchSize = c.Int("batch-size") })
 	set("n-samples", func() { cfg.NSamples = c.Int("n-samples") })
