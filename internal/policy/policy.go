@@ -24,7 +24,11 @@ type Engine struct {
 	gen     *bindings.Generator
 	adapter *bindings.Adapter
 	trainer *bindings.Trainer
-	train   bindings.TrainOptions
+	train   bindings.TrainOptions // the settings from the config (SetOptim)
+	// applied is what the trainer runs with: train, with the micro-batch
+	// bounded for the current batch's sequence lengths.
+	applied    bindings.TrainOptions
+	appliedSet bool
 }
 
 var (
@@ -47,6 +51,13 @@ type Options struct {
 	// at temperature 1) the old log-probs are not passed on and the update
 	// uses no PPO ratio; with one update per step the ratio is ~1 anyway.
 	SamplingTemperature float32
+	// MicroBatchTokens bounds the padded token rows of one training graph
+	// (sequences per micro-batch = this / the longest sequence, at least 1,
+	// at most the config's micro_batch). A graph keeps every layer's
+	// activations for the backward pass, so rows, not sequences, set the
+	// memory: one AZR step's 12 sequences on a Qwen2-0.5B shape asked for
+	// 67 GB as a single graph. 0 = 2048.
+	MicroBatchTokens int
 }
 
 // New loads the model at path, creates a fresh LoRA adapter (B = 0, so the
@@ -85,7 +96,7 @@ func (e *Engine) install(a *bindings.Adapter) error {
 		tr.Close()
 		return err
 	}
-	e.adapter, e.trainer = a, tr
+	e.adapter, e.trainer, e.appliedSet = a, tr, false
 	return nil
 }
 
@@ -154,7 +165,7 @@ func (e *Engine) SetOptim(o rl.OptimConfig) error {
 	if err := e.trainer.SetOptions(t); err != nil {
 		return err
 	}
-	e.train = t
+	e.train, e.appliedSet = t, false
 	return nil
 }
 
@@ -181,6 +192,9 @@ func (e *Engine) TrainStep(ctx context.Context, batch []rl.TrainSequence) (rl.Tr
 	if len(seqs) == 0 {
 		return rl.TrainStats{Skipped: true}, nil
 	}
+	if err := e.boundMicroBatch(seqs); err != nil {
+		return rl.TrainStats{}, err
+	}
 	start := time.Now()
 	r, err := e.trainer.Step(seqs)
 	// Give the step's compute buffer back: generation comes next and needs the memory.
@@ -191,6 +205,34 @@ func (e *Engine) TrainStep(ctx context.Context, batch []rl.TrainSequence) (rl.Tr
 		return stats, err
 	}
 	return stats, nil
+}
+
+// boundMicroBatch sets the trainer's micro-batch so one graph holds at most
+// MicroBatchTokens padded rows (gradients accumulate over micro-batches, so
+// the update is the same; only memory and speed change).
+func (e *Engine) boundMicroBatch(seqs []bindings.TrainSeq) error {
+	budget := e.opts.MicroBatchTokens
+	if budget <= 0 {
+		budget = 2048
+	}
+	longest := 1
+	for _, s := range seqs {
+		longest = max(longest, len(s.Tokens))
+	}
+	micro := max(1, budget/longest)
+	if e.train.MicroBatch > 0 {
+		micro = min(micro, e.train.MicroBatch)
+	}
+	if micro == e.applied.MicroBatch && e.appliedSet {
+		return nil
+	}
+	t := e.train
+	t.MicroBatch = micro
+	if err := e.trainer.SetOptions(t); err != nil {
+		return err
+	}
+	e.applied, e.appliedSet = t, true
+	return nil
 }
 
 const (
