@@ -65,7 +65,7 @@ explicitly override it.`,
 			&cli.DurationFlag{Name: "exec-timeout", Value: 500 * time.Millisecond, Usage: "wall-clock limit of one program run in the sandbox (reference: 10s)", EnvVars: envVar("exec-timeout")},
 			&cli.IntFlag{Name: "ctx", Value: 32768, Usage: "KV cache cells shared by a generation batch", EnvVars: envVar("ctx")},
 			&cli.IntFlag{Name: "slots", Value: 16, Usage: "sequences decoded together", EnvVars: envVar("slots")},
-			&cli.IntFlag{Name: "gpu-layers", Value: 0, Usage: "layers to offload to the GPU (CUDA builds); -1 = all", EnvVars: envVar("gpu-layers")},
+			&cli.IntFlag{Name: "gpu-layers", Value: 0, Usage: "layers to offload to the GPU; must be 0 for now: training runs on the CPU", EnvVars: envVar("gpu-layers")},
 		},
 		Action: runSelfPlay,
 	})
@@ -114,6 +114,11 @@ func runSelfPlay(c *cli.Context) error {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(cfg)
+	}
+	if c.Int("gpu-layers") != 0 {
+		// The trainer reads the frozen weights from host memory; offloading
+		// them would leave it nothing to train through.
+		return fmt.Errorf("--gpu-layers: training runs on the CPU in this version (CUDA training is not implemented yet), so run keeps every layer in host memory; generate and bench gen can offload")
 	}
 	out := c.String("out")
 	ckpt, ckErr := rl.LatestCheckpoint(out)
