@@ -193,20 +193,16 @@ func init() {
 
 // commentLine finds "# Label: value" and returns value (first or last match).
 func commentLine(s, label string, last bool) (string, bool) {
-	re := commentRes[label]
-	ms := re.FindAllStringSubmatch(s, -1)
-	if len(ms) == 0 {
-		return "", false
-	}
-	m := ms[0]
-	if last {
-		m = ms[len(ms)-1]
-	}
-	return strings.TrimSpace(m[1]), true
+	return submatch(commentRes[label], s, last)
 }
 
+// tagged finds <tag>value</tag> and returns value (first or last match).
 func tagged(s, tag string, last bool) (string, bool) {
-	re := tagRes[tag]
+	return submatch(tagRes[tag], s, last)
+}
+
+// submatch returns the trimmed first group of re's first (or last) match in s.
+func submatch(re *regexp.Regexp, s string, last bool) (string, bool) {
 	ms := re.FindAllStringSubmatch(s, -1)
 	if len(ms) == 0 {
 		return "", false
