@@ -18,6 +18,10 @@ GO_TAGS := -tags cuda
 else
 CMAKE_FLAGS += -DAZR_CUDA=OFF
 endif
+# ccache, when installed, makes rebuilds in fresh build dirs (other checkouts, CI reruns) cheap.
+ifneq ($(shell command -v ccache 2>/dev/null),)
+CMAKE_FLAGS += -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+endif
 
 # Hash of the native archives: passed to the linker so Go relinks (and
 # re-runs cached tests) whenever a native library changes.

@@ -20,10 +20,14 @@ var version = "dev"
 var (
 	topCommands   []*cli.Command
 	benchCommands []*cli.Command
+	nanoCommands  []*cli.Command
 )
 
 // registerCommand adds a top-level subcommand; called from init functions.
 func registerCommand(c *cli.Command) { topCommands = append(topCommands, c) }
+
+// registerNano adds a subcommand under `azr-native nano` (the built-in nano base model).
+func registerNano(c *cli.Command) { nanoCommands = append(nanoCommands, c) }
 
 // registerBench adds a subcommand under `azr-native bench`.
 func registerBench(c *cli.Command) { benchCommands = append(benchCommands, c) }
@@ -31,7 +35,15 @@ func registerBench(c *cli.Command) { benchCommands = append(benchCommands, c) }
 func newApp() *cli.App {
 	sort.Slice(topCommands, func(i, j int) bool { return topCommands[i].Name < topCommands[j].Name })
 	sort.Slice(benchCommands, func(i, j int) bool { return benchCommands[i].Name < benchCommands[j].Name })
+	sort.Slice(nanoCommands, func(i, j int) bool { return nanoCommands[i].Name < nanoCommands[j].Name })
 	cmds := append([]*cli.Command{}, topCommands...)
+	if len(nanoCommands) > 0 {
+		cmds = append(cmds, &cli.Command{
+			Name:        "nano",
+			Usage:       "the built-in nano coder base: training data, pretraining, the learning experiment",
+			Subcommands: nanoCommands,
+		})
+	}
 	cmds = append(cmds, &cli.Command{
 		Name:        "bench",
 		Usage:       "measure throughput of the hot paths against their obvious baselines",
