@@ -86,6 +86,10 @@ type Config struct {
 	// seeds given to Trainer.SetSeeds).
 	SeedBatchFactor int `json:"seed_batch_factor"`
 	SeedMaxRounds   int `json:"seed_max_rounds"` // give up seeding after this many proposer batches: 100
+	// SeedPatience stops seeding after this many rounds in a row without a
+	// new task: with an error that says what to try when nothing was found,
+	// else keeping what was found. 3; 0 never stops early (the reference).
+	SeedPatience int `json:"seed_patience"`
 
 	// Advantages (AZR-SPEC §5.1).
 	// Advantage is the estimator: "task_relative" (TRR++, default), "global"
@@ -164,6 +168,7 @@ func DefaultConfig() Config {
 		PastEpochWindow:          1,
 		SeedBatchFactor:          4,
 		SeedMaxRounds:            100,
+		SeedPatience:             3,
 		TrainPropose:             true,
 		Advantage:                "task_relative",
 		RolloutN:                 1,
@@ -203,6 +208,7 @@ func (c *Config) Validate() error {
 	check(c.SaveEvery >= 0, "save_every must be >= 0")
 	check(c.PastEpochWindow >= 0, "past_epoch_window must be >= 0")
 	check(c.SeedBatchFactor >= 0, "seed_batch_factor must be >= 0")
+	check(c.SeedPatience >= 0, "seed_patience must be >= 0")
 	check(c.KeepCheckpoints >= 0, "keep_checkpoints must be >= 0")
 	check(c.ExecParallelism > 0, "exec_parallelism must be > 0")
 	check(c.ExecRetries >= 0, "exec_retries must be >= 0")
