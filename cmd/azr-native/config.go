@@ -106,6 +106,7 @@ var configHelp = map[string]string{
 	"banned_modules":                  "module and call names a proposed program may not use",
 	"template":                        "prompt format: r1 (base models) or chatml (instruct models)",
 	"swap_difficulty":                 "swap the judging criteria of the prompts (reproduces the reference's swap)",
+	"prompt_style":                    "prompt wording: full (the reference's content) or compact (terse, for small-context models)",
 	"induction_program_from_both":     "induction programs come from the abduction and deduction buffers (false: deduction only)",
 	"parse.code_fence":                "which code block is the program: python (first python/unlabelled block) or first (any language)",
 	"parse.reject_multiple_functions": "reject proposals defining more than one function",
