@@ -27,9 +27,18 @@ type OptimConfig struct {
 	KLCoeff       float64 `json:"kl_coeff"`      // 0: no KL at all
 	PPOEpochs     int     `json:"ppo_epochs"`    // 1: one update per step
 	MicroBatch    int     `json:"micro_batch"`   // 16 sequences per forward/backward
-	LossAggMode   string  `json:"loss_agg_mode"` // "token-mean"
-	LoRARank      int     `json:"lora_rank"`     // engine setting, passed through
-	LoRAAlpha     float64 `json:"lora_alpha"`    // engine setting, passed through
+	LossAggMode   string  `json:"loss_agg_mode"` // "token-mean": over all response tokens of the update (see docs/DEVIATIONS.md)
+	// OldLogProbs is where the PPO ratio's old log-probs come from. "train"
+	// (default): the training forward's own log-probs, detached, so with one
+	// update per step the ratio is exactly 1 and the clip never binds — as in
+	// the reference, which recomputes them with the training model. "sampler":
+	// the log-probs the sampler reported, so the ratio also carries the
+	// numerical gap between the inference and training paths (quantized
+	// kernels, F16 K/V cache) and the clip zeroes tokens where it is large;
+	// kept to measure that gap (clip_frac).
+	OldLogProbs string  `json:"old_logprobs"`
+	LoRARank    int     `json:"lora_rank"`  // engine setting, passed through
+	LoRAAlpha   float64 `json:"lora_alpha"` // engine setting, passed through
 }
 
 // Config holds every hyperparameter of a self-play run (AZR-SPEC §5.4). The
@@ -189,7 +198,7 @@ func DefaultConfig() Config {
 		Optim: OptimConfig{
 			LearningRate: 1e-5, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
 			GradClip: 1.0, ClipRatioLow: 0.2, ClipRatioHigh: 0.2, EntropyCoeff: 0.001,
-			PPOEpochs: 1, MicroBatch: 16, LossAggMode: "token-mean", LoRARank: 16, LoRAAlpha: 32,
+			PPOEpochs: 1, MicroBatch: 16, LossAggMode: "token-mean", OldLogProbs: "train", LoRARank: 16, LoRAAlpha: 32,
 		},
 		UhOhPatterns: append([]string(nil), DefaultUhOhPatterns...),
 	}
@@ -229,6 +238,7 @@ func (c *Config) Validate() error {
 	check(oneOf(c.PredMix, "max_new", "uniform"), "pred_mix must be max_new or uniform, not %q", c.PredMix)
 	check(oneOf(c.Advantage, "task_relative", "global", "per_prompt", "grpo"), "advantage must be task_relative, global, per_prompt or grpo, not %q", c.Advantage)
 	check(c.RolloutN > 0, "rollout_n must be > 0")
+	check(oneOf(c.Optim.OldLogProbs, "", "train", "sampler"), "optim.old_logprobs must be train or sampler, not %q", c.Optim.OldLogProbs)
 	if _, err := TemplateByName(c.Template); err != nil {
 		errs = append(errs, err)
 	}

@@ -37,6 +37,9 @@ type runSettings struct {
 	Ctx       int    `json:"ctx"`        // KV cache cells shared by a generation batch
 	Slots     int    `json:"slots"`      // sequences decoded together
 	GPULayers int    `json:"gpu_layers"` // layers offloaded to a GPU
+	// SeedFile lists JSONL files of seed tasks (the reference's seed layout)
+	// that replace the seeding phase of a new run.
+	SeedFile []string `json:"seed_file"`
 
 	given map[string]bool // keys set by the config file, the environment or a flag
 }
@@ -83,6 +86,7 @@ var configHelp = map[string]string{
 	"ctx":        "KV cache cells shared by a generation batch",
 	"slots":      "sequences decoded together",
 	"gpu_layers": "layers to offload to the GPU; must be 0 for now: training runs on the CPU",
+	"seed_file":  "JSONL `FILE`s of seed tasks in the reference's layout (*_seed_io.jsonl triplets, *_code_f_seed_io.jsonl induction tasks): a new run starts from them instead of a seeding phase",
 
 	"seed":                            "random seed: the same seed and inputs give the same results on CPU",
 	"task_types":                      "task types to propose and solve (abduction, deduction, induction)",
@@ -114,6 +118,7 @@ var configHelp = map[string]string{
 	"parse.f_replace_location":        "which def is renamed to f when none is called f: not_first or any_last",
 	"parse.reference_rename":          "also rename obj.NAME( method calls (the reference's regex)",
 	"parse.strip_quotes":              "strip quote characters from both ends of a generation before parsing",
+	"parse.solver_fallbacks":          "where a solver answer without its output/input fence is taken from: reference (the reference's full list of fallbacks) or strict",
 	"max_programs":                    "programs kept per task buffer",
 	"eviction":                        "buffer eviction when full: oldest, uniform or drop_new",
 	"dedup":                           "drop duplicate tasks from the buffers",
@@ -124,6 +129,7 @@ var configHelp = map[string]string{
 	"solve_fresh":                     "solver batches are built after the step's proposals",
 	"seed_batch_factor":               "seeding target = batch-size x this many valid tasks; 0 starts from the zero triplet",
 	"seed_max_rounds":                 "give up seeding after this many proposer batches",
+	"seed_patience":                   "stop seeding after this many rounds without a new task (an error when nothing was found; 0 = never)",
 	"advantage":                       "advantage estimator: task_relative, global, per_prompt or grpo",
 	"rollout_n":                       "samples per trained prompt",
 	"train_propose":                   "train on the proposer batches (false: solver only)",
@@ -146,6 +152,7 @@ var configHelp = map[string]string{
 	"optim.ppo_epochs":                "updates per step (must be 1)",
 	"optim.micro_batch":               "sequences per forward/backward graph at most",
 	"optim.loss_agg_mode":             "loss aggregation over tokens",
+	"optim.old_logprobs":              "old log-probs of the PPO ratio: train (the training forward's own, detached: ratio 1, as the reference) or sampler (the sampler's; measures the inference/training gap as clip_frac)",
 	"optim.lora_rank":                 "LoRA rank",
 	"optim.lora_alpha":                "LoRA alpha (scale = alpha / rank)",
 	"uhoh_patterns":                   "regular expressions flagged in any response (uhoh.jsonl)",
