@@ -29,7 +29,7 @@ type wireReq struct {
 	Op        string      `json:"op"`
 	Program   string      `json:"program,omitempty"`
 	Imports   string      `json:"imports,omitempty"`
-	Input     string      `json:"input,omitempty"`
+	Input     string      `json:"input"` // always sent: "" means f()
 	TimeoutMS int64       `json:"timeout_ms"`
 	Cap       int         `json:"cap,omitempty"`
 	ReadCap   int         `json:"read_cap"`
