@@ -2,7 +2,10 @@ package sandbox
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -389,24 +392,72 @@ func TestCancelledContext(t *testing.T) {
 	}
 }
 
-// TestLayersAllOnHere: every layer the kernel and our privileges allow is on.
+// TestLayersAllOnHere: every layer this machine and our privileges support
+// (probed here, independently of the pool) is reported and on, so a machine
+// or a change that silently loses one fails.
 func TestLayersAllOnHere(t *testing.T) {
 	p := sharedPool(t)
+	requireSupportedLayers(t, p.Layers(), probeLayerSupport(t))
+}
+
+// probeLayerSupport finds out, without the sandbox's code, which isolation
+// layers this process could set up.
+func probeLayerSupport(t *testing.T) map[string]bool {
+	t.Helper()
+	root := os.Geteuid() == 0
 	status, _ := os.ReadFile("/proc/self/status")
 	abi, _, _ := syscall.Syscall(444, 0, 0, 1) // landlock_create_ruleset(NULL, 0, VERSION)
-	possible := map[string]bool{
+	// Namespaces: start a process in all six new namespaces.
+	ns := exec.Command("/bin/true")
+	ns.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET |
+		syscall.CLONE_NEWNS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS}
+	nsErr := ns.Run()
+	if nsErr != nil {
+		t.Logf("probe: no new namespaces here: %v", nsErr)
+	}
+	// Cgroups (root only): a group we can create under a pids hierarchy.
+	cgroupOK := false
+	if root {
+		for _, dir := range []string{"/sys/fs/cgroup/pids", "/sys/fs/cgroup"} {
+			if _, err := os.Stat(filepath.Join(dir, "pids.max")); err != nil && dir == "/sys/fs/cgroup" {
+				continue // a v2 root without the pids controller
+			}
+			probe := filepath.Join(dir, fmt.Sprintf("azr-probe-%d", os.Getpid()))
+			if os.Mkdir(probe, 0o755) == nil {
+				_, err := os.Stat(filepath.Join(probe, "pids.max"))
+				cgroupOK = err == nil
+				os.Remove(probe)
+			}
+			if cgroupOK {
+				break
+			}
+		}
+	}
+	return map[string]bool{
 		"self-test":   true,
 		"environment": true,
 		"rlimits":     true,
+		"namespaces":  nsErr == nil,
+		"tmpfs":       nsErr == nil, // mounted in the worker's own mount namespace
 		"landlock":    int(abi) > 0,
 		"seccomp":     strings.Contains(string(status), "Seccomp:"),
-		"uid":         os.Geteuid() == 0,
-		"cgroup":      os.Geteuid() == 0,
+		"uid":         root,
+		"cgroup":      cgroupOK,
 	}
-	for _, l := range p.Layers() {
+}
+
+// requireSupportedLayers fails for every supported layer that the pool does
+// not report as on (absent from the report counts as off).
+func requireSupportedLayers(t *testing.T, layers []Layer, supported map[string]bool) {
+	t.Helper()
+	on := map[string]bool{}
+	for _, l := range layers {
 		t.Logf("%-11s %-5v %s", l.Name, l.Enabled, l.Detail)
-		if !l.Enabled && possible[l.Name] {
-			t.Errorf("layer %s is off although this machine supports it: %s", l.Name, l.Detail)
+		on[l.Name] = on[l.Name] || l.Enabled
+	}
+	for name, ok := range supported {
+		if ok && !on[name] {
+			t.Errorf("layer %s is not on although this machine supports it", name)
 		}
 	}
 }
