@@ -54,7 +54,7 @@ var answerSheets = []struct {
 		map[string]string{
 			"sample_0": block("output", "[(4, 1), (4, 1), (4, 1), (4, 1), (2, 3), (2, 3)]"),
 			"sample_1": block("output", `"c-b-a"`), // the same value, other quotes
-			"sample_2": "# Output: 1",                // a fallback the parser accepts
+			"sample_2": "# Output: 1",              // a fallback the parser accepts
 		},
 		map[string]string{
 			"sample_0": block("output", "[(4, 1), (2, 3)]"),
