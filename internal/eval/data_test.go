@@ -3,6 +3,8 @@ package eval
 import (
 	"strings"
 	"testing"
+
+	"github.com/azr-native/azr-native/rl"
 )
 
 // Each broken row is reported with its line number and why; good rows around
@@ -96,9 +98,14 @@ func TestRowsBecomeSelfPlayTasks(t *testing.T) {
 		t.Errorf("imports %q, want [import math] (put in front of the model's program, as in self-play)", it.Task.Imports)
 	}
 	// The solver prompt is self-play's: the first half of the pairs is shown.
-	p := PromptText(TaskInduction, &it)
-	if !strings.Contains(p, "12, 18") || !strings.Contains(p, "7, 5") || strings.Contains(p, "100, 75") || !strings.Contains(p, it.Task.Message) {
-		t.Errorf("induction prompt shows the wrong pairs:\n%s", p)
+	for _, style := range []string{rl.PromptStyleFull, rl.PromptStyleCompact} {
+		p := PromptText(TaskInduction, &it, style)
+		if p != rl.SolveTextWith(rl.Induction, it.Task, rl.PromptOptions{Style: style}) {
+			t.Errorf("%s prompt is not self-play's:\n%s", style, p)
+		}
+		if !strings.Contains(p, "12, 18") || !strings.Contains(p, "7, 5") || strings.Contains(p, "100, 75") || !strings.Contains(p, it.Task.Message) {
+			t.Errorf("%s induction prompt shows the wrong pairs:\n%s", style, p)
+		}
 	}
 }
 

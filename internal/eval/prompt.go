@@ -10,23 +10,28 @@ import (
 
 // PromptText is the task text of an item, before the template wraps it:
 // self-play's solver prompt for output, input and induction, and a prompt in
-// the same style for function.
-func PromptText(task Task, it *Item) string {
+// the same manner for function, in the prompt style of a run (rl.PromptStyleFull,
+// "" too, or rl.PromptStyleCompact).
+func PromptText(task Task, it *Item, style string) string {
 	if task == TaskFunction {
-		return functionText(it)
+		return functionText(it, style)
 	}
-	return rl.SolveText(task.selfPlayType(), it.Task)
+	return rl.SolveTextWith(task.selfPlayType(), it.Task, rl.PromptOptions{Style: style})
 }
 
 func fence(label, body string) string { return "```" + label + "\n" + body + "\n```" }
 
 // functionText asks for the completed function in a ```python block, which
 // the induction parser (the last python block of the answer) extracts.
-func functionText(it *Item) string {
+func functionText(it *Item, style string) string {
+	prompt := fence("python", strings.TrimRight(it.Prompt, "\n"))
+	if style == rl.PromptStyleCompact {
+		return "Complete the function " + it.EntryPoint + " so that it does what its docstring says; tests will call it. Answer with the whole function in a ```python block.\n" + prompt + "\n"
+	}
 	var b strings.Builder
 	b.WriteString("## Your job: complete the Python function below\n\n")
 	b.WriteString("Write the whole function `" + it.EntryPoint + "`: its signature, its body and any imports or helpers it needs, so that it does what its docstring says. Hidden tests will call it. Put the code in a ```python block.\n\n")
-	b.WriteString("### Function to complete\n" + fence("python", strings.TrimRight(it.Prompt, "\n")) + "\n\n")
+	b.WriteString("### Function to complete\n" + prompt + "\n\n")
 	b.WriteString("### Answer format\n" + fence("python", "def "+it.EntryPoint+"(...):\n    ...") + "\n")
 	return b.String()
 }

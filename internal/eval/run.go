@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/azr-native/azr-native/internal/progress"
 	"github.com/azr-native/azr-native/rl"
 	"go.uber.org/zap"
 )
@@ -30,8 +31,12 @@ type Options struct {
 	// a leading template prefill such as "<think>" is accepted and dropped).
 	Responses Responses
 
-	Template rl.Template     // r1 or chatml, as the run that trained the model
-	Parse    rl.ParseOptions // self-play's parsing rules (rl.DefaultParseOptions)
+	// Template, PromptStyle and Parse are the run's (rl.Config.PromptTemplate,
+	// PromptStyle and Parse): the prompts and parsing self-play used. Zero
+	// values mean r1, full and rl.DefaultParseOptions.
+	Template    rl.Template
+	PromptStyle string
+	Parse       rl.ParseOptions
 
 	Samples     int     // responses sampled per item; 0 = 1
 	Temperature float32 // 0 = greedy
@@ -161,7 +166,8 @@ func Run(ctx context.Context, o Options) (Summary, []ItemResult, error) {
 		}
 	}
 	scorer := &Scorer{Exec: opts.Exec, Template: opts.Template, Parse: opts.Parse, Retries: opts.Retries}
-	progress := newProgress(opts.Logger, string(ds.Task), len(ds.Items))
+	bar := progress.New(opts.Logger, "eval "+string(ds.Task), int64(len(ds.Items)), progress.Unit("items"))
+	defer bar.Finish()
 	for lo := 0; lo < len(ds.Items); lo += opts.Batch {
 		hi := min(lo+opts.Batch, len(ds.Items))
 		if opts.Generator != nil {
@@ -172,7 +178,7 @@ func Run(ctx context.Context, o Options) (Summary, []ItemResult, error) {
 		if err := opts.score(ctx, scorer, results, lo, hi); err != nil {
 			return sum, nil, err
 		}
-		progress.update(hi)
+		bar.Set(int64(hi))
 	}
 	summarize(&sum, results, opts.Ks)
 	sum.Seconds = time.Since(start).Seconds()
@@ -231,7 +237,7 @@ func (o *Options) generate(ctx context.Context, results []ItemResult, lo, hi int
 	var reqs []rl.GenRequest
 	var idx []int
 	for i := lo; i < hi; i++ {
-		prompt := o.Template.Render(PromptText(ds.Task, &ds.Items[i]))
+		prompt := o.Template.Render(PromptText(ds.Task, &ds.Items[i], o.PromptStyle))
 		if counter != nil && o.MaxPromptTokens > 0 {
 			n, err := counter.CountTokens(prompt)
 			if err != nil {
@@ -361,33 +367,4 @@ func summarize(sum *Summary, results []ItemResult, ks []int) {
 		sum.FormatRate = formatted / float64(samples)
 		sum.AnswerRate = float64(parsed) / float64(samples)
 	}
-}
-
-// progress logs how far an evaluation is, at most every few seconds.
-type progress struct {
-	log   *zap.Logger
-	task  string
-	total int
-	start time.Time
-	last  time.Time
-}
-
-func newProgress(log *zap.Logger, task string, total int) *progress {
-	now := time.Now()
-	return &progress{log: log, task: task, total: total, start: now, last: now}
-}
-
-func (p *progress) update(done int) {
-	now := time.Now()
-	if done < p.total && now.Sub(p.last) < 5*time.Second {
-		return
-	}
-	p.last = now
-	el := now.Sub(p.start)
-	eta := time.Duration(0)
-	if done > 0 {
-		eta = time.Duration(float64(el) * float64(p.total-done) / float64(done))
-	}
-	p.log.Info("eval progress", zap.String("task", p.task), zap.Int("done", done), zap.Int("total", p.total),
-		zap.Duration("elapsed", el.Round(time.Second)), zap.Duration("eta", eta.Round(time.Second)))
 }
