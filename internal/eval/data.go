@@ -105,15 +105,16 @@ func Read(r io.Reader, name string, task Task, strict bool) (*Dataset, error) {
 	if rows == 0 {
 		return nil, fmt.Errorf("%s: no rows (want JSON lines, one %s row per line)", name, task)
 	}
-	if err := ds.badRowsError(strict); err != nil {
+	if err := ds.Err(strict); err != nil {
 		return nil, err
 	}
 	return ds, nil
 }
 
-// badRowsError is the error for a dataset's bad rows: always when no row is
-// usable, and for any bad row when strict.
-func (ds *Dataset) badRowsError(strict bool) error {
+// Err is the error for a dataset's bad rows: always when no row is usable,
+// and for any bad row when strict. Reading non-strictly, verifying, then
+// calling Err(true) reports every bad row of a file at once.
+func (ds *Dataset) Err(strict bool) error {
 	switch {
 	case len(ds.Items) == 0:
 		return fmt.Errorf("%s: no usable %s rows, %d bad:\n%w", ds.Name, ds.Task, len(ds.Bad), listRowErrors(ds.Bad))

@@ -205,5 +205,5 @@ func Verify(ctx context.Context, s *Scorer, ds *Dataset, strict bool, parallel i
 	}
 	ds.Items = keep
 	sortRowErrors(ds.Bad)
-	return ds.badRowsError(strict)
+	return ds.Err(strict)
 }
