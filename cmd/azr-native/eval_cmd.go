@@ -100,6 +100,7 @@ metrics.jsonl.`,
 			jsonFlag(),
 			&cli.DurationFlag{Name: "exec-timeout", Value: 2 * time.Second, Usage: "wall-clock limit of one program run in the sandbox", EnvVars: envVar("exec-timeout")},
 			&cli.StringFlag{Name: "python", Usage: "Python interpreter for the sandbox (default: python3 on PATH)", EnvVars: envVar("python")},
+			sbxIsolationFlag(),
 			&cli.IntFlag{Name: "batch", Value: 8, Usage: "items per generation call", EnvVars: envVar("batch")},
 			&cli.IntFlag{Name: "ctx", Value: 8192, Usage: "KV cache cells shared by a generation batch", EnvVars: envVar("ctx")},
 			&cli.IntFlag{Name: "slots", Value: 8, Usage: "sequences decoded together", EnvVars: envVar("slots")},
@@ -157,8 +158,12 @@ func evalCommand(c *cli.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	iso, err := sandbox.ParseIsolation(c.String("sandbox-isolation"))
+	if err != nil {
+		return err
+	}
 	pool, err := sandbox.New(ctx, sandbox.Config{Workers: c.Int("threads"), Timeout: c.Duration("exec-timeout"),
-		MaxOutputBytes: evalMaxOutputBytes, Python: c.String("python"), Logger: logger})
+		MaxOutputBytes: evalMaxOutputBytes, Python: c.String("python"), Isolation: iso, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}

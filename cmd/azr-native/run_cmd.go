@@ -124,7 +124,7 @@ func runSelfPlay(c *cli.Context) error {
 	defer stop()
 
 	pool, err := sandbox.New(ctx, sandbox.Config{Workers: set.Threads, Timeout: cfg.ExecTimeout,
-		BannedModules: cfg.BannedModules, Logger: logger})
+		BannedModules: cfg.BannedModules, Isolation: sandbox.Isolation(set.SandboxIsolation), Logger: logger})
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
