@@ -38,6 +38,8 @@ type Trainer struct {
 
 	// OnStep, when set, is called after every step with its metrics.
 	OnStep func(StepMetrics)
+	// OnProgress, when set, hears how far the seeding phase and each step have got.
+	OnProgress func(Progress)
 	// Eval, when set, is called by Run every cfg.EvalEvery steps (AZR-SPEC §7
 	// step 5: greedy CruxEval / LiveCodeBench-Execution in the reference); its
 	// scores are logged and written to metrics.jsonl as {"step": n, "eval": {...}}.
@@ -329,6 +331,7 @@ func (t *Trainer) Seed(ctx context.Context) error {
 			}
 		}
 		t.log.Info("seeding triplets", zap.Int("have", pool.Len()), zap.Int("target", target))
+		t.progress(Progress{Stage: "seeding triplets", Done: pool.Len(), Total: target})
 	}
 	if pool.Len() > target {
 		pool.Entries = pool.Entries[:target]
@@ -352,6 +355,7 @@ func (t *Trainer) Seed(ctx context.Context) error {
 			problems.Add(tk, nil)
 		}
 		t.log.Info("seeding induction tasks", zap.Int("have", problems.Len()), zap.Int("target", target))
+		t.progress(Progress{Stage: "seeding induction", Done: problems.Len(), Total: target})
 	}
 	if problems.Len() > target {
 		problems.Entries = problems.Entries[:target]
@@ -436,7 +440,9 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 
 	// 3. Propose then solve, per type.
 	batches := map[BatchKey][]scored{}
+	phases := 2*len(types) + 1
 	for _, typ := range types {
+		t.progress(Progress{Stage: "step", Step: step, Phase: "propose " + typ.String(), Done: len(batches), Total: phases})
 		ts := time.Now()
 		ps, err := t.proposeBatch(ctx, step, typ, proposers[typ])
 		if err != nil {
@@ -447,6 +453,7 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 		t.log.Info("phase done", zap.Int("step", step), zap.String("phase", "propose "+typ.String()),
 			zap.Int("responses", len(ps)), zap.Float64("seconds", m.Seconds["propose_"+typ.String()]))
 
+		t.progress(Progress{Stage: "step", Step: step, Phase: "solve " + typ.String(), Done: len(batches), Total: phases})
 		ts = time.Now()
 		if t.cfg.SolveFresh {
 			solvers[typ] = t.solverTasks(typ, step)
@@ -498,11 +505,13 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 	}
 	ts := time.Now()
 	t.log.Info("phase start", zap.Int("step", step), zap.String("phase", "train"), zap.Int("sequences", len(seqs)))
+	t.progress(Progress{Stage: "step", Step: step, Phase: "train", Done: phases - 1, Total: phases})
 	stats, err := t.policy.TrainStep(ctx, seqs)
 	if err != nil {
 		return m, fmt.Errorf("step %d, train: %w", step, err)
 	}
 	m.Seconds["train"] = time.Since(ts).Seconds()
+	t.progress(Progress{Stage: "step", Step: step, Done: phases, Total: phases})
 	m.Train, m.TrainNonFinite = finiteStats(stats)
 	t.step = step
 

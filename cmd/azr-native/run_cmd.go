@@ -185,7 +185,9 @@ func runSelfPlay(c *cli.Context) error {
 	}
 	logger.Info("self-play", zap.String("out", out), zap.Int("from_step", tr.StepCount()), zap.Int("steps", remaining),
 		zap.Int("batch_size", cfg.BatchSize), zap.Int("n_samples", cfg.NSamples))
+	finishProgress := watchSelfPlay(tr, cfg.Steps)
 	err = tr.Run(ctx, remaining)
+	finishProgress()
 	if ctx.Err() != nil {
 		last, _ := rl.LatestCheckpoint(out)
 		logger.Warn("stopped; run the same command to resume", zap.String("last_checkpoint", last))
