@@ -68,6 +68,12 @@ type Config struct {
 	SwapDifficulty           bool     `json:"swap_difficulty"`             // false; true reproduces Q8 (swapped criteria)
 	InductionProgramFromBoth bool     `json:"induction_program_from_both"` // true: programs from abduction ∪ deduction (duplicates count twice)
 
+	// PromptStyle is "full" (default: every instruction, the reference's
+	// content) or "compact" (terse instructions, references in two lines,
+	// the same answer formats; for small-context models, with References
+	// about 2). "" (checkpoints from before the option) means full.
+	PromptStyle string `json:"prompt_style"`
+
 	// Parsing (AZR-SPEC §2.4, §4.1).
 	Parse ParseOptions `json:"parse"`
 
@@ -102,7 +108,10 @@ type Config struct {
 
 	// Executor (AZR-SPEC §3). The trainer passes these to nobody: whoever
 	// builds the sandbox pool reads them.
-	ExecTimeout     time.Duration `json:"exec_timeout"`     // execute_max_timeout: 10 s
+	// ExecTimeout is the wall-clock limit of one program run. Default 500 ms,
+	// not the reference's 10 s: AZR programs finish in milliseconds, and each
+	// proposal that loops forever would otherwise hold a worker for 10 s.
+	ExecTimeout     time.Duration `json:"exec_timeout"`
 	ExecParallelism int           `json:"exec_parallelism"` // concurrent executor calls: 8 (results do not depend on it)
 	ExecRetries     int           `json:"exec_retries"`     // retries on executor (not program) errors: 3
 
@@ -155,6 +164,7 @@ func DefaultConfig() Config {
 		NumInputs:                10,
 		BannedModules:            append([]string(nil), ReferenceBannedModules...),
 		Template:                 "r1",
+		PromptStyle:              PromptStyleFull,
 		InductionProgramFromBoth: true,
 		Parse:                    DefaultParseOptions(),
 		MaxPrograms:              16384,
@@ -168,7 +178,7 @@ func DefaultConfig() Config {
 		Advantage:                "task_relative",
 		RolloutN:                 1,
 		AdvEps:                   1e-8,
-		ExecTimeout:              10 * time.Second,
+		ExecTimeout:              500 * time.Millisecond,
 		ExecParallelism:          8,
 		ExecRetries:              3,
 		Optim: OptimConfig{
@@ -205,6 +215,7 @@ func (c *Config) Validate() error {
 	check(c.SeedBatchFactor >= 0, "seed_batch_factor must be >= 0")
 	check(c.KeepCheckpoints >= 0, "keep_checkpoints must be >= 0")
 	check(c.ExecParallelism > 0, "exec_parallelism must be > 0")
+	check(c.ExecTimeout >= time.Millisecond, "exec_timeout %v is under 1ms (write a duration such as \"500ms\"; a bare number counts nanoseconds)", c.ExecTimeout)
 	check(c.ExecRetries >= 0, "exec_retries must be >= 0")
 	check(c.MaxResponseLength > 0, "max_response_length must be > 0")
 	check(oneOf(c.Eviction, "oldest", "uniform", "drop_new"), "eviction must be oldest, uniform or drop_new, not %q", c.Eviction)
@@ -213,6 +224,9 @@ func (c *Config) Validate() error {
 	check(oneOf(c.Advantage, "task_relative", "global", "per_prompt", "grpo"), "advantage must be task_relative, global, per_prompt or grpo, not %q", c.Advantage)
 	check(c.RolloutN > 0, "rollout_n must be > 0")
 	if _, err := TemplateByName(c.Template); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkPromptStyle(c.PromptStyle); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Parse.validate(); err != nil {
