@@ -32,8 +32,9 @@ type Trainer struct {
 	monitor *Monitor
 	counter TokenCounter
 
-	dir     string    // run directory: checkpoints/, metrics.jsonl, uhoh.jsonl
+	dir     string    // run directory: checkpoints/, metrics.jsonl, samples.jsonl, uhoh.jsonl
 	metrics io.Writer // JSON lines, one StepMetrics per step
+	samples io.Writer // JSON lines, Config.SamplesPerBatch SampleRecords per batch and step
 	files   []*os.File
 
 	// OnStep, when set, is called after every step with its metrics.
@@ -102,7 +103,8 @@ func (t *Trainer) RNGState() []byte {
 }
 
 // SetDir sets the run directory: checkpoints go to dir/checkpoints, metrics
-// are appended to dir/metrics.jsonl and uh-oh flags to dir/uhoh.jsonl.
+// are appended to dir/metrics.jsonl, sample responses to dir/samples.jsonl
+// and uh-oh flags to dir/uhoh.jsonl.
 func (t *Trainer) SetDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -122,7 +124,11 @@ func (t *Trainer) SetDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	t.dir, t.metrics, t.monitor.W = dir, mf, uf
+	sf, err := open("samples.jsonl")
+	if err != nil {
+		return err
+	}
+	t.dir, t.metrics, t.monitor.W, t.samples = dir, mf, uf, sf
 	return nil
 }
 
@@ -307,6 +313,7 @@ type scored struct {
 	pbar        float64
 	execErr     bool
 	promptChars int
+	task        *Task // proposer: the valid task proposed; solver: the task solved
 }
 
 // Seed runs the optional seeding phase (AZR-SPEC §6.3): propose with the
@@ -530,10 +537,19 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 		m.Buffers[typ.String()] = t.bufs.Of(typ).Len()
 	}
 	m.UhOh = t.monitor.Count
+	m.Signal = signalHealth(batches, t.bufs)
 	m.Seconds["total"] = time.Since(start).Seconds()
 	if t.metrics != nil {
 		if err := json.NewEncoder(t.metrics).Encode(m); err != nil {
 			return m, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	if t.samples != nil {
+		enc := json.NewEncoder(t.samples)
+		for _, r := range sampleRecords(step, batches, t.cfg.SamplesPerBatch) {
+			if err := enc.Encode(r); err != nil {
+				return m, fmt.Errorf("samples: %w", err)
+			}
 		}
 	}
 	if t.OnStep != nil {
@@ -650,6 +666,7 @@ func (t *Trainer) proposeBatch(ctx context.Context, step int, typ TaskType, item
 				task.Thought = ""
 			}
 			buf.Add(task, t.rng)
+			sc.task = &task
 		}
 		out[j] = sc
 	}
@@ -688,7 +705,8 @@ func (t *Trainer) solveBatch(ctx context.Context, step int, typ TaskType, tasks 
 			c = 1
 		}
 		out[j] = scored{prompt: res[j/n].PromptTokens, sample: s, group: j / n, reward: ss[j].Reward, format: ss[j].Format,
-			correct: c, valid: ss[j].Parsed.OK, answer: ss[j].Parsed.Value, execErr: ss[j].ExecErr != "", promptChars: len(prompts[j/n])}
+			correct: c, valid: ss[j].Parsed.OK, answer: ss[j].Parsed.Value, execErr: ss[j].ExecErr != "", promptChars: len(prompts[j/n]),
+			task: &tasks[j/n]}
 	}
 	return out, nil
 }

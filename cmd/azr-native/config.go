@@ -92,6 +92,7 @@ var configHelp = map[string]string{
 	"threads":           "CPU threads for the engine and the sandbox pool",
 	"ctx":               "KV cache cells shared by a generation batch",
 	"slots":             "sequences decoded together",
+	"samples_per_batch": "responses per (task type x role) batch and step written to samples.jsonl for reports; 0 = none",
 	"gpu_layers":        "layers to offload to the GPU; must be 0 for now: training runs on the CPU",
 	"sandbox_isolation": "when a sandbox isolation layer cannot be set up on this machine: strict (refuse to run, naming the layer and the fix) or best-effort (run anyway, with a warning)",
 

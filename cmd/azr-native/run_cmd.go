@@ -36,7 +36,10 @@ Everything goes into --out DIR:
   config.json                the effective settings (a valid --config file)
   checkpoints/step-NNNNNN/   adapter.gguf (a llama.cpp --lora file), optimizer state,
                              buffers, RNG state, config; checkpoints/latest names the newest
-  metrics.jsonl              one JSON line per step: rewards, accuracies, lengths, timings
+  metrics.jsonl              one JSON line per step: rewards, accuracies, lengths, timings,
+                             and "signal": valid-proposal rate, the 0 < p̄ < 1 share,
+                             solve rate per type, program diversity
+  samples.jsonl              a few responses per batch and step (--samples-per-batch)
   uhoh.jsonl                 responses the monitor flagged
 Run the same command again to resume: it continues from checkpoints/latest exactly as
 if it had not stopped. On resume the checkpoint's self-play settings win (a setting
