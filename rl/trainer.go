@@ -38,9 +38,11 @@ type Trainer struct {
 
 	// OnStep, when set, is called after every step with its metrics.
 	OnStep func(StepMetrics)
-	// Eval, when set, is called by Run every cfg.EvalEvery steps (AZR-SPEC §7
-	// step 5: greedy CruxEval / LiveCodeBench-Execution in the reference); its
-	// scores are logged and written to metrics.jsonl as {"step": n, "eval": {...}}.
+	// Eval, when set, is called by Run before the first step of a run (step
+	// 0, the base policy), every cfg.EvalEvery steps (0: never in between) and
+	// after the last step of each Run (AZR-SPEC §7 step 5: greedy CruxEval /
+	// LiveCodeBench-Execution in the reference); its scores are logged and
+	// written to metrics.jsonl as {"step": n, "eval": {...}}.
 	Eval func(ctx context.Context, step int) (map[string]float64, error)
 }
 
@@ -138,6 +140,11 @@ func (t *Trainer) Close() error {
 // configured and not done), saving a checkpoint every cfg.SaveEvery steps and
 // after the last one when a run directory is set.
 func (t *Trainer) Run(ctx context.Context, steps int) error {
+	if t.step == 0 {
+		if err := t.evaluate(ctx); err != nil { // the base policy, before any update
+			return err
+		}
+	}
 	if !t.seeded {
 		if err := t.Seed(ctx); err != nil {
 			return err
@@ -155,16 +162,9 @@ func (t *Trainer) Run(ctx context.Context, steps int) error {
 			zap.Float64("solve_acc_abduction", m.Batches["solve_abduction"].Accuracy),
 			zap.Float64("solve_acc_induction", m.Batches["solve_induction"].Accuracy),
 			zap.Int("valid_proposals", m.ValidProposals), zap.Float64("loss", m.Train.Loss))
-		if t.Eval != nil && t.cfg.EvalEvery > 0 && t.step%t.cfg.EvalEvery == 0 {
-			scores, err := t.Eval(ctx, t.step)
-			if err != nil {
-				return fmt.Errorf("evaluation at step %d: %w", t.step, err)
-			}
-			t.log.Info("evaluation", zap.Int("step", t.step), zap.Any("scores", scores))
-			if t.metrics != nil {
-				if err := json.NewEncoder(t.metrics).Encode(map[string]any{"step": t.step, "eval": scores}); err != nil {
-					t.log.Warn("writing evaluation metrics", zap.Error(err))
-				}
+		if (t.cfg.EvalEvery > 0 && t.step%t.cfg.EvalEvery == 0) || i == steps-1 {
+			if err := t.evaluate(ctx); err != nil {
+				return err
 			}
 		}
 		if t.dir != "" && t.cfg.SaveEvery > 0 && t.step%t.cfg.SaveEvery == 0 {
@@ -177,6 +177,25 @@ func (t *Trainer) Run(ctx context.Context, steps int) error {
 	if t.dir != "" && lastSaved != t.step {
 		if _, err := t.Save(); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// evaluate calls Eval (when set) and logs its scores, also into metrics.jsonl
+// as {"step": n, "eval": {...}}.
+func (t *Trainer) evaluate(ctx context.Context) error {
+	if t.Eval == nil {
+		return nil
+	}
+	scores, err := t.Eval(ctx, t.step)
+	if err != nil {
+		return fmt.Errorf("evaluation at step %d: %w", t.step, err)
+	}
+	t.log.Info("evaluation", zap.Int("step", t.step), zap.Any("scores", scores))
+	if t.metrics != nil {
+		if err := json.NewEncoder(t.metrics).Encode(map[string]any{"step": t.step, "eval": scores}); err != nil {
+			t.log.Warn("writing evaluation metrics", zap.Error(err))
 		}
 	}
 	return nil

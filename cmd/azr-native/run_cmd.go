@@ -38,6 +38,8 @@ Everything goes into --out DIR:
                              buffers, RNG state, config; checkpoints/latest names the newest
   metrics.jsonl              one JSON line per step: rewards, accuracies, lengths, timings
   uhoh.jsonl                 responses the monitor flagged
+  eval/TASK-step-NNNNNN.jsonl  per-item results of --eval-data evaluations (their scores,
+                             eval/TASK/pass_at_1, are lines {"step", "eval"} of metrics.jsonl)
 Run the same command again to resume: it continues from checkpoints/latest exactly as
 if it had not stopped. On resume the checkpoint's self-play settings win (a setting
 given differently is reported and ignored), except --steps, which may raise the target;
@@ -163,6 +165,13 @@ func runSelfPlay(c *cli.Context) error {
 	if remaining <= 0 {
 		logger.Info("run already complete", zap.Int("step", tr.StepCount()), zap.Int("target", cfg.Steps))
 		return nil
+	}
+	ev, err := newRunEvaluator(ctx, set.EvalData, cfg, pool, eng, out, set.Threads)
+	if err != nil {
+		return err
+	}
+	if ev != nil {
+		tr.Eval = ev.Eval
 	}
 	logger.Info("self-play", zap.String("out", out), zap.Int("from_step", tr.StepCount()), zap.Int("steps", remaining),
 		zap.Int("batch_size", cfg.BatchSize), zap.Int("n_samples", cfg.NSamples))
