@@ -622,7 +622,7 @@ func TestNanoCancellation(t *testing.T) {
 	ctx, cancel2 := context.WithTimeout(context.Background(), full/20)
 	defer cancel2()
 	_, err := tr.Step(ctx, rows, 8, 64, nil, 1e-3)
-	if !errors.Is(err, ErrCancelled) {
+	if !errors.Is(err, ErrCancelled) || !strings.HasPrefix(err.Error(), "nano step: cancelled: context deadline exceeded") {
 		t.Fatalf("cancelled mid-step (after %v of a %v step): err = %v", full/20, full, err)
 	}
 	after, _ := tr.Params()
