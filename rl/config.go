@@ -68,6 +68,12 @@ type Config struct {
 	SwapDifficulty           bool     `json:"swap_difficulty"`             // false; true reproduces Q8 (swapped criteria)
 	InductionProgramFromBoth bool     `json:"induction_program_from_both"` // true: programs from abduction ∪ deduction (duplicates count twice)
 
+	// PromptStyle is "full" (default: every instruction, the reference's
+	// content) or "compact" (terse instructions, references in two lines,
+	// the same answer formats; for small-context models, with References
+	// about 2). "" (checkpoints from before the option) means full.
+	PromptStyle string `json:"prompt_style"`
+
 	// Parsing (AZR-SPEC §2.4, §4.1).
 	Parse ParseOptions `json:"parse"`
 
@@ -155,6 +161,7 @@ func DefaultConfig() Config {
 		NumInputs:                10,
 		BannedModules:            append([]string(nil), ReferenceBannedModules...),
 		Template:                 "r1",
+		PromptStyle:              PromptStyleFull,
 		InductionProgramFromBoth: true,
 		Parse:                    DefaultParseOptions(),
 		MaxPrograms:              16384,
@@ -213,6 +220,9 @@ func (c *Config) Validate() error {
 	check(oneOf(c.Advantage, "task_relative", "global", "per_prompt", "grpo"), "advantage must be task_relative, global, per_prompt or grpo, not %q", c.Advantage)
 	check(c.RolloutN > 0, "rollout_n must be > 0")
 	if _, err := TemplateByName(c.Template); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkPromptStyle(c.PromptStyle); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Parse.validate(); err != nil {

@@ -60,6 +60,16 @@
 // banned-module list, the plan-first instruction, the K reference triplets;
 // for induction the N-input / message contract and the program.
 //
+// Config.PromptStyle "compact" (PromptOptions.Style, TemplateFor) is for
+// small-context models: the same six task texts with terse instructions, each
+// reference written as a python block plus one "f(input) == output" line, the
+// induction examples as such lines too, and a one-sentence think/answer
+// instruction in the template. The answer formats and parsers are unchanged.
+// It omits the judging criteria, the banned-module list (the sandbox still
+// enforces it) and the swapped difficulty sentence; pair it with fewer
+// references (Config.References 2). With K = 2 its proposer prompts are about
+// a third of the full ones with K = 6, and its solver prompts about half.
+//
 // # Parsing and its fixed quirks
 //
 // Generation text = Template.Prefill ("<think>") + response, trimmed. Format

@@ -45,7 +45,8 @@ var TemplateChatML = Template{
 	Prefill: "<think>",
 }
 
-// TemplateByName returns "r1" or "chatml".
+// TemplateByName returns "r1" or "chatml" with the full instruction (the
+// "full" prompt style); TemplateFor also knows the compact style.
 func TemplateByName(name string) (Template, error) {
 	switch name {
 	case "r1", "":
@@ -57,10 +58,12 @@ func TemplateByName(name string) (Template, error) {
 }
 
 // PromptOptions carries what the task texts depend on besides the task.
+// Config.PromptOptions derives them from a run's settings.
 type PromptOptions struct {
 	BannedModules  []string
 	NumInputs      int
-	SwapDifficulty bool // reproduce the reference's swapped difficulty sentence (Q8)
+	SwapDifficulty bool   // reproduce the reference's swapped difficulty sentence (Q8)
+	Style          string // PromptStyleFull ("" too) or PromptStyleCompact (prompt_compact.go)
 }
 
 func fence(label, body string) string { return "```" + label + "\n" + body + "\n```" }
@@ -68,6 +71,9 @@ func fence(label, body string) string { return "```" + label + "\n" + body + "\n
 // ProposeTriplet writes the task text asking for a new deduction or abduction
 // task (AZR-SPEC §2.2), with the reference triplets to differ from.
 func ProposeTriplet(typ TaskType, refs []Task, o PromptOptions) string {
+	if o.Style == PromptStyleCompact {
+		return proposeTripletCompact(typ, refs, o)
+	}
 	var b strings.Builder
 	subject := "work out the output the snippet returns for your input"
 	if typ == Abduction {
@@ -122,6 +128,9 @@ func ProposeTriplet(typ TaskType, refs []Task, o PromptOptions) string {
 // ProposeInduction writes the task text asking for N inputs and a message for
 // an existing program (AZR-SPEC §2.3).
 func ProposeInduction(program string, o PromptOptions) string {
+	if o.Style == PromptStyleCompact {
+		return proposeInductionCompact(program, o)
+	}
 	var b strings.Builder
 	n := o.NumInputs
 	fmt.Fprintf(&b, "## Your job: write %d inputs and a message for the code snippet below\n\n", n)
@@ -184,7 +193,17 @@ func SolveInduction(t Task) string {
 	return b.String()
 }
 
-// SolveText returns the solver task text for a task of the given type.
+// SolveTextWith returns the solver task text for a task of the given type in
+// the prompt style of o (only o.Style matters to solver texts).
+func SolveTextWith(typ TaskType, t Task, o PromptOptions) string {
+	if o.Style == PromptStyleCompact {
+		return solveTextCompact(typ, t)
+	}
+	return SolveText(typ, t)
+}
+
+// SolveText returns the solver task text for a task of the given type, in the
+// full prompt style.
 func SolveText(typ TaskType, t Task) string {
 	switch typ {
 	case Deduction:

@@ -54,7 +54,7 @@ type Scorer struct {
 
 // NewScorer returns the scorer a Config describes.
 func NewScorer(cfg *Config, exec Executor) (*Scorer, error) {
-	tpl, err := TemplateByName(cfg.Template)
+	tpl, err := cfg.PromptTemplate()
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,7 @@ func NewTrainer(cfg Config, policy Policy, exec Executor, logger *zap.Logger) (*
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	tpl, _ := TemplateByName(cfg.Template)
+	tpl, _ := cfg.PromptTemplate()
 	scorer, err := NewScorer(&cfg, exec)
 	if err != nil {
 		return nil, err
@@ -66,7 +66,7 @@ func NewTrainer(cfg Config, policy Policy, exec Executor, logger *zap.Logger) (*
 	pcg := rand.NewPCG(cfg.Seed, 0x617a722d6e6174) // "azr-nat"
 	t := &Trainer{
 		cfg: cfg, policy: policy, scorer: scorer, log: logger, tpl: tpl,
-		popts:   PromptOptions{BannedModules: cfg.BannedModules, NumInputs: cfg.NumInputs, SwapDifficulty: cfg.SwapDifficulty},
+		popts:   cfg.PromptOptions(),
 		pcg:     pcg,
 		rng:     rand.New(pcg),
 		bufs:    NewBuffers(&cfg),
@@ -544,7 +544,7 @@ func (t *Trainer) solverTasks(typ TaskType, step int) []Task {
 	}
 	kept := tasks[:0:0]
 	for _, tk := range tasks {
-		if t.fits(t.tpl.Render(SolveText(typ, tk)), t.cfg.MaxPromptLength) {
+		if t.fits(t.tpl.Render(SolveTextWith(typ, tk, t.popts)), t.cfg.MaxPromptLength) {
 			kept = append(kept, tk)
 		}
 	}
@@ -589,7 +589,7 @@ func (t *Trainer) proposeBatch(ctx context.Context, step int, typ TaskType, item
 		if !ps[j].Valid || ps[j].Format <= 0 {
 			continue
 		}
-		prompt := t.tpl.Render(SolveText(typ, ps[j].Task))
+		prompt := t.tpl.Render(SolveTextWith(typ, ps[j].Task, t.popts))
 		if !t.fits(prompt, t.cfg.MaxPromptLength) {
 			continue // filtered for length: p̄ forced to 0 (AZR-SPEC §4.3)
 		}
@@ -653,7 +653,7 @@ func (t *Trainer) solveBatch(ctx context.Context, step int, typ TaskType, tasks 
 	reqs := make([]GenRequest, len(tasks))
 	prompts := make([]string, len(tasks))
 	for i := range tasks {
-		prompts[i] = t.tpl.Render(SolveText(typ, tasks[i]))
+		prompts[i] = t.tpl.Render(SolveTextWith(typ, tasks[i], t.popts))
 		reqs[i] = GenRequest{Prompt: prompts[i], N: n, Sampling: t.cfg.sampling(t.rng.Uint64())}
 	}
 	res, err := t.generate(ctx, reqs)

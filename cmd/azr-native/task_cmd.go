@@ -90,6 +90,7 @@ func taskFlags() []cli.Flag {
 		&cli.StringFlag{Name: "role", Required: true, Usage: "propose or solve", EnvVars: envVar("role")},
 		&cli.StringFlag{Name: "task", Usage: "TASK.json `FILE` (see below)", EnvVars: envVar("task")},
 		&cli.StringFlag{Name: "template", Value: "r1", Usage: "prompt template: r1 (base models) or chatml", EnvVars: envVar("template")},
+		&cli.StringFlag{Name: "prompt-style", Value: rl.PromptStyleFull, Usage: "full, or compact (terse instructions for small-context models; same answer formats)", EnvVars: envVar("prompt-style")},
 		&cli.BoolFlag{Name: "reference-parsing", Usage: "parse with the reference's rules and quirks instead of azr-native's fixes", EnvVars: envVar("reference-parsing")},
 		&cli.IntFlag{Name: "num-inputs", Value: rl.DefaultConfig().NumInputs, Usage: "inputs an induction proposal must carry", EnvVars: envVar("num-inputs")},
 	}
@@ -134,12 +135,13 @@ func parseTaskArgs(c *cli.Context) (*taskArgs, error) {
 	}
 	a.cfg = rl.DefaultConfig()
 	a.cfg.Template = c.String("template")
+	a.cfg.PromptStyle = c.String("prompt-style")
 	a.cfg.NumInputs = c.Int("num-inputs")
 	if c.Bool("reference-parsing") {
 		a.cfg.Parse = rl.ReferenceParseOptions()
 	}
-	if a.tpl, err = rl.TemplateByName(a.cfg.Template); err != nil {
-		return nil, fmt.Errorf("--template: %w", err)
+	if a.tpl, err = a.cfg.PromptTemplate(); err != nil {
+		return nil, fmt.Errorf("--template/--prompt-style: %w", err)
 	}
 	return &a, nil
 }
@@ -309,11 +311,11 @@ func taskPrompt(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := rl.PromptOptions{BannedModules: a.cfg.BannedModules, NumInputs: a.cfg.NumInputs}
+	opts := a.cfg.PromptOptions()
 	var text string
 	switch {
 	case a.role == rl.Solve:
-		text = rl.SolveText(a.typ, a.task)
+		text = rl.SolveTextWith(a.typ, a.task, opts)
 	case a.typ == rl.Induction:
 		text = rl.ProposeInduction(a.task.Program, opts)
 	default:
