@@ -108,7 +108,10 @@ type Config struct {
 
 	// Executor (AZR-SPEC §3). The trainer passes these to nobody: whoever
 	// builds the sandbox pool reads them.
-	ExecTimeout     time.Duration `json:"exec_timeout"`     // execute_max_timeout: 10 s
+	// ExecTimeout is the wall-clock limit of one program run. Default 500 ms,
+	// not the reference's 10 s: AZR programs finish in milliseconds, and each
+	// proposal that loops forever would otherwise hold a worker for 10 s.
+	ExecTimeout     time.Duration `json:"exec_timeout"`
 	ExecParallelism int           `json:"exec_parallelism"` // concurrent executor calls: 8 (results do not depend on it)
 	ExecRetries     int           `json:"exec_retries"`     // retries on executor (not program) errors: 3
 
@@ -175,7 +178,7 @@ func DefaultConfig() Config {
 		Advantage:                "task_relative",
 		RolloutN:                 1,
 		AdvEps:                   1e-8,
-		ExecTimeout:              10 * time.Second,
+		ExecTimeout:              500 * time.Millisecond,
 		ExecParallelism:          8,
 		ExecRetries:              3,
 		Optim: OptimConfig{
@@ -212,6 +215,7 @@ func (c *Config) Validate() error {
 	check(c.SeedBatchFactor >= 0, "seed_batch_factor must be >= 0")
 	check(c.KeepCheckpoints >= 0, "keep_checkpoints must be >= 0")
 	check(c.ExecParallelism > 0, "exec_parallelism must be > 0")
+	check(c.ExecTimeout >= time.Millisecond, "exec_timeout %v is under 1ms (write a duration such as \"500ms\"; a bare number counts nanoseconds)", c.ExecTimeout)
 	check(c.ExecRetries >= 0, "exec_retries must be >= 0")
 	check(c.MaxResponseLength > 0, "max_response_length must be > 0")
 	check(oneOf(c.Eviction, "oldest", "uniform", "drop_new"), "eviction must be oldest, uniform or drop_new, not %q", c.Eviction)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/azr-native/azr-native/bindings"
+	"github.com/azr-native/azr-native/rl"
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -20,10 +21,13 @@ func globalFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: envVar("log-level")},
 		&cli.StringFlag{Name: "log-format", Value: "console", Usage: "console (human) or json (one object per line)", EnvVars: envVar("log-format")},
-		&cli.IntFlag{Name: "threads", Value: runtime.NumCPU(), Usage: "CPU threads for the engine and the sandbox pool", EnvVars: envVar("threads")},
-		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed: the same seed and inputs give the same results on CPU", EnvVars: envVar("seed")},
+		&cli.IntFlag{Name: "threads", Value: defaultThreads(), Usage: "CPU threads for the engine and the sandbox pool", EnvVars: envVar("threads")},
+		&cli.Uint64Flag{Name: "seed", Value: rl.DefaultConfig().Seed, Usage: "random seed: the same seed and inputs give the same results on CPU", EnvVars: envVar("seed")},
 	}
 }
+
+// defaultThreads is every CPU the process may use.
+func defaultThreads() int { return runtime.NumCPU() }
 
 var logger = zap.NewNop()
 

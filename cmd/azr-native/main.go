@@ -26,6 +26,14 @@ var (
 // registerCommand adds a top-level subcommand; called from init functions.
 func registerCommand(c *cli.Command) { topCommands = append(topCommands, c) }
 
+// commandMakers build top-level subcommands afresh for each app, for
+// commands whose flags are generated (urfave/cli flags keep the values of
+// the last parse, so an app run twice in one process needs new ones).
+var commandMakers []func() *cli.Command
+
+// registerCommandMaker adds a top-level subcommand built by make for each app.
+func registerCommandMaker(make func() *cli.Command) { commandMakers = append(commandMakers, make) }
+
 // registerNano adds a subcommand under `azr-native nano` (the built-in nano base model).
 func registerNano(c *cli.Command) { nanoCommands = append(nanoCommands, c) }
 
@@ -33,10 +41,14 @@ func registerNano(c *cli.Command) { nanoCommands = append(nanoCommands, c) }
 func registerBench(c *cli.Command) { benchCommands = append(benchCommands, c) }
 
 func newApp() *cli.App {
-	sort.Slice(topCommands, func(i, j int) bool { return topCommands[i].Name < topCommands[j].Name })
+	top := append([]*cli.Command{}, topCommands...)
+	for _, make := range commandMakers {
+		top = append(top, make())
+	}
+	sort.Slice(top, func(i, j int) bool { return top[i].Name < top[j].Name })
 	sort.Slice(benchCommands, func(i, j int) bool { return benchCommands[i].Name < benchCommands[j].Name })
 	sort.Slice(nanoCommands, func(i, j int) bool { return nanoCommands[i].Name < nanoCommands[j].Name })
-	cmds := append([]*cli.Command{}, topCommands...)
+	cmds := top
 	if len(nanoCommands) > 0 {
 		cmds = append(cmds, &cli.Command{
 			Name:        "nano",

@@ -70,7 +70,11 @@ func TestCLIModelGenerateAndRun(t *testing.T) {
 	}
 
 	// The main job: one step, then the same command resumes to two.
-	run := []string{"run", "-m", model, "--out", filepath.Join(dir, "run"), "--batch-size", "1", "--n-samples", "2",
+	settings := filepath.Join(dir, "settings.yaml")
+	if err := os.WriteFile(settings, []byte("batch_size: 1\nn_samples: 2\nkeep_checkpoints: 5\noptim: {lora_rank: 4}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := []string{"run", "-m", model, "--out", filepath.Join(dir, "run"), "--config", settings,
 		"--max-response-length", "16", "--seed-factor", "0", "--save-every", "1", "--ctx", "8192"}
 	if _, err := azr(t, append(run, "--steps", "1")...); err != nil {
 		t.Fatalf("run: %v", err)
@@ -89,6 +93,30 @@ func TestCLIModelGenerateAndRun(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "run", f)); err != nil {
 			t.Errorf("run dir: %v", err)
 		}
+	}
+	// The effective settings are written to the run directory, and are a valid config.
+	effective, err := os.ReadFile(filepath.Join(dir, "run", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eff struct {
+		BatchSize       int    `json:"batch_size"`
+		KeepCheckpoints int    `json:"keep_checkpoints"`
+		MaxResponse     int    `json:"max_response_length"`
+		Steps           int    `json:"steps"`
+		Model           string `json:"model"`
+		Optim           struct {
+			LoRARank int `json:"lora_rank"`
+		} `json:"optim"`
+	}
+	if err := json.Unmarshal(effective, &eff); err != nil {
+		t.Fatal(err)
+	}
+	if eff.BatchSize != 1 || eff.KeepCheckpoints != 5 || eff.MaxResponse != 16 || eff.Steps != 2 || eff.Optim.LoRARank != 4 || eff.Model != model {
+		t.Errorf("config.json: %s", effective)
+	}
+	if _, err := azr(t, "run", "--print-config", "--config", filepath.Join(dir, "run", "config.json")); err != nil {
+		t.Errorf("config.json is not a valid --config: %v", err)
 	}
 }
 
