@@ -1,0 +1,205 @@
+package nano
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+)
+
+// CorpusFile is the corpus inside a data directory written by `nano data`:
+// one JSON object per line with at least a "text" field.
+const CorpusFile = "corpus.jsonl"
+
+// ReadCorpusTexts returns the "text" of every line of a corpus JSONL file, in order.
+func ReadCorpusTexts(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var texts []string
+	r := bufio.NewReaderSize(f, 1<<20)
+	for line := 1; ; line++ {
+		raw, err := r.ReadBytes('\n')
+		if len(raw) > 0 && !isBlank(raw) {
+			var doc struct {
+				Text *string `json:"text"`
+			}
+			if jerr := json.Unmarshal(raw, &doc); jerr != nil {
+				return nil, fmt.Errorf("%s:%d: %w", path, line, jerr)
+			}
+			if doc.Text == nil {
+				return nil, fmt.Errorf("%s:%d: no \"text\" field", path, line)
+			}
+			texts = append(texts, *doc.Text)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if len(texts) == 0 {
+		return nil, fmt.Errorf("%s: no documents", path)
+	}
+	return texts, nil
+}
+
+func isBlank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\n' && c != '\r' && c != '\t' {
+			return false
+		}
+	}
+	return true
+}
+
+// splitHeldOut puts a document in the held-out split when a hash of the seed
+// and its text falls under percent: stable under reordering and additions.
+func splitHeldOut(texts []string, seed uint64, percent float64) (train, heldOut []string) {
+	limit := uint64(percent * 100)
+	for _, t := range texts {
+		h := fnv.New64a()
+		var s [8]byte
+		binary.LittleEndian.PutUint64(s[:], seed)
+		h.Write(s[:])
+		h.Write([]byte(t))
+		if h.Sum64()%10000 < limit {
+			heldOut = append(heldOut, t)
+		} else {
+			train = append(train, t)
+		}
+	}
+	return train, heldOut
+}
+
+// tokenStream tokenizes documents (special tokens parsed: the transcripts are
+// written in the chat template) and joins them, each followed by
+// <|endoftext|>, in an order shuffled by seed.
+func tokenStream(ctx context.Context, tok *Tokenizer, docs []string, seed uint64, workers int) ([]uint16, error) {
+	order := make([]int, len(docs))
+	for i := range order {
+		order[i] = i
+	}
+	rand.New(rand.NewPCG(seed, 0x5eed)).Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	ids := make([][]int32, len(docs))
+	if workers < 1 {
+		workers = runtime.NumCPU()
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	next := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out, err := tok.Encode(docs[i], true)
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("document %d: %w", i, err)
+					}
+					mu.Unlock()
+					continue
+				}
+				ids[i] = out
+			}
+		}()
+	}
+	for i := range docs {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	var stream []uint16
+	for _, i := range order {
+		for _, id := range ids[i] {
+			stream = append(stream, uint16(id))
+		}
+		stream = append(stream, uint16(tok.EndOfText()))
+	}
+	return stream, nil
+}
+
+// rowCount is the number of training rows of seqLen+1 tokens (inputs and
+// next-token targets) a stream holds; rows overlap by one token.
+func rowCount(stream []uint16, seqLen int) int {
+	if len(stream) < seqLen+1 {
+		return 0
+	}
+	return (len(stream) - 1) / seqLen
+}
+
+// appendRow appends row r of the stream as int32 ids.
+func appendRow(dst []int32, stream []uint16, seqLen, r int) []int32 {
+	for _, id := range stream[r*seqLen : r*seqLen+seqLen+1] {
+		dst = append(dst, int32(id))
+	}
+	return dst
+}
+
+// batchRows returns the stream rows of optimizer step `step`: rows are visited
+// in a fresh seeded permutation each epoch, so any step's batch follows from
+// (seed, step) alone and a resumed run sees exactly the batches a straight run does.
+func batchRows(seed uint64, nRows, batch, step int) []int {
+	rows := make([]int, batch)
+	var perm []int
+	permEpoch := -1
+	for i := range rows {
+		global := step*batch + i
+		epoch := global / nRows
+		if epoch != permEpoch {
+			perm = rand.New(rand.NewPCG(seed, uint64(epoch)+1)).Perm(nRows)
+			permEpoch = epoch
+		}
+		rows[i] = perm[global%nRows]
+	}
+	return rows
+}
+
+func writeTokens(path string, stream []uint16) error {
+	buf := make([]byte, 2*len(stream))
+	for i, id := range stream {
+		binary.LittleEndian.PutUint16(buf[2*i:], id)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return writeFileAtomic(path, buf)
+}
+
+func readTokens(path string) ([]uint16, error) {
+	buf, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(buf)%2 != 0 {
+		return nil, fmt.Errorf("%s: odd size %d, not a token file", path, len(buf))
+	}
+	stream := make([]uint16, len(buf)/2)
+	for i := range stream {
+		stream[i] = binary.LittleEndian.Uint16(buf[2*i:])
+	}
+	return stream, nil
+}
