@@ -347,7 +347,7 @@ func (t *Tokenizer) WriteFile(path string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, data)
+	return writeBytesAtomic(path, data)
 }
 
 // LoadTokenizer reads a tokenizer saved by WriteFile.
@@ -367,9 +367,9 @@ func LoadTokenizer(path string) (*Tokenizer, error) {
 	return t, nil
 }
 
-// writeFileAtomic writes data to path through a temporary file and a rename, so
+// writeBytesAtomic writes data to path through a temporary file and a rename, so
 // a crash never leaves a half-written file behind.
-func writeFileAtomic(path string, data []byte) error {
+func writeBytesAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
 		return err

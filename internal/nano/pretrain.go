@@ -186,7 +186,7 @@ func checkOrWriteConfig(path string, cfg PretrainConfig) error {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		js, _ := json.MarshalIndent(cfg, "", "  ")
-		return writeFileAtomic(path, append(js, '\n'))
+		return writeBytesAtomic(path, append(js, '\n'))
 	}
 	if err != nil {
 		return err
@@ -234,15 +234,19 @@ func prepareData(ctx context.Context, opts PretrainOptions, log *zap.Logger) (*T
 		}
 	}
 	start := time.Now()
-	texts, err := ReadCorpusTexts(filepath.Join(opts.DataDir, CorpusFile))
+	docs, err := readTrainingDocs(filepath.Join(opts.DataDir, CorpusFile))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("pretrain data: %w (make one with `azr-native nano data --out DIR`)", err)
 	}
-	trainDocs, heldDocs := splitHeldOut(texts, cfg.Seed, cfg.HeldOutPercent)
-	log.Info("corpus read", zap.Int("documents", len(texts)), zap.Int("train_docs", len(trainDocs)), zap.Int("heldout_docs", len(heldDocs)))
+	trainDocs, heldDocs := splitHeldOut(docs, cfg.Seed, cfg.HeldOutPercent)
+	log.Info("corpus read", zap.Int("documents", len(docs)), zap.Int("train_docs", len(trainDocs)), zap.Int("heldout_docs", len(heldDocs)))
 	topts := DefaultTokenizerOptions()
 	topts.VocabSize, topts.MaxBytes = cfg.VocabSize, cfg.TokenizerBytes
-	tok, err := TrainTokenizer(ctx, trainDocs, topts, log)
+	texts := make([]string, len(trainDocs))
+	for i, d := range trainDocs {
+		texts[i] = d.Text
+	}
+	tok, err := TrainTokenizer(ctx, texts, topts, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -270,7 +274,7 @@ func prepareData(ctx context.Context, opts PretrainOptions, log *zap.Logger) (*T
 	}
 	var bytes int
 	for _, d := range trainDocs {
-		bytes += len(d)
+		bytes += len(d.Text)
 	}
 	log.Info("corpus tokenized", zap.Int("train_tokens", len(train)), zap.Int("heldout_tokens", len(held)),
 		zap.Float64("bytes_per_token", float64(bytes)/float64(max(len(train), 1))), zap.Duration("took", time.Since(start)))
@@ -450,7 +454,6 @@ func (d *driver) loop(ctx context.Context) error {
 	return nil
 }
 
-
 // heldOutLoss is the mean next-token loss over the fixed held-out rows.
 func (d *driver) heldOutLoss(ctx context.Context) (float64, error) {
 	seq := d.cfg.SeqLen
@@ -552,7 +555,7 @@ func trimMetrics(path string, step int) error {
 	if err := sc.Err(); err != nil {
 		return err
 	}
-	return writeFileAtomic(path, keep)
+	return writeBytesAtomic(path, keep)
 }
 
 // finish writes the final models and the summary, after a last checkpoint so
@@ -578,7 +581,7 @@ func (d *driver) finish(ctx context.Context, tok *Tokenizer, trainLen, heldLen i
 		ModelF32: f32, ModelQuant: quant, ReproduceTokens: int64(d.st.Step) * cfg.TokensPerStep(),
 	}
 	js, _ := json.MarshalIndent(sum, "", "  ")
-	if err := writeFileAtomic(filepath.Join(out, summaryFile), append(js, '\n')); err != nil {
+	if err := writeBytesAtomic(filepath.Join(out, summaryFile), append(js, '\n')); err != nil {
 		return nil, err
 	}
 	d.log.Info("pretraining complete", zap.Int("steps", sum.Steps), zap.Int64("tokens", sum.TrainedTokens),

@@ -16,23 +16,31 @@ import (
 )
 
 // CorpusFile is the corpus inside a data directory written by `nano data`:
-// one JSON object per line with at least a "text" field.
+// one JSON object per line with a "text" and, for AZR transcripts,
+// "prompt_bytes": the length of the prompt at the start of the text.
 const CorpusFile = "corpus.jsonl"
 
-// ReadCorpusTexts returns the "text" of every line of a corpus JSONL file, in order.
-func ReadCorpusTexts(path string) ([]string, error) {
+// trainingDoc is one corpus document as pretraining uses it.
+type trainingDoc struct {
+	Text        string
+	PromptBytes int // 0: not a transcript
+}
+
+// readTrainingDocs reads the documents of a corpus JSONL file, in order.
+func readTrainingDocs(path string) ([]trainingDoc, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var texts []string
+	var docs []trainingDoc
 	r := bufio.NewReaderSize(f, 1<<20)
 	for line := 1; ; line++ {
 		raw, err := r.ReadBytes('\n')
 		if len(raw) > 0 && !isBlank(raw) {
 			var doc struct {
-				Text *string `json:"text"`
+				Text        *string `json:"text"`
+				PromptBytes int     `json:"prompt_bytes"`
 			}
 			if jerr := json.Unmarshal(raw, &doc); jerr != nil {
 				return nil, fmt.Errorf("%s:%d: %w", path, line, jerr)
@@ -40,7 +48,10 @@ func ReadCorpusTexts(path string) ([]string, error) {
 			if doc.Text == nil {
 				return nil, fmt.Errorf("%s:%d: no \"text\" field", path, line)
 			}
-			texts = append(texts, *doc.Text)
+			if doc.PromptBytes < 0 || doc.PromptBytes > len(*doc.Text) {
+				return nil, fmt.Errorf("%s:%d: prompt_bytes %d outside the %d-byte text", path, line, doc.PromptBytes, len(*doc.Text))
+			}
+			docs = append(docs, trainingDoc{*doc.Text, doc.PromptBytes})
 		}
 		if err == io.EOF {
 			break
@@ -49,10 +60,10 @@ func ReadCorpusTexts(path string) ([]string, error) {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	if len(texts) == 0 {
+	if len(docs) == 0 {
 		return nil, fmt.Errorf("%s: no documents", path)
 	}
-	return texts, nil
+	return docs, nil
 }
 
 func isBlank(b []byte) bool {
@@ -66,27 +77,29 @@ func isBlank(b []byte) bool {
 
 // splitHeldOut puts a document in the held-out split when a hash of the seed
 // and its text falls under percent: stable under reordering and additions.
-func splitHeldOut(texts []string, seed uint64, percent float64) (train, heldOut []string) {
+func splitHeldOut(docs []trainingDoc, seed uint64, percent float64) (train, heldOut []trainingDoc) {
 	limit := uint64(percent * 100)
-	for _, t := range texts {
+	for _, d := range docs {
 		h := fnv.New64a()
 		var s [8]byte
 		binary.LittleEndian.PutUint64(s[:], seed)
 		h.Write(s[:])
-		h.Write([]byte(t))
+		h.Write([]byte(d.Text))
 		if h.Sum64()%10000 < limit {
-			heldOut = append(heldOut, t)
+			heldOut = append(heldOut, d)
 		} else {
-			train = append(train, t)
+			train = append(train, d)
 		}
 	}
 	return train, heldOut
 }
 
-// tokenStream tokenizes documents (special tokens parsed: the transcripts are
-// written in the chat template) and joins them, each followed by
-// <|endoftext|>, in an order shuffled by seed.
-func tokenStream(ctx context.Context, tok *Tokenizer, docs []string, seed uint64, workers int) ([]uint16, error) {
+// tokenStream tokenizes documents (special tokens parsed: transcripts may be
+// written in the chatml template) and joins them, each followed by
+// <|endoftext|>, in an order shuffled by seed. A transcript's prompt and
+// response are tokenized apart, as at run time, where the engine tokenizes
+// the prompt alone and the response is generated after it.
+func tokenStream(ctx context.Context, tok *Tokenizer, docs []trainingDoc, seed uint64, workers int) ([]uint16, error) {
 	order := make([]int, len(docs))
 	for i := range order {
 		order[i] = i
@@ -105,7 +118,13 @@ func tokenStream(ctx context.Context, tok *Tokenizer, docs []string, seed uint64
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				out, err := tok.Encode(docs[i], true)
+				d := docs[i]
+				out, err := tok.Encode(d.Text[:d.PromptBytes], true)
+				if err == nil {
+					var resp []int32
+					resp, err = tok.Encode(d.Text[d.PromptBytes:], true)
+					out = append(out, resp...)
+				}
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
@@ -186,7 +205,7 @@ func writeTokens(path string, stream []uint16) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return writeFileAtomic(path, buf)
+	return writeBytesAtomic(path, buf)
 }
 
 func readTokens(path string) ([]uint16, error) {
