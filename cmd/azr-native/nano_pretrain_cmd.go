@@ -33,7 +33,9 @@ func init() {
 The budget is either --tokens (exactly reproducible) or --minutes of training
 time: then the first steps are timed and the step count is fixed from them
 (summary.json gives the equivalent --tokens to repeat the run exactly).
-Same data, flags, --seed and --threads give the same model on CPU.
+Same data, flags and --seed give the same model on CPU, whatever --threads is
+(on a machine shared with other busy processes, --threads 1 is often fastest:
+ggml's worker threads spin while they wait for each other).
 
 Everything goes into --out: config.json, tokenizer.json, data/ (token streams),
 checkpoint/, metrics.jsonl (loss, held-out loss, speed), nano-f32.gguf,
@@ -97,7 +99,6 @@ func nanoPretrainConfig(c *cli.Context) (nano.PretrainConfig, error) {
 	cfg.HeldOutPercent = c.Float64("heldout-percent")
 	cfg.Quant = strings.ToLower(c.String("quant"))
 	cfg.Seed = c.Uint64("seed")
-	cfg.Threads = c.Int("threads")
 	return cfg, cfg.Validate()
 }
 
@@ -109,7 +110,7 @@ func nanoPretrain(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sum, err := nano.Pretrain(ctx, nano.PretrainOptions{
-		DataDir: c.String("data"), OutDir: c.String("out"), Config: cfg, Logger: logger,
+		DataDir: c.String("data"), OutDir: c.String("out"), Config: cfg, Logger: logger, Threads: c.Int("threads"),
 		CheckpointEvery: c.Duration("checkpoint-every"),
 	})
 	if errors.Is(err, nano.ErrStopped) {

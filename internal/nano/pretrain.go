@@ -68,6 +68,9 @@ type PretrainOptions struct {
 	OutDir  string
 	Config  PretrainConfig
 	Logger  *zap.Logger
+	// Threads for the engine and tokenization (0: all cores). The result does
+	// not depend on it: the engine's sums do not change with the split.
+	Threads int
 	// CheckpointEvery is the wall time between checkpoints (0: 5 minutes).
 	CheckpointEvery time.Duration
 	// StopAfterSteps, when > 0, stops (with a checkpoint) once this many steps
@@ -254,11 +257,11 @@ func prepareData(ctx context.Context, opts PretrainOptions, log *zap.Logger) (*T
 		log.Warn("the corpus has too few repeated pairs for the vocabulary size asked for; the model gets the smaller vocabulary",
 			zap.Int("vocab", tok.VocabSize()), zap.Int("asked", cfg.VocabSize))
 	}
-	train, err := tokenStream(ctx, tok, trainDocs, cfg.Seed, cfg.Threads)
+	train, err := tokenStream(ctx, tok, trainDocs, cfg.Seed, opts.Threads)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	held, err := tokenStream(ctx, tok, heldDocs, cfg.Seed+1, cfg.Threads)
+	held, err := tokenStream(ctx, tok, heldDocs, cfg.Seed+1, opts.Threads)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -288,7 +291,7 @@ func openOrResume(ctx context.Context, opts PretrainOptions, tok *Tokenizer, log
 		return nil, nil, err
 	}
 	if dir == "" {
-		eng, err := newEngine(opts.Config, tok)
+		eng, err := newEngine(opts.Config, tok, opts.Threads)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -302,7 +305,7 @@ func openOrResume(ctx context.Context, opts PretrainOptions, tok *Tokenizer, log
 	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, nil, fmt.Errorf("resume: %s: %w", filepath.Join(dir, ckptState), err)
 	}
-	eng, err := openEngine(opts.Config, filepath.Join(dir, ckptModel))
+	eng, err := openEngine(opts.Config, filepath.Join(dir, ckptModel), opts.Threads)
 	if err != nil {
 		return nil, nil, fmt.Errorf("resume: %w", err)
 	}

@@ -74,9 +74,8 @@ type PretrainConfig struct {
 	// TokenizerBytes bounds the text the tokenizer is trained on.
 	TokenizerBytes int `json:"tokenizer_bytes"`
 
-	Seed    uint64 `json:"seed"`
-	Threads int    `json:"threads"` // part of the result: float sums depend on the split
-	Quant   string `json:"quant"`   // the quantized copy written beside the F32 model
+	Seed  uint64 `json:"seed"`
+	Quant string `json:"quant"` // the quantized copy written beside the F32 model
 }
 
 // DefaultPretrainConfig is the nano preset with a 20-minute budget.
@@ -87,7 +86,7 @@ func DefaultPretrainConfig() PretrainConfig {
 		LR:      2e-3, MinLR: 1e-4, WarmupSteps: 20, WeightDecay: 0.1, Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, GradClip: 1,
 		HeldOutPercent: 2, HeldOutRows: 16, EvalEvery: 25,
 		TokenizerBytes: 16 << 20,
-		Seed:           1, Threads: 2, Quant: "q8_0",
+		Seed:           1, Quant: "q8_0",
 	}
 }
 
@@ -110,7 +109,6 @@ func (c PretrainConfig) Validate() error {
 		{c.WarmupSteps < 0, "warmup steps cannot be negative"},
 		{c.HeldOutPercent <= 0 || c.HeldOutPercent >= 50, fmt.Sprintf("held-out percent %g must be in (0, 50)", c.HeldOutPercent)},
 		{c.HeldOutRows < 1 || c.EvalEvery < 1, "held-out rows and eval interval must be at least 1"},
-		{c.Threads < 1, fmt.Sprintf("threads %d must be at least 1", c.Threads)},
 		{c.Quant == "" || strings.EqualFold(c.Quant, "f32"), fmt.Sprintf("quantized copy type %q: name one such as q8_0", c.Quant)},
 	}
 	for _, ch := range checks {

@@ -6,9 +6,9 @@ import (
 
 // The native full-parameter trainer behind the driver.
 
-func trainOptions(cfg PretrainConfig) bindings.NanoTrainOptions {
+func trainOptions(cfg PretrainConfig, threads int) bindings.NanoTrainOptions {
 	return bindings.NanoTrainOptions{
-		Threads: cfg.Threads, Seed: cfg.Seed,
+		Threads: threads, Seed: cfg.Seed,
 		Beta1: float32(cfg.Beta1), Beta2: float32(cfg.Beta2), Eps: float32(cfg.Eps),
 		WeightDecay: float32(cfg.WeightDecay), GradClip: float32(cfg.GradClip),
 	}
@@ -20,13 +20,13 @@ func BindingsVocab(t *Tokenizer) bindings.Vocab {
 	return bindings.Vocab{Tokens: v.Tokens, Types: v.Types, Merges: v.Merges, BOS: v.BOS, EOS: v.EOS, EOT: v.EOT, PAD: v.PAD}
 }
 
-func newEngine(cfg PretrainConfig, tok *Tokenizer) (engine, error) {
+func newEngine(cfg PretrainConfig, tok *Tokenizer, threads int) (engine, error) {
 	s := cfg.Shape
 	shape := bindings.NanoShape{Layers: s.Layers, Embd: s.Embd, Heads: s.Heads, KVHeads: s.KVHeads, FF: s.FF,
 		Context: cfg.SeqLen, RopeTheta: 10000}
-	return bindings.NewNanoTrainer(shape, BindingsVocab(tok), trainOptions(cfg))
+	return bindings.NewNanoTrainer(shape, BindingsVocab(tok), trainOptions(cfg, threads))
 }
 
-func openEngine(cfg PretrainConfig, f32GGUF string) (engine, error) {
-	return bindings.OpenNanoTrainer(f32GGUF, trainOptions(cfg))
+func openEngine(cfg PretrainConfig, f32GGUF string, threads int) (engine, error) {
+	return bindings.OpenNanoTrainer(f32GGUF, trainOptions(cfg, threads))
 }
