@@ -115,6 +115,10 @@ type Config struct {
 	ExecParallelism int           `json:"exec_parallelism"` // concurrent executor calls: 8 (results do not depend on it)
 	ExecRetries     int           `json:"exec_retries"`     // retries on executor (not program) errors: 3
 
+	// SamplesPerBatch is how many responses of each (task type x role) batch
+	// a step writes to samples.jsonl for people to read (reports); 0: none.
+	SamplesPerBatch int `json:"samples_per_batch"`
+
 	// KeepCheckpoints is how many checkpoints Save keeps (the newest); 0 keeps all.
 	KeepCheckpoints int `json:"keep_checkpoints"`
 
@@ -181,6 +185,7 @@ func DefaultConfig() Config {
 		ExecTimeout:              500 * time.Millisecond,
 		ExecParallelism:          8,
 		ExecRetries:              3,
+		SamplesPerBatch:          2,
 		Optim: OptimConfig{
 			LearningRate: 1e-5, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
 			GradClip: 1.0, ClipRatioLow: 0.2, ClipRatioHigh: 0.2, EntropyCoeff: 0.001,
@@ -210,6 +215,7 @@ func (c *Config) Validate() error {
 	check(c.References >= 0, "references must be >= 0")
 	check(c.NumInputs >= 2, "num_inputs must be >= 2")
 	check(c.MaxPrograms > 0, "max_programs must be > 0")
+	check(c.SamplesPerBatch >= 0, "samples_per_batch must be >= 0")
 	check(c.SaveEvery >= 0, "save_every must be >= 0")
 	check(c.PastEpochWindow >= 0, "past_epoch_window must be >= 0")
 	check(c.SeedBatchFactor >= 0, "seed_batch_factor must be >= 0")

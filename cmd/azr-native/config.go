@@ -43,6 +43,9 @@ type runSettings struct {
 	// machine, not of the run, so it lives here and not in rl.Config: a
 	// resumed run takes it as given, like the engine options.
 	SandboxIsolation string `json:"sandbox_isolation"`
+	// EvalData lists TASK=FILE benchmark files evaluated during training
+	// (eval_cmd.go); like the engine options it is taken as given on resume.
+	EvalData []string `json:"eval_data"`
 
 	given map[string]bool // keys set by the config file, the environment or a flag
 }
@@ -92,15 +95,17 @@ var configHelp = map[string]string{
 	"threads":           "CPU threads for the engine and the sandbox pool",
 	"ctx":               "KV cache cells shared by a generation batch",
 	"slots":             "sequences decoded together",
+	"samples_per_batch": "responses per (task type x role) batch and step written to samples.jsonl for reports; 0 = none",
 	"gpu_layers":        "layers to offload to the GPU; must be 0 for now: training runs on the CPU",
 	"sandbox_isolation": "when a sandbox isolation layer cannot be set up on this machine: strict (refuse to run, naming the layer and the fix) or best-effort (run anyway, with a warning)",
+	"eval_data":         "evaluate the live adapter on TASK=`FILE` (task: output, input, induction or function; see azr-native eval --help) before training, every eval_every steps and at the end; repeatable",
 
 	"seed":                            "random seed: the same seed and inputs give the same results on CPU",
 	"task_types":                      "task types to propose and solve (abduction, deduction, induction)",
 	"batch_size":                      "prompts per (task type x role) batch",
 	"steps":                           "total self-play steps of the run",
 	"save_every":                      "checkpoint every N steps",
-	"eval_every":                      "evaluate every N steps (when an evaluator is wired)",
+	"eval_every":                      "evaluate on --eval-data every N steps (0: only before training and at the end)",
 	"temperature":                     "sampling temperature of proposer and solver",
 	"top_p":                           "nucleus sampling threshold (1 = off)",
 	"top_k":                           "top-k sampling (-1 = off)",
@@ -291,8 +296,10 @@ func settingFlag(k configKey, help string, aliases, env []string, def any) cli.F
 		s, _ := def.(string)
 		return &cli.StringFlag{Name: k.flag, Aliases: aliases, Usage: help, EnvVars: env, Value: s}
 	case k.typ.Kind() == reflect.Slice:
-		f := &cli.StringFlag{Name: k.flag, Aliases: aliases, Usage: help + "; comma-separated, or a YAML list [a, b]", EnvVars: env, Value: formatList(def)}
-		if len(f.Value) > 60 {
+		// Repeatable; each value may also be comma-separated or a YAML list
+		// (flagValue joins the pieces back before reading them).
+		f := &cli.StringSliceFlag{Name: k.flag, Aliases: aliases, Usage: help + "; repeat the flag, separate with commas, or give a YAML list [a, b]", EnvVars: env, DefaultText: formatList(def)}
+		if len(f.DefaultText) > 60 {
 			f.DefaultText = "see --print-config"
 		}
 		return f
@@ -392,7 +399,9 @@ func flagValue(c *cli.Context, k configKey) (any, error) {
 	case k.typ.Kind() == reflect.Float32 || k.typ.Kind() == reflect.Float64:
 		return c.Float64(k.flag), nil
 	case k.typ.Kind() == reflect.Slice:
-		text := strings.TrimSpace(c.String(k.flag))
+		// The slice flag split every value at commas; joined back, one
+		// value reads as it was given and repeated ones as a comma list.
+		text := strings.TrimSpace(strings.Join(c.StringSlice(k.flag), ","))
 		var items []string
 		if strings.HasPrefix(text, "[") {
 			if err := yaml.Unmarshal([]byte(text), &items); err != nil {

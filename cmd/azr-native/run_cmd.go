@@ -41,8 +41,13 @@ Everything goes into --out DIR:
   config.json                the effective settings (a valid --config file)
   checkpoints/step-NNNNNN/   adapter.gguf (a llama.cpp --lora file), optimizer state,
                              buffers, RNG state, config; checkpoints/latest names the newest
-  metrics.jsonl              one JSON line per step: rewards, accuracies, lengths, timings
+  metrics.jsonl              one JSON line per step: rewards, accuracies, lengths, timings,
+                             and "signal": valid-proposal rate, the 0 < p̄ < 1 share,
+                             solve rate per type, program diversity
+  samples.jsonl              a few responses per batch and step (--samples-per-batch)
   uhoh.jsonl                 responses the monitor flagged
+  eval/TASK-step-NNNNNN.jsonl  per-item results of --eval-data evaluations (their scores,
+                             eval/TASK/pass_at_1, are lines {"step", "eval"} of metrics.jsonl)
 Run the same command again to resume: it continues from checkpoints/latest exactly as
 if it had not stopped. On resume the checkpoint's self-play settings win (a setting
 given differently is reported and ignored), except --steps, which may raise the target;
@@ -178,9 +183,18 @@ func runSelfPlay(c *cli.Context) error {
 		logger.Info("run already complete", zap.Int("step", tr.StepCount()), zap.Int("target", cfg.Steps))
 		return nil
 	}
+	ev, err := newRunEvaluator(ctx, set.EvalData, cfg, pool, eng, out, set.Threads)
+	if err != nil {
+		return err
+	}
+	if ev != nil {
+		tr.Eval = ev.Eval
+	}
 	logger.Info("self-play", zap.String("out", out), zap.Int("from_step", tr.StepCount()), zap.Int("steps", remaining),
 		zap.Int("batch_size", cfg.BatchSize), zap.Int("n_samples", cfg.NSamples))
+	finishProgress := watchSelfPlay(tr, cfg.Steps)
 	err = tr.Run(ctx, remaining)
+	finishProgress()
 	if ctx.Err() != nil {
 		last, _ := rl.LatestCheckpoint(out)
 		logger.Warn("stopped; run the same command to resume", zap.String("last_checkpoint", last))
