@@ -237,7 +237,7 @@ func prepareData(ctx context.Context, opts PretrainOptions, log *zap.Logger) (*T
 		}
 	}
 	start := time.Now()
-	docs, err := readTrainingDocs(filepath.Join(opts.DataDir, CorpusFile))
+	docs, err := ReadCorpusFile(filepath.Join(opts.DataDir, CorpusFile))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("pretrain data: %w (make one with `azr-native nano data --out DIR`)", err)
 	}

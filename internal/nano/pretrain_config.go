@@ -81,7 +81,7 @@ type PretrainConfig struct {
 // DefaultPretrainConfig is the nano preset with a 20-minute budget.
 func DefaultPretrainConfig() PretrainConfig {
 	return PretrainConfig{
-		Size: "nano", Shape: Sizes["nano"], VocabSize: 2048, SeqLen: 512, BatchRows: 8,
+		Size: "nano", Shape: Sizes["nano"], VocabSize: 2048, SeqLen: 768, BatchRows: 4,
 		Minutes: 20,
 		LR:      2e-3, MinLR: 1e-4, WarmupSteps: 20, WeightDecay: 0.1, Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, GradClip: 1,
 		HeldOutPercent: 2, HeldOutRows: 16, EvalEvery: 25,

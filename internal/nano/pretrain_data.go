@@ -1,13 +1,10 @@
 package nano
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,69 +12,12 @@ import (
 	"sync"
 )
 
-// CorpusFile is the corpus inside a data directory written by `nano data`:
-// one JSON object per line with a "text" and, for AZR transcripts,
-// "prompt_bytes": the length of the prompt at the start of the text.
+// CorpusFile is the corpus inside a data directory written by `nano data`.
 const CorpusFile = "corpus.jsonl"
-
-// trainingDoc is one corpus document as pretraining uses it.
-type trainingDoc struct {
-	Text        string
-	PromptBytes int // 0: not a transcript
-}
-
-// readTrainingDocs reads the documents of a corpus JSONL file, in order.
-func readTrainingDocs(path string) ([]trainingDoc, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var docs []trainingDoc
-	r := bufio.NewReaderSize(f, 1<<20)
-	for line := 1; ; line++ {
-		raw, err := r.ReadBytes('\n')
-		if len(raw) > 0 && !isBlank(raw) {
-			var doc struct {
-				Text        *string `json:"text"`
-				PromptBytes int     `json:"prompt_bytes"`
-			}
-			if jerr := json.Unmarshal(raw, &doc); jerr != nil {
-				return nil, fmt.Errorf("%s:%d: %w", path, line, jerr)
-			}
-			if doc.Text == nil {
-				return nil, fmt.Errorf("%s:%d: no \"text\" field", path, line)
-			}
-			if doc.PromptBytes < 0 || doc.PromptBytes > len(*doc.Text) {
-				return nil, fmt.Errorf("%s:%d: prompt_bytes %d outside the %d-byte text", path, line, doc.PromptBytes, len(*doc.Text))
-			}
-			docs = append(docs, trainingDoc{*doc.Text, doc.PromptBytes})
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	if len(docs) == 0 {
-		return nil, fmt.Errorf("%s: no documents", path)
-	}
-	return docs, nil
-}
-
-func isBlank(b []byte) bool {
-	for _, c := range b {
-		if c != ' ' && c != '\n' && c != '\r' && c != '\t' {
-			return false
-		}
-	}
-	return true
-}
 
 // splitHeldOut puts a document in the held-out split when a hash of the seed
 // and its text falls under percent: stable under reordering and additions.
-func splitHeldOut(docs []trainingDoc, seed uint64, percent float64) (train, heldOut []trainingDoc) {
+func splitHeldOut(docs []Document, seed uint64, percent float64) (train, heldOut []Document) {
 	limit := uint64(percent * 100)
 	for _, d := range docs {
 		h := fnv.New64a()
@@ -99,7 +39,7 @@ func splitHeldOut(docs []trainingDoc, seed uint64, percent float64) (train, held
 // <|endoftext|>, in an order shuffled by seed. A transcript's prompt and
 // response are tokenized apart, as at run time, where the engine tokenizes
 // the prompt alone and the response is generated after it.
-func tokenStream(ctx context.Context, tok *Tokenizer, docs []trainingDoc, seed uint64, workers int) ([]uint16, error) {
+func tokenStream(ctx context.Context, tok *Tokenizer, docs []Document, seed uint64, workers int) ([]uint16, error) {
 	order := make([]int, len(docs))
 	for i := range order {
 		order[i] = i
