@@ -2,7 +2,6 @@ package nano
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
@@ -381,6 +380,3 @@ func programShape(code string) string {
 		return "x"
 	})
 }
-
-// MarshalStats renders stats as indented JSON.
-func MarshalStats(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") }

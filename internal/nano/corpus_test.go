@@ -270,3 +270,17 @@ func TestCorpusOptionsAreChecked(t *testing.T) {
 		}
 	}
 }
+
+func TestArgumentBindingInThinks(t *testing.T) {
+	for _, tc := range []struct{ program, input, want string }{
+		{"def f(n):\n    return n", "3", "n = 3"},
+		{"def f(s, k):\n    return s", "'a, b', 2", "s = 'a, b', k = 2"},
+		{"def f(xs, d):\n    return xs", "[1, (2, 3)], {'x': [4, 5]}", "xs = [1, (2, 3)], d = {'x': [4, 5]}"},
+		{"import math\n\ndef f(a, b, c):\n    return a", "'it''s', \"q,\", -1", "a = 'it''s', b = \"q,\", c = -1"},
+		{"def f(a, b):\n    return a", "1", "f(1)"}, // argument count differs: no binding claimed
+	} {
+		if got := binding(tc.program, tc.input); got != tc.want {
+			t.Errorf("binding(%q, %q) = %q, want %q", tc.program, tc.input, got, tc.want)
+		}
+	}
+}
