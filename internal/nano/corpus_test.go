@@ -284,3 +284,41 @@ func TestArgumentBindingInThinks(t *testing.T) {
 		}
 	}
 }
+
+// A run set up with SetRunPromptDefaults shows the model exactly the prompts
+// it was pretrained on.
+func TestRunPromptDefaultsRenderTheCorpusPrompts(t *testing.T) {
+	c := small(t)
+	cfg := rl.DefaultConfig()
+	SetRunPromptDefaults(&cfg)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := cfg.PromptTemplate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, d := range c.Documents {
+		if d.Kind != KindSolveDeduction && d.Kind != KindSolveInduction && d.Kind != KindProposeInduction {
+			continue
+		}
+		task := taskOfPrompt(t, d, tpl, c)
+		var text string
+		switch d.Kind {
+		case KindSolveDeduction:
+			text = rl.SolveTextWith(rl.Deduction, task, cfg.PromptOptions())
+		case KindSolveInduction:
+			text = rl.SolveTextWith(rl.Induction, task, cfg.PromptOptions())
+		default:
+			text = rl.ProposeInduction(task.Program, cfg.PromptOptions())
+		}
+		if got := tpl.Render(text); got != d.Text[:d.PromptBytes] {
+			t.Errorf("%s: run renders\n%s\nthe corpus has\n%s", d.Kind, got, d.Text[:d.PromptBytes])
+		}
+		seen++
+	}
+	if seen == 0 {
+		t.Fatal("no document checked")
+	}
+}
