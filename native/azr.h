@@ -166,8 +166,9 @@ typedef struct {
     int32_t prompt_index;
     int32_t sample_index;
     const int32_t *tokens;   /* generated tokens (the end-of-generation token included when produced) */
-    const float *logprobs;   /* log-probability of each token under the temperature-scaled model
-                                distribution before top-k/top-p (temperature 1 when greedy) */
+    const float *logprobs;   /* log-probability of each token under the distribution it was drawn
+                                from: softmax(logits / temperature), renormalized over the tokens
+                                top-k and top-p keep; greedy: the model's at temperature 1 */
     int32_t n_tokens;
     const char *text;        /* detokenized text, special tokens not rendered, cut before a stop string */
     int32_t text_len;

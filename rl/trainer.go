@@ -32,12 +32,15 @@ type Trainer struct {
 	monitor *Monitor
 	counter TokenCounter
 
-	dir     string    // run directory: checkpoints/, metrics.jsonl, uhoh.jsonl
+	dir     string    // run directory: checkpoints/, metrics.jsonl, samples.jsonl, uhoh.jsonl
 	metrics io.Writer // JSON lines, one StepMetrics per step
+	samples io.Writer // JSON lines, Config.SamplesPerBatch SampleRecords per batch and step
 	files   []*os.File
 
 	// OnStep, when set, is called after every step with its metrics.
 	OnStep func(StepMetrics)
+	// OnProgress, when set, hears how far the seeding phase and each step have got.
+	OnProgress func(Progress)
 	// Eval, when set, is called by Run before the first step of a run (step
 	// 0, the base policy), every cfg.EvalEvery steps (0: never in between) and
 	// after the last step of each Run (AZR-SPEC §7 step 5: greedy CruxEval /
@@ -102,7 +105,8 @@ func (t *Trainer) RNGState() []byte {
 }
 
 // SetDir sets the run directory: checkpoints go to dir/checkpoints, metrics
-// are appended to dir/metrics.jsonl and uh-oh flags to dir/uhoh.jsonl.
+// are appended to dir/metrics.jsonl, sample responses to dir/samples.jsonl
+// and uh-oh flags to dir/uhoh.jsonl.
 func (t *Trainer) SetDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -122,7 +126,11 @@ func (t *Trainer) SetDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	t.dir, t.metrics, t.monitor.W = dir, mf, uf
+	sf, err := open("samples.jsonl")
+	if err != nil {
+		return err
+	}
+	t.dir, t.metrics, t.monitor.W, t.samples = dir, mf, uf, sf
 	return nil
 }
 
@@ -324,6 +332,7 @@ type scored struct {
 	pbar        float64
 	execErr     bool
 	promptChars int
+	task        *Task // proposer: the valid task proposed; solver: the task solved
 }
 
 // Seed runs the optional seeding phase (AZR-SPEC §6.3): propose with the
@@ -348,6 +357,7 @@ func (t *Trainer) Seed(ctx context.Context) error {
 			}
 		}
 		t.log.Info("seeding triplets", zap.Int("have", pool.Len()), zap.Int("target", target))
+		t.progress(Progress{Stage: "seeding triplets", Done: pool.Len(), Total: target})
 	}
 	if pool.Len() > target {
 		pool.Entries = pool.Entries[:target]
@@ -371,6 +381,7 @@ func (t *Trainer) Seed(ctx context.Context) error {
 			problems.Add(tk, nil)
 		}
 		t.log.Info("seeding induction tasks", zap.Int("have", problems.Len()), zap.Int("target", target))
+		t.progress(Progress{Stage: "seeding induction", Done: problems.Len(), Total: target})
 	}
 	if problems.Len() > target {
 		problems.Entries = problems.Entries[:target]
@@ -455,7 +466,9 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 
 	// 3. Propose then solve, per type.
 	batches := map[BatchKey][]scored{}
+	phases := 2*len(types) + 1
 	for _, typ := range types {
+		t.progress(Progress{Stage: "step", Step: step, Phase: "propose " + typ.String(), Done: len(batches), Total: phases})
 		ts := time.Now()
 		ps, err := t.proposeBatch(ctx, step, typ, proposers[typ])
 		if err != nil {
@@ -466,6 +479,7 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 		t.log.Info("phase done", zap.Int("step", step), zap.String("phase", "propose "+typ.String()),
 			zap.Int("responses", len(ps)), zap.Float64("seconds", m.Seconds["propose_"+typ.String()]))
 
+		t.progress(Progress{Stage: "step", Step: step, Phase: "solve " + typ.String(), Done: len(batches), Total: phases})
 		ts = time.Now()
 		if t.cfg.SolveFresh {
 			solvers[typ] = t.solverTasks(typ, step)
@@ -517,11 +531,13 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 	}
 	ts := time.Now()
 	t.log.Info("phase start", zap.Int("step", step), zap.String("phase", "train"), zap.Int("sequences", len(seqs)))
+	t.progress(Progress{Stage: "step", Step: step, Phase: "train", Done: phases - 1, Total: phases})
 	stats, err := t.policy.TrainStep(ctx, seqs)
 	if err != nil {
 		return m, fmt.Errorf("step %d, train: %w", step, err)
 	}
 	m.Seconds["train"] = time.Since(ts).Seconds()
+	t.progress(Progress{Stage: "step", Step: step, Done: phases, Total: phases})
 	m.Train, m.TrainNonFinite = finiteStats(stats)
 	t.step = step
 
@@ -540,10 +556,19 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 		m.Buffers[typ.String()] = t.bufs.Of(typ).Len()
 	}
 	m.UhOh = t.monitor.Count
+	m.Signal = signalHealth(batches, t.bufs)
 	m.Seconds["total"] = time.Since(start).Seconds()
 	if t.metrics != nil {
 		if err := json.NewEncoder(t.metrics).Encode(m); err != nil {
 			return m, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	if t.samples != nil {
+		enc := json.NewEncoder(t.samples)
+		for _, r := range sampleRecords(step, batches, t.cfg.SamplesPerBatch) {
+			if err := enc.Encode(r); err != nil {
+				return m, fmt.Errorf("samples: %w", err)
+			}
 		}
 	}
 	if t.OnStep != nil {
@@ -660,6 +685,7 @@ func (t *Trainer) proposeBatch(ctx context.Context, step int, typ TaskType, item
 				task.Thought = ""
 			}
 			buf.Add(task, t.rng)
+			sc.task = &task
 		}
 		out[j] = sc
 	}
@@ -698,7 +724,8 @@ func (t *Trainer) solveBatch(ctx context.Context, step int, typ TaskType, tasks 
 			c = 1
 		}
 		out[j] = scored{prompt: res[j/n].PromptTokens, sample: s, group: j / n, reward: ss[j].Reward, format: ss[j].Format,
-			correct: c, valid: ss[j].Parsed.OK, answer: ss[j].Parsed.Value, execErr: ss[j].ExecErr != "", promptChars: len(prompts[j/n])}
+			correct: c, valid: ss[j].Parsed.OK, answer: ss[j].Parsed.Value, execErr: ss[j].ExecErr != "", promptChars: len(prompts[j/n]),
+			task: &tasks[j/n]}
 	}
 	return out, nil
 }

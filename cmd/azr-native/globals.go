@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/azr-native/azr-native/bindings"
+	"github.com/azr-native/azr-native/internal/progress"
 	"github.com/azr-native/azr-native/rl"
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
@@ -47,7 +48,7 @@ func setupGlobals(c *cli.Context) error {
 		return fmt.Errorf("--log-format must be console or json, not %q", c.String("log-format"))
 	}
 	cfg.Level = zap.NewAtomicLevelAt(level)
-	cfg.OutputPaths = []string{"stderr"}
+	cfg.OutputPaths = []string{progress.StderrSink} // stderr, kept apart from progress bars
 	l, err := cfg.Build()
 	if err != nil {
 		return fmt.Errorf("logger: %w", err)

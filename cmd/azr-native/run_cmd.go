@@ -36,7 +36,10 @@ Everything goes into --out DIR:
   config.json                the effective settings (a valid --config file)
   checkpoints/step-NNNNNN/   adapter.gguf (a llama.cpp --lora file), optimizer state,
                              buffers, RNG state, config; checkpoints/latest names the newest
-  metrics.jsonl              one JSON line per step: rewards, accuracies, lengths, timings
+  metrics.jsonl              one JSON line per step: rewards, accuracies, lengths, timings,
+                             and "signal": valid-proposal rate, the 0 < p̄ < 1 share,
+                             solve rate per type, program diversity
+  samples.jsonl              a few responses per batch and step (--samples-per-batch)
   uhoh.jsonl                 responses the monitor flagged
   eval/TASK-step-NNNNNN.jsonl  per-item results of --eval-data evaluations (their scores,
                              eval/TASK/pass_at_1, are lines {"step", "eval"} of metrics.jsonl)
@@ -175,7 +178,9 @@ func runSelfPlay(c *cli.Context) error {
 	}
 	logger.Info("self-play", zap.String("out", out), zap.Int("from_step", tr.StepCount()), zap.Int("steps", remaining),
 		zap.Int("batch_size", cfg.BatchSize), zap.Int("n_samples", cfg.NSamples))
+	finishProgress := watchSelfPlay(tr, cfg.Steps)
 	err = tr.Run(ctx, remaining)
+	finishProgress()
 	if ctx.Err() != nil {
 		last, _ := rl.LatestCheckpoint(out)
 		logger.Warn("stopped; run the same command to resume", zap.String("last_checkpoint", last))
