@@ -170,6 +170,10 @@ func nanoData(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if corpus.Stats.Used == 0 {
+		return fmt.Errorf("no usable program among the %d generated (%d valid, %d with a constant output; rejections: %v); is the sandbox working? try 'azr-native sandbox validate'",
+			corpus.Stats.Generated, corpus.Stats.Valid, corpus.Stats.Constant, corpus.Stats.Rejected)
+	}
 	corpusPath := filepath.Join(out, "corpus.jsonl")
 	if err := nano.WriteCorpusFile(corpusPath, corpus.Documents); err != nil {
 		return err
