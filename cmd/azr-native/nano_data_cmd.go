@@ -60,10 +60,10 @@ The same flags give the same files. Examples:
 			&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "seed of the corpus programs (also settable as the global --seed)", EnvVars: envVar("seed")},
 			&cli.IntFlag{Name: "programs", Value: 2000, Usage: "programs to generate for the corpus (rejected and constant ones are dropped)", EnvVars: envVar("programs")},
 			&cli.IntFlag{Name: "eval-items", Value: 200, Usage: "items per evaluation file (one program gives a deduction, an abduction and an induction row)", EnvVars: envVar("eval-items")},
-			&cli.Uint64Flag{Name: "eval-seed", Usage: "seed of the evaluation programs (default --seed + 1; must differ from --seed)", EnvVars: envVar("eval-seed")},
-			&cli.StringFlag{Name: "template", Value: d.Template, Usage: "prompt template of the transcripts: r1 or chatml", EnvVars: envVar("template")},
-			&cli.StringFlag{Name: "prompt-style", Value: rl.PromptStyleCompact, Usage: "prompt style of the transcripts: compact or full (as run's --prompt-style)", EnvVars: envVar("prompt-style")},
-			&cli.IntFlag{Name: "references", Value: 2, Usage: "reference triplets in proposer transcripts (run's --references)", EnvVars: envVar("references")},
+			&cli.Uint64Flag{Name: "eval-seed", DefaultText: "--seed + 1", Usage: "seed of the evaluation programs (must differ from --seed)", EnvVars: envVar("eval-seed")},
+			&cli.StringFlag{Name: "template", Value: nano.DefaultTemplate, Usage: "prompt template of the transcripts: r1 or chatml", EnvVars: envVar("template")},
+			&cli.StringFlag{Name: "prompt-style", Value: nano.DefaultPromptStyle, Usage: "prompt style of the transcripts: compact or full (as run's --prompt-style)", EnvVars: envVar("prompt-style")},
+			&cli.IntFlag{Name: "references", Value: nano.DefaultReferences, Usage: "reference triplets in proposer transcripts (run's --references)", EnvVars: envVar("references")},
 			&cli.IntFlag{Name: "num-inputs", Value: d.NumInputs, Usage: "inputs per program (induction N)", EnvVars: envVar("num-inputs")},
 			&cli.IntFlag{Name: "max-depth", Value: 2, Usage: "difficulty: nesting of generated expressions (1-5)", EnvVars: envVar("max-depth")},
 			&cli.IntFlag{Name: "max-statements", Value: 4, Usage: "difficulty: statements in f's body (1-10)", EnvVars: envVar("max-statements")},
@@ -169,6 +169,10 @@ func nanoData(c *cli.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	if corpus.Stats.Used == 0 {
+		return fmt.Errorf("no usable program among the %d generated (%d valid, %d with a constant output; rejections: %v); is the sandbox working? try 'azr-native sandbox validate'",
+			corpus.Stats.Generated, corpus.Stats.Valid, corpus.Stats.Constant, corpus.Stats.Rejected)
 	}
 	corpusPath := filepath.Join(out, "corpus.jsonl")
 	if err := nano.WriteCorpusFile(corpusPath, corpus.Documents); err != nil {
