@@ -130,6 +130,13 @@ func evalCommand(c *cli.Context) error {
 	case c.Int("limit") < 0:
 		return fmt.Errorf("--limit must be >= 0, got %d", c.Int("limit"))
 	}
+	if responsesPath != "" {
+		for _, name := range []string{"samples", "temperature", "top-p", "top-k", "max-tokens", "max-prompt-length", "batch", "ctx", "slots", "gpu-layers"} {
+			if c.IsSet(name) {
+				return fmt.Errorf("--%s applies to sampling from --model; with --responses every given response is scored", name)
+			}
+		}
+	}
 	ks, err := parseKs(c.String("k"))
 	if err != nil {
 		return err
@@ -347,6 +354,9 @@ func (e *runEvaluator) Eval(ctx context.Context, step int) (map[string]float64, 
 		scores[key+"pass_at_1"] = sum.PassAt1
 		scores[key+"items"] = float64(sum.Items)
 		scores[key+"format_rate"] = sum.FormatRate
+		if sum.TooLong > 0 {
+			scores[key+"prompt_too_long"] = float64(sum.TooLong)
+		}
 		if e.dir != "" {
 			dir := filepath.Join(e.dir, "eval")
 			if err := os.MkdirAll(dir, 0o755); err != nil {

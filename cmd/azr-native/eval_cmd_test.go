@@ -174,6 +174,8 @@ func TestEvalBadRowsAndErrors(t *testing.T) {
 		{[]string{"--data", noModel, "--task", "output", "--responses", resp, "-m", "x.gguf"}, "not both"},
 		{[]string{"--data", noModel, "--task", "guess", "--responses", resp}, "unknown eval task \"guess\""},
 		{[]string{"--data", noModel, "--task", "output", "--responses", resp, "--k", "0"}, "--k"},
+		{[]string{"--data", noModel, "--task", "output", "--responses", resp, "--samples", "4"}, "--samples applies to sampling from --model"},
+		{[]string{"--data", noModel, "--task", "output", "--adapter", "a.gguf", "--responses", resp}, "--adapter needs --model"},
 		{[]string{"--data", noModel, "--task", "output", "--responses", writeFile(t, "r.jsonl", `{"id": "c0", "response": "x"}`)}, "no response for 2 of 3 items: c1, c2"},
 		{[]string{"--data", noModel, "--task", "output", "--responses", writeFile(t, "r2.jsonl", `{"id": "c0"}`)}, "line 1 (id c0): missing field \"response\""},
 		{[]string{"--data", noModel, "--task", "output", "-m", filepath.Join(t.TempDir(), "none.gguf")}, "none.gguf"},
