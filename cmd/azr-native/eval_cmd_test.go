@@ -162,6 +162,13 @@ func TestEvalBadRowsAndErrors(t *testing.T) {
 		}
 	}
 
+	// --limit scores the first usable items only: the others need no response.
+	s = evalJSON(t, "--data", broken, "--task", "output", "--limit", "2", "--responses",
+		responsesFile(t, map[string]string{"c0": "```output\n[2, 3]\n```", "c1": "```output\n'abab'\n```"}))
+	if s.Items != 2 || s.PassAt1 != 1 {
+		t.Errorf("--limit 2: %+v", s)
+	}
+
 	allBad := writeFile(t, "allbad.jsonl", "{\"id\": \"x\"}\nnot json\n")
 	noModel := writeFile(t, "d.jsonl", cruxRows)
 	for _, tc := range []struct {
