@@ -85,6 +85,37 @@ func TestCLINanoDataWritesCorpusAndHeldOutSets(t *testing.T) {
 			}
 		}
 	}
+	// azr-native eval reads every row (it re-checks each gold answer in the
+	// sandbox) and gives the gold answers full marks.
+	answer := map[string]func(map[string]any) string{
+		"deduction": func(r map[string]any) string { return "```output\n" + r["output"].(string) + "\n```" },
+		"abduction": func(r map[string]any) string { return "```input\n" + r["input"].(string) + "\n```" },
+		"induction": func(r map[string]any) string { return "```python\n" + r["code"].(string) + "\n```" },
+	}
+	for typ, ans := range answer {
+		data := filepath.Join(dir, "eval", "dev", typ+".jsonl")
+		var resp strings.Builder
+		for _, r := range readRows(t, data) {
+			line, _ := json.Marshal(map[string]string{"id": r["id"].(string), "response": " ok </think>\n<answer>\n" + ans(r) + "\n</answer>"})
+			resp.Write(append(line, '\n'))
+		}
+		respPath := filepath.Join(t.TempDir(), typ+".responses.jsonl")
+		if err := os.WriteFile(respPath, []byte(resp.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := azr(t, "eval", "--data", data, "--task", typ, "--responses", respPath, "--prompt-style", "compact", "--strict", "--json")
+		if err != nil {
+			t.Fatalf("eval %s: %v", typ, err)
+		}
+		var sum struct {
+			Items   int     `json:"items"`
+			PassAt1 float64 `json:"pass_at_1"`
+		}
+		if err := json.Unmarshal([]byte(out), &sum); err != nil || sum.Items != 4 || sum.PassAt1 != 1 {
+			t.Errorf("eval %s on the gold answers: %s (%v), want 4 items at pass@1 = 1", typ, out, err)
+		}
+	}
+
 	var st map[string]any
 	data, err := os.ReadFile(filepath.Join(dir, "stats.json"))
 	if err != nil || json.Unmarshal(data, &st) != nil || st["corpus"] == nil || st["eval_test"] == nil {

@@ -2,7 +2,6 @@ package nano
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
@@ -31,6 +30,21 @@ const (
 
 // Kinds lists every document kind in a fixed order.
 var Kinds = []string{KindProgram, KindProposeDeduction, KindProposeAbduction, KindProposeInduction, KindSolveDeduction, KindSolveAbduction, KindSolveInduction}
+
+// The prompt settings the corpus's transcripts use by default. A self-play
+// run on a base pretrained on this corpus should prompt it the same way:
+// SetRunPromptDefaults applies them to a run's default config (before the
+// user's config file, environment and flags are layered on top).
+const (
+	DefaultTemplate    = "r1"
+	DefaultPromptStyle = rl.PromptStyleCompact
+	DefaultReferences  = 2
+)
+
+// SetRunPromptDefaults makes cfg prompt as the corpus's transcripts do.
+func SetRunPromptDefaults(cfg *rl.Config) {
+	cfg.Template, cfg.PromptStyle, cfg.References = DefaultTemplate, DefaultPromptStyle, DefaultReferences
+}
 
 // Mixture is the expected number of documents of each kind per realized
 // program (a weight of 0.5 makes a document for half of the programs).
@@ -80,13 +94,13 @@ func (o CorpusOptions) withDefaults() (CorpusOptions, error) {
 		o.Programs = 2000
 	}
 	if o.Template == "" {
-		o.Template = "r1"
+		o.Template = DefaultTemplate
 	}
 	if o.PromptStyle == "" {
-		o.PromptStyle = rl.PromptStyleCompact
+		o.PromptStyle = DefaultPromptStyle
 	}
 	if o.References == 0 {
-		o.References = 2
+		o.References = DefaultReferences
 	}
 	if o.NumInputs == 0 {
 		o.NumInputs = 10
@@ -381,6 +395,3 @@ func programShape(code string) string {
 		return "x"
 	})
 }
-
-// MarshalStats renders stats as indented JSON.
-func MarshalStats(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") }

@@ -270,3 +270,55 @@ func TestCorpusOptionsAreChecked(t *testing.T) {
 		}
 	}
 }
+
+func TestArgumentBindingInThinks(t *testing.T) {
+	for _, tc := range []struct{ program, input, want string }{
+		{"def f(n):\n    return n", "3", "n = 3"},
+		{"def f(s, k):\n    return s", "'a, b', 2", "s = 'a, b', k = 2"},
+		{"def f(xs, d):\n    return xs", "[1, (2, 3)], {'x': [4, 5]}", "xs = [1, (2, 3)], d = {'x': [4, 5]}"},
+		{"import math\n\ndef f(a, b, c):\n    return a", "'it''s', \"q,\", -1", "a = 'it''s', b = \"q,\", c = -1"},
+		{"def f(a, b):\n    return a", "1", "f(1)"}, // argument count differs: no binding claimed
+	} {
+		if got := binding(tc.program, tc.input); got != tc.want {
+			t.Errorf("binding(%q, %q) = %q, want %q", tc.program, tc.input, got, tc.want)
+		}
+	}
+}
+
+// A run set up with SetRunPromptDefaults shows the model exactly the prompts
+// it was pretrained on.
+func TestRunPromptDefaultsRenderTheCorpusPrompts(t *testing.T) {
+	c := small(t)
+	cfg := rl.DefaultConfig()
+	SetRunPromptDefaults(&cfg)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := cfg.PromptTemplate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, d := range c.Documents {
+		if d.Kind != KindSolveDeduction && d.Kind != KindSolveInduction && d.Kind != KindProposeInduction {
+			continue
+		}
+		task := taskOfPrompt(t, d, tpl, c)
+		var text string
+		switch d.Kind {
+		case KindSolveDeduction:
+			text = rl.SolveTextWith(rl.Deduction, task, cfg.PromptOptions())
+		case KindSolveInduction:
+			text = rl.SolveTextWith(rl.Induction, task, cfg.PromptOptions())
+		default:
+			text = rl.ProposeInduction(task.Program, cfg.PromptOptions())
+		}
+		if got := tpl.Render(text); got != d.Text[:d.PromptBytes] {
+			t.Errorf("%s: run renders\n%s\nthe corpus has\n%s", d.Kind, got, d.Text[:d.PromptBytes])
+		}
+		seen++
+	}
+	if seen == 0 {
+		t.Fatal("no document checked")
+	}
+}
