@@ -35,9 +35,15 @@ typedef enum {
 
 /* ---------------------------------------------------------------- logging */
 
-/* Minimum level of llama.cpp/ggml log lines that reach stderr:
- * 0 = debug, 1 = info, 2 = warn (default), 3 = error, 4 = none. */
+/* Minimum level of llama.cpp/ggml log lines that are passed on (to the sink,
+ * or to stderr without one): 0 = debug, 1 = info, 2 = warn (default),
+ * 3 = error, 4 = none. */
 void azr_set_log_level(int level);
+
+/* Receives llama.cpp/ggml log output as whole lines without the newline, at
+ * the levels above, from whichever thread logged. NULL restores stderr. */
+typedef void (*azr_log_fn)(int level, const char *line, void *user);
+void azr_set_log_sink(azr_log_fn sink, void *user);
 
 /* ---------------------------------------------------------------- models */
 

@@ -127,7 +127,7 @@ std::unique_ptr<nano_graph> build_graph(azr_nano *nn, nano_mode mode, int S, int
     const azr_nano_shape &sh = nn->shape;
     builder b{nn, ctx, nullptr, S, T, S * T, sh.n_embd, sh.n_head, sh.n_head_kv, sh.n_embd / sh.n_head, false};
     b.outprod_wgrad = getenv("AZR_NANO_WGRAD") && std::string(getenv("AZR_NANO_WGRAD")) == "outprod";
-    g->gf = ggml_new_graph_custom(ctx, max_nodes, false);
+    g->gf = ggml_new_graph_custom(ctx, max_nodes, mode == NANO_AUTO);
     b.gf = g->gf;
     ggml_cgraph *gf = g->gf;
     const int n = b.n, E = b.E, nh = b.nh, nkv = b.nkv, hd = b.hd, V = sh.n_vocab;
@@ -179,6 +179,34 @@ std::unique_ptr<nano_graph> build_graph(azr_nano *nn, nano_mode mode, int S, int
         g->logits = logits;
         ggml_set_output(logits);
         ggml_build_forward_expand(gf, logits);
+        return g;
+    }
+
+    if (mode == NANO_AUTO) {
+        // ggml's own backward of its cross-entropy op (mean over rows, no
+        // token weights): an independent check of the hand-built backward.
+        g->labels = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, V, n);
+        ggml_set_input(g->labels);
+        g->loss = ggml_cross_entropy_loss(ctx, logits, g->labels);
+        ggml_set_output(g->loss);
+        ggml_set_loss(g->loss);
+        for (ggml_tensor *p : nn->params) ggml_set_param(p);
+        ggml_build_forward_expand(gf, g->loss);
+        ggml_build_backward_expand(ctx, gf, nullptr);
+        for (ggml_tensor *p : nn->params) {
+            p->flags &= ~GGML_TENSOR_FLAG_PARAM; // the flag lives on the weights: do not leave it for other graphs
+            ggml_tensor *gr = ggml_graph_get_grad(gf, p);
+            if (!gr) throw std::runtime_error(std::string("autodiff produced no gradient for ") + ggml_get_name(p));
+            ggml_set_output(gr);
+            g->grads.push_back(gr);
+        }
+        // The inputs of RMS_NORM_BACK / SOFT_MAX_BACK must not be overwritten early (see keep_inputs).
+        for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
+            ggml_tensor *nd = ggml_graph_node(gf, i);
+            if (nd->op == GGML_OP_RMS_NORM_BACK || nd->op == GGML_OP_SOFT_MAX_BACK)
+                for (int j = 0; j < 2; j++)
+                    if (nd->src[j]) ggml_set_output(nd->src[j]);
+        }
         return g;
     }
 
@@ -341,18 +369,30 @@ azr_status run_batch(azr_nano *nn, nano_mode mode, const int32_t *tokens, int32_
     ggml_backend_tensor_set(g->tokens, in.data(), 0, ggml_nbytes(g->tokens));
     ggml_backend_tensor_set(g->pos, pos.data(), 0, ggml_nbytes(g->pos));
     ggml_backend_tensor_set(g->causal, causal.data(), 0, ggml_nbytes(g->causal));
-    ggml_backend_tensor_set(g->tgt, tgt.data(), 0, ggml_nbytes(g->tgt));
+    if (g->tgt) ggml_backend_tensor_set(g->tgt, tgt.data(), 0, ggml_nbytes(g->tgt));
     if (g->w) ggml_backend_tensor_set(g->w, w.data(), 0, ggml_nbytes(g->w));
+    if (g->labels) {
+        std::vector<float> onehot((size_t)n * V, 0.0f);
+        for (int i = 0; i < n; i++) onehot[(size_t)tgt[(size_t)i]] = 1.0f;
+        ggml_backend_tensor_set(g->labels, onehot.data(), 0, ggml_nbytes(g->labels));
+        ggml_graph_reset(g->gf); // loss gradient 1, every other gradient 0
+    }
     ggml_backend_cpu_set_n_threads(nn->backend, nn->n_threads);
     ggml_backend_cpu_set_abort_callback(nn->backend, abort_requested, nn);
     const ggml_status st = ggml_backend_graph_compute(nn->backend, g->gf);
     if (st == GGML_STATUS_ABORTED || nn->cancel.load()) return fail(err, err_cap, AZR_ERR_CANCELLED, "nano: cancelled");
     if (st != GGML_STATUS_SUCCESS) return fail(err, err_cap, AZR_ERR_INTERNAL, "nano: graph compute failed (status %d)", (int)st);
-    std::vector<float> lp((size_t)n);
-    ggml_backend_tensor_get(g->logp, lp.data(), 0, lp.size() * sizeof(float));
-    double l = 0;
-    for (int i = 0; i < n; i++) l -= (double)w[(size_t)i] * lp[(size_t)i];
-    *loss = l;
+    if (g->loss) {
+        float l = 0;
+        ggml_backend_tensor_get(g->loss, &l, 0, sizeof l);
+        *loss = l;
+    } else {
+        std::vector<float> lp((size_t)n);
+        ggml_backend_tensor_get(g->logp, lp.data(), 0, lp.size() * sizeof(float));
+        double l = 0;
+        for (int i = 0; i < n; i++) l -= (double)w[(size_t)i] * lp[(size_t)i];
+        *loss = l;
+    }
     *out = g;
     return AZR_OK;
 }
@@ -563,17 +603,21 @@ extern "C" void azr_nano_cancel(azr_nano *nn, int32_t on) {
 }
 
 extern "C" azr_status azr_nano_grads(azr_nano *nn, const int32_t *tokens, int32_t n_seq, int32_t seq_len, const float *weights,
-                                     float *grads, int64_t n, azr_nano_result *res, char *err, size_t err_cap) {
+                                     int32_t mode, float *grads, int64_t n, azr_nano_result *res, char *err, size_t err_cap) {
     return guarded(err, err_cap, [&]() -> azr_status {
         if (res) std::memset(res, 0, sizeof *res);
         if (!nn) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "nano loss: trainer is closed");
+        if (mode != 0 && mode != 1) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "nano grads: mode must be 0 or 1, got %d", mode);
+        if (mode == 1 && (weights || !grads))
+            return fail(err, err_cap, AZR_ERR_INVALID_ARG, "nano grads: the autodiff oracle takes no token weights and needs a gradient buffer");
         if (grads && n != nano_param_count(nn))
             return fail(err, err_cap, AZR_ERR_INVALID_ARG, "nano grads: need %lld floats, got %lld", (long long)nano_param_count(nn), (long long)n);
         const auto t0 = clock_type::now();
         double wsum = 0, loss = 0;
         if (azr_status s = check_batch(nn, tokens, n_seq, seq_len, weights, "nano loss", &wsum, err, err_cap)) return s;
         nano_graph *g = nullptr;
-        if (azr_status s = run_batch(nn, grads ? NANO_TRAIN : NANO_LOSS, tokens, n_seq, seq_len, weights, wsum, &g, &loss, err, err_cap))
+        const nano_mode m = mode == 1 ? NANO_AUTO : grads ? NANO_TRAIN : NANO_LOSS;
+        if (azr_status s = run_batch(nn, m, tokens, n_seq, seq_len, weights, wsum, &g, &loss, err, err_cap))
             return s;
         double g2 = 0;
         if (grads) {

@@ -142,12 +142,6 @@ func evalCommand(c *cli.Context) error {
 	if c.Bool("reference-parsing") {
 		parse = rl.ReferenceParseOptions()
 	}
-	// Read and verify leniently, then apply --strict, so that every bad row
-	// of the file is reported at once.
-	ds, err := eval.ReadFile(c.String("data"), task, false)
-	if err != nil {
-		return err
-	}
 	var responses eval.Responses
 	if responsesPath != "" {
 		if responses, err = eval.ReadResponsesFile(responsesPath); err != nil {
@@ -168,13 +162,13 @@ func evalCommand(c *cli.Context) error {
 		return fmt.Errorf("sandbox: %w", err)
 	}
 	defer pool.Close()
-	if !c.Bool("no-verify") {
-		s := &eval.Scorer{Exec: pool, Template: tpl, Parse: parse, Retries: 2}
-		if err := eval.Verify(ctx, s, ds, false, c.Int("threads")); err != nil {
-			return err
-		}
+	var ds *eval.Dataset
+	if c.Bool("no-verify") {
+		ds, err = eval.ReadFile(c.String("data"), task, c.Bool("strict"))
+	} else {
+		ds, err = eval.Load(ctx, c.String("data"), task, pool, c.Bool("strict"), c.Int("threads"))
 	}
-	if err := ds.Err(c.Bool("strict")); err != nil {
+	if err != nil {
 		return err
 	}
 	for _, b := range ds.Bad {
@@ -313,7 +307,6 @@ func newRunEvaluator(ctx context.Context, specs []string, cfg rl.Config, exec ev
 		Seed: cfg.Seed, Ks: []int{1}, Parallel: parallel, Retries: cfg.ExecRetries, Logger: logger,
 	}}
 	seen := map[eval.Task]string{}
-	scorer := &eval.Scorer{Exec: exec, Template: tpl, Parse: cfg.Parse, Retries: cfg.ExecRetries}
 	for _, spec := range specs {
 		name, path, ok := strings.Cut(spec, "=")
 		if !ok || strings.TrimSpace(path) == "" {
@@ -327,11 +320,8 @@ func newRunEvaluator(ctx context.Context, specs []string, cfg rl.Config, exec ev
 			return nil, fmt.Errorf("eval_data: task %s given twice (%s and %s); one file per task", task, prev, path)
 		}
 		seen[task] = path
-		ds, err := eval.ReadFile(path, task, false)
+		ds, err := eval.Load(ctx, path, task, exec, false, parallel)
 		if err != nil {
-			return nil, fmt.Errorf("eval_data: %w", err)
-		}
-		if err := eval.Verify(ctx, scorer, ds, false, parallel); err != nil {
 			return nil, fmt.Errorf("eval_data: %w", err)
 		}
 		for _, b := range ds.Bad {

@@ -207,3 +207,19 @@ func Verify(ctx context.Context, s *Scorer, ds *Dataset, strict bool, parallel i
 	sortRowErrors(ds.Bad)
 	return ds.Err(strict)
 }
+
+// Load reads a benchmark file and verifies its rows in the sandbox: the one
+// call a caller needs before Run. Bad rows are in Dataset.Bad (with strict,
+// any bad row is an error; without, only a file with no usable row is).
+func Load(ctx context.Context, path string, task Task, exec Executor, strict bool, parallel int) (*Dataset, error) {
+	ds, err := ReadFile(path, task, false)
+	if err != nil {
+		return nil, err
+	}
+	s := &Scorer{Exec: exec, Template: rl.TemplateR1, Parse: rl.DefaultParseOptions(), Retries: 2}
+	if err := Verify(ctx, s, ds, false, parallel); err != nil {
+		return nil, err
+	}
+	// Every bad row, from reading and from verifying, in one report.
+	return ds, ds.Err(strict)
+}
