@@ -88,6 +88,7 @@ metrics.jsonl.`,
 			&cli.Float64Flag{Name: "top-p", Value: 1, Usage: "nucleus sampling mass; 1 = off", EnvVars: envVar("top-p")},
 			&cli.IntFlag{Name: "top-k", Value: 0, Usage: "keep the k most likely tokens; 0 = off", EnvVars: envVar("top-k")},
 			&cli.IntFlag{Name: "max-tokens", Value: 1024, Usage: "tokens per response", EnvVars: envVar("max-tokens")},
+			&cli.StringSliceFlag{Name: "stop", Usage: "stop string (repeatable): a response ends before it, e.g. User: for a base model with the r1 template (self-play uses none)", EnvVars: envVar("stop")},
 			&cli.IntFlag{Name: "max-prompt-length", Value: 0, Usage: "items whose prompt has more tokens are counted as failed (and reported); 0 = no limit", EnvVars: envVar("max-prompt-length")},
 			&cli.StringFlag{Name: "k", Usage: "pass@k to report, comma-separated (default 1, 5, 10, ... up to --samples, and --samples)", EnvVars: envVar("k")},
 			&cli.StringFlag{Name: "template", Value: "r1", Usage: "prompt template: r1 (base models) or chatml (instruct models), as in run", EnvVars: envVar("template")},
@@ -129,6 +130,13 @@ func evalCommand(c *cli.Context) error {
 		return fmt.Errorf("--temperature must be >= 0, got %g", c.Float64("temperature"))
 	case c.Int("limit") < 0:
 		return fmt.Errorf("--limit must be >= 0, got %d", c.Int("limit"))
+	}
+	if responsesPath != "" {
+		for _, name := range []string{"samples", "temperature", "top-p", "top-k", "max-tokens", "stop", "max-prompt-length", "batch", "ctx", "slots", "gpu-layers"} {
+			if c.IsSet(name) {
+				return fmt.Errorf("--%s applies to sampling from --model; with --responses every given response is scored", name)
+			}
+		}
 	}
 	ks, err := parseKs(c.String("k"))
 	if err != nil {
@@ -180,7 +188,7 @@ func evalCommand(c *cli.Context) error {
 	opts := eval.Options{
 		Data: ds, Exec: pool, Responses: responses, Template: tpl, PromptStyle: c.String("prompt-style"), Parse: parse,
 		Samples: c.Int("samples"), Temperature: float32(c.Float64("temperature")), TopP: float32(c.Float64("top-p")), TopK: c.Int("top-k"),
-		MaxTokens: c.Int("max-tokens"), MaxPromptTokens: c.Int("max-prompt-length"), Seed: c.Uint64("seed"),
+		MaxTokens: c.Int("max-tokens"), Stop: c.StringSlice("stop"), MaxPromptTokens: c.Int("max-prompt-length"), Seed: c.Uint64("seed"),
 		Ks: ks, Batch: c.Int("batch"), Parallel: c.Int("threads"), Retries: 2, Logger: logger,
 	}
 	if model != "" {
@@ -347,6 +355,9 @@ func (e *runEvaluator) Eval(ctx context.Context, step int) (map[string]float64, 
 		scores[key+"pass_at_1"] = sum.PassAt1
 		scores[key+"items"] = float64(sum.Items)
 		scores[key+"format_rate"] = sum.FormatRate
+		if sum.TooLong > 0 {
+			scores[key+"prompt_too_long"] = float64(sum.TooLong)
+		}
 		if e.dir != "" {
 			dir := filepath.Join(e.dir, "eval")
 			if err := os.MkdirAll(dir, 0o755); err != nil {

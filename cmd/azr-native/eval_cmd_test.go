@@ -162,6 +162,13 @@ func TestEvalBadRowsAndErrors(t *testing.T) {
 		}
 	}
 
+	// --limit scores the first usable items only: the others need no response.
+	s = evalJSON(t, "--data", broken, "--task", "output", "--limit", "2", "--responses",
+		responsesFile(t, map[string]string{"c0": "```output\n[2, 3]\n```", "c1": "```output\n'abab'\n```"}))
+	if s.Items != 2 || s.PassAt1 != 1 {
+		t.Errorf("--limit 2: %+v", s)
+	}
+
 	allBad := writeFile(t, "allbad.jsonl", "{\"id\": \"x\"}\nnot json\n")
 	noModel := writeFile(t, "d.jsonl", cruxRows)
 	for _, tc := range []struct {
@@ -174,6 +181,8 @@ func TestEvalBadRowsAndErrors(t *testing.T) {
 		{[]string{"--data", noModel, "--task", "output", "--responses", resp, "-m", "x.gguf"}, "not both"},
 		{[]string{"--data", noModel, "--task", "guess", "--responses", resp}, "unknown eval task \"guess\""},
 		{[]string{"--data", noModel, "--task", "output", "--responses", resp, "--k", "0"}, "--k"},
+		{[]string{"--data", noModel, "--task", "output", "--responses", resp, "--samples", "4"}, "--samples applies to sampling from --model"},
+		{[]string{"--data", noModel, "--task", "output", "--adapter", "a.gguf", "--responses", resp}, "--adapter needs --model"},
 		{[]string{"--data", noModel, "--task", "output", "--responses", writeFile(t, "r.jsonl", `{"id": "c0", "response": "x"}`)}, "no response for 2 of 3 items: c1, c2"},
 		{[]string{"--data", noModel, "--task", "output", "--responses", writeFile(t, "r2.jsonl", `{"id": "c0"}`)}, "line 1 (id c0): missing field \"response\""},
 		{[]string{"--data", noModel, "--task", "output", "-m", filepath.Join(t.TempDir(), "none.gguf")}, "none.gguf"},
