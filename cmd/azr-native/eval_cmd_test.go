@@ -270,6 +270,24 @@ func TestRunEvalData(t *testing.T) {
 			t.Errorf("%s is empty", f)
 		}
 	}
+
+	// eval --run takes the run's model, latest adapter and prompts: the
+	// same greedy responses as the run's own evaluation after its last step.
+	out := filepath.Join(t.TempDir(), "results.jsonl")
+	if _, err := azr(t, "eval", "--run", dir, "--data", crux, "--task", "output", "--max-tokens", "16", "--ctx", "8192", "--out", out); err != nil {
+		t.Fatalf("eval --run: %v", err)
+	}
+	own := readJSONLines(t, filepath.Join(dir, "eval/output-step-000001.jsonl"))
+	again := readJSONLines(t, out)
+	if len(own) != 3 || len(again) != 3 {
+		t.Fatalf("results: %d and %d items", len(own), len(again))
+	}
+	for i := range own {
+		a, b := own[i]["samples"].([]any)[0].(map[string]any), again[i]["samples"].([]any)[0].(map[string]any)
+		if a["response"] != b["response"] {
+			t.Errorf("item %d: run's evaluation %q, eval --run %q", i, a["response"], b["response"])
+		}
+	}
 }
 
 func TestRunEvalDataErrors(t *testing.T) {
