@@ -10,6 +10,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 struct azr_model {
     llama_model *model = nullptr;
@@ -46,6 +47,10 @@ template <typename F> azr_status guarded(char *err, size_t cap, F &&body) {
 }
 
 void ensure_backend();
+
+// GPT-2's byte -> printable-unicode map of byte-level BPE vocabularies:
+// entry b is the token text of byte b (tiny_model.cpp).
+std::vector<std::string> byte_to_unicode();
 
 // llama_free without the pinned version's use-after-free on destruction
 // (llama_fixes.cpp). Use it for every llama_context the engine creates.

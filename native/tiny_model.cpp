@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-namespace {
+namespace azr {
 
 // GPT-2's reversible byte -> printable-unicode map used by byte-level BPE vocabularies.
 std::vector<std::string> byte_to_unicode() {
@@ -42,6 +42,12 @@ std::vector<std::string> byte_to_unicode() {
     }
     return out;
 }
+
+} // namespace azr
+
+namespace {
+
+using azr::byte_to_unicode;
 
 struct Vocab {
     std::vector<std::string> tokens;

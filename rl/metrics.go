@@ -19,14 +19,19 @@ type BatchMetrics struct {
 	Accuracy   float64 `json:"accuracy"`
 	FormatRate float64 `json:"format_rate"`
 	// Valid: proposer, valid proposals (all are stored); solver, answers that could be extracted.
-	Valid       int     `json:"valid"`
-	PBarMean    float64 `json:"p_bar_mean,omitempty"` // proposer: mean p̄ over valid proposals
-	ExecErrors  int     `json:"exec_errors,omitempty"`
-	RespLenMean float64 `json:"response_len_mean"`
-	RespLenMin  int     `json:"response_len_min"`
-	RespLenMax  int     `json:"response_len_max"`
-	ClipRatio   float64 `json:"clip_ratio"` // responses that hit the length cap
-	PromptLen   float64 `json:"prompt_len_mean"`
+	Valid     int     `json:"valid"`
+	ValidRate float64 `json:"valid_rate"`                // Valid / N
+	Learnable float64 `json:"learnable_share,omitempty"` // proposer: share of proposals with 0 < p̄ < 1
+	// ProgramDiversity: proposer (deduction/abduction), distinct programs
+	// (after NormalizeForDiversity) / valid proposals.
+	ProgramDiversity float64 `json:"program_diversity,omitempty"`
+	PBarMean         float64 `json:"p_bar_mean,omitempty"` // proposer: mean p̄ over valid proposals
+	ExecErrors       int     `json:"exec_errors,omitempty"`
+	RespLenMean      float64 `json:"response_len_mean"`
+	RespLenMin       int     `json:"response_len_min"`
+	RespLenMax       int     `json:"response_len_max"`
+	ClipRatio        float64 `json:"clip_ratio"` // responses that hit the length cap
+	PromptLen        float64 `json:"prompt_len_mean"`
 	// PromptsDropped counts prompts over max_prompt_length: proposer prompts
 	// still too long after the redraws (the batch is that much shorter);
 	// solver tasks replaced by repeats of tasks that fit.
@@ -51,6 +56,7 @@ type StepMetrics struct {
 	Train          TrainStats              `json:"train"`
 	TrainNonFinite bool                    `json:"train_non_finite,omitempty"` // the policy reported NaN/Inf statistics (zeroed above)
 	UhOh           int                     `json:"uhoh_total"`
+	Signal         SignalHealth            `json:"signal"` // is there anything to learn from? (valid, learnable, diverse)
 	Seconds        map[string]float64      `json:"seconds"`
 }
 
@@ -86,8 +92,8 @@ func batchMetrics(k BatchKey, b []scored, adv []float64) BatchMetrics {
 	if len(b) == 0 {
 		return BatchMetrics{}
 	}
-	answers := map[string]bool{}
-	nAnswers, nProg, nValid := 0, 0, 0
+	answers, programs := map[string]bool{}, map[string]bool{}
+	nAnswers, nProg, nValid, nLearnable := 0, 0, 0, 0
 	var pbar float64
 	for i, s := range b {
 		m.RewardMean += s.reward
@@ -111,6 +117,9 @@ func batchMetrics(k BatchKey, b []scored, adv []float64) BatchMetrics {
 			m.Valid++
 			nValid++
 			pbar += s.pbar
+			if learnable(s.pbar) {
+				nLearnable++
+			}
 			if s.answer != "" || k.Role == Propose {
 				answers[s.answer] = true
 				nAnswers++
@@ -119,6 +128,7 @@ func batchMetrics(k BatchKey, b []scored, adv []float64) BatchMetrics {
 				nProg++
 				m.ProgramLines += float64(strings.Count(s.program, "\n") + 1)
 				m.ProgramBranches += float64(programBranches(s.program))
+				programs[NormalizeForDiversity(s.program)] = true
 			}
 		}
 	}
@@ -134,6 +144,11 @@ func batchMetrics(k BatchKey, b []scored, adv []float64) BatchMetrics {
 	if nProg > 0 {
 		m.ProgramLines /= float64(nProg)
 		m.ProgramBranches /= float64(nProg)
+	}
+	m.ValidRate = float64(m.Valid) / n
+	if k.Role == Propose {
+		m.Learnable = float64(nLearnable) / n
+		m.ProgramDiversity = ratio(len(programs), nProg)
 	}
 	if k.Role == Propose && nValid > 0 {
 		m.PBarMean = pbar / float64(nValid)

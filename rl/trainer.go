@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,29 +21,38 @@ import (
 // Trainer runs Absolute Zero self-play: propose, validate, solve, reward and
 // one policy update per step (AZR-SPEC §7). Use NewTrainer or Resume.
 type Trainer struct {
-	cfg     Config
-	policy  Policy
-	scorer  *Scorer
-	log     *zap.Logger
-	tpl     Template
-	popts   PromptOptions
-	pcg     *rand.PCG
-	rng     *rand.Rand
-	step    int // steps completed
-	seeded  bool
-	bufs    *Buffers
-	monitor *Monitor
-	counter TokenCounter
+	cfg    Config
+	policy Policy
+	scorer *Scorer
+	log    *zap.Logger
+	tpl    Template
+	popts  PromptOptions
+	pcg    *rand.PCG
+	rng    *rand.Rand
+	step   int // steps completed
+	seeded bool
+	// savedStep is the step of the newest checkpoint this trainer wrote or
+	// was resumed from (-1: none), so a stop never rewrites it.
+	savedStep int
+	stop      atomic.Bool // RequestStop was called
+	bufs      *Buffers
+	monitor   *Monitor
+	counter   TokenCounter
 
-	dir     string    // run directory: checkpoints/, metrics.jsonl, uhoh.jsonl
+	dir     string    // run directory: checkpoints/, metrics.jsonl, samples.jsonl, uhoh.jsonl
 	metrics io.Writer // JSON lines, one StepMetrics per step
+	samples io.Writer // JSON lines, Config.SamplesPerBatch SampleRecords per batch and step
 	files   []*os.File
 
 	// OnStep, when set, is called after every step with its metrics.
 	OnStep func(StepMetrics)
-	// Eval, when set, is called by Run every cfg.EvalEvery steps (AZR-SPEC §7
-	// step 5: greedy CruxEval / LiveCodeBench-Execution in the reference); its
-	// scores are logged and written to metrics.jsonl as {"step": n, "eval": {...}}.
+	// OnProgress, when set, hears how far the seeding phase and each step have got.
+	OnProgress func(Progress)
+	// Eval, when set, is called by Run before the first step of a run (step
+	// 0, the base policy), every cfg.EvalEvery steps (0: never in between) and
+	// after the last step of each Run (AZR-SPEC §7 step 5: greedy CruxEval /
+	// LiveCodeBench-Execution in the reference); its scores are logged and
+	// written to metrics.jsonl as {"step": n, "eval": {...}}.
 	Eval func(ctx context.Context, step int) (map[string]float64, error)
 }
 
@@ -67,7 +77,7 @@ func NewTrainer(cfg Config, policy Policy, exec Executor, logger *zap.Logger) (*
 	}
 	pcg := rand.NewPCG(cfg.Seed, 0x617a722d6e6174) // "azr-nat"
 	t := &Trainer{
-		cfg: cfg, policy: policy, scorer: scorer, log: logger, tpl: tpl,
+		cfg: cfg, policy: policy, scorer: scorer, log: logger, tpl: tpl, savedStep: -1,
 		popts:   cfg.PromptOptions(),
 		pcg:     pcg,
 		rng:     rand.New(pcg),
@@ -102,7 +112,8 @@ func (t *Trainer) RNGState() []byte {
 }
 
 // SetDir sets the run directory: checkpoints go to dir/checkpoints, metrics
-// are appended to dir/metrics.jsonl and uh-oh flags to dir/uhoh.jsonl.
+// are appended to dir/metrics.jsonl, sample responses to dir/samples.jsonl
+// and uh-oh flags to dir/uhoh.jsonl.
 func (t *Trainer) SetDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -122,7 +133,11 @@ func (t *Trainer) SetDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	t.dir, t.metrics, t.monitor.W = dir, mf, uf
+	sf, err := open("samples.jsonl")
+	if err != nil {
+		return err
+	}
+	t.dir, t.metrics, t.monitor.W, t.samples = dir, mf, uf, sf
 	return nil
 }
 
@@ -140,13 +155,21 @@ func (t *Trainer) Close() error {
 // configured and not done), saving a checkpoint every cfg.SaveEvery steps and
 // after the last one when a run directory is set.
 func (t *Trainer) Run(ctx context.Context, steps int) error {
+	if t.step == 0 {
+		if err := t.evaluate(ctx); err != nil { // the base policy, before any update
+			return err
+		}
+	}
 	if !t.seeded {
 		if err := t.Seed(ctx); err != nil {
 			return err
 		}
 	}
-	lastSaved := -1
 	for i := 0; i < steps; i++ {
+		if t.stop.Load() {
+			t.log.Info("stop requested: no more steps", zap.Int("step", t.step))
+			break
+		}
 		m, err := t.Step(ctx)
 		if err != nil {
 			return err
@@ -157,28 +180,47 @@ func (t *Trainer) Run(ctx context.Context, steps int) error {
 			zap.Float64("solve_acc_abduction", m.Batches["solve_abduction"].Accuracy),
 			zap.Float64("solve_acc_induction", m.Batches["solve_induction"].Accuracy),
 			zap.Int("valid_proposals", m.ValidProposals), zap.Float64("loss", m.Train.Loss))
-		if t.Eval != nil && t.cfg.EvalEvery > 0 && t.step%t.cfg.EvalEvery == 0 {
-			scores, err := t.Eval(ctx, t.step)
-			if err != nil {
-				return fmt.Errorf("evaluation at step %d: %w", t.step, err)
-			}
-			t.log.Info("evaluation", zap.Int("step", t.step), zap.Any("scores", scores))
-			if t.metrics != nil {
-				if err := json.NewEncoder(t.metrics).Encode(map[string]any{"step": t.step, "eval": scores}); err != nil {
-					t.log.Warn("writing evaluation metrics", zap.Error(err))
-				}
+		if (t.cfg.EvalEvery > 0 && t.step%t.cfg.EvalEvery == 0) || i == steps-1 {
+			if err := t.evaluate(ctx); err != nil {
+				return err
 			}
 		}
 		if t.dir != "" && t.cfg.SaveEvery > 0 && t.step%t.cfg.SaveEvery == 0 {
 			if _, err := t.Save(); err != nil {
 				return err
 			}
-			lastSaved = t.step
 		}
 	}
-	if t.dir != "" && lastSaved != t.step {
+	if t.dir != "" && t.savedStep != t.step {
 		if _, err := t.Save(); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// RequestStop asks Run to stop at the next safe point: after the step (or
+// the seeding phase) in progress, Run checkpoints what finished and returns
+// nil. Safe to call from any goroutine, e.g. a signal handler.
+func (t *Trainer) RequestStop() { t.stop.Store(true) }
+
+// StopRequested reports whether RequestStop was called.
+func (t *Trainer) StopRequested() bool { return t.stop.Load() }
+
+// evaluate calls Eval (when set) and logs its scores, also into metrics.jsonl
+// as {"step": n, "eval": {...}}.
+func (t *Trainer) evaluate(ctx context.Context) error {
+	if t.Eval == nil {
+		return nil
+	}
+	scores, err := t.Eval(ctx, t.step)
+	if err != nil {
+		return fmt.Errorf("evaluation at step %d: %w", t.step, err)
+	}
+	t.log.Info("evaluation", zap.Int("step", t.step), zap.Any("scores", scores))
+	if t.metrics != nil {
+		if err := json.NewEncoder(t.metrics).Encode(map[string]any{"step": t.step, "eval": scores}); err != nil {
+			t.log.Warn("writing evaluation metrics", zap.Error(err))
 		}
 	}
 	return nil
@@ -325,6 +367,7 @@ type scored struct {
 	pbar        float64
 	execErr     bool
 	promptChars int
+	task        *Task // proposer: the valid task proposed; solver: the task solved
 }
 
 // Seed runs the optional seeding phase (AZR-SPEC §6.3): propose with the
@@ -364,6 +407,7 @@ func (t *Trainer) Seed(ctx context.Context) error {
 		}
 		t.log.Info("seeding triplets", zap.Int("round", round+1), zap.Int("have", pool.Len()), zap.Int("target", target),
 			zap.Int("new", added), zap.Int("responses", st.responses), zap.Int("valid", st.valid))
+		t.progress(Progress{Stage: "seeding triplets", Done: pool.Len(), Total: target})
 		if stale++; added > 0 {
 			stale = 0
 		}
@@ -398,6 +442,7 @@ func (t *Trainer) Seed(ctx context.Context) error {
 		}
 		t.log.Info("seeding induction tasks", zap.Int("round", round+1), zap.Int("have", problems.Len()), zap.Int("target", target),
 			zap.Int("new", len(tasks)), zap.Int("responses", st.responses), zap.Int("valid", st.valid))
+		t.progress(Progress{Stage: "seeding induction", Done: problems.Len(), Total: target})
 		if stale++; len(tasks) > 0 {
 			stale = 0
 		}
@@ -554,7 +599,9 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 
 	// 3. Propose then solve, per type.
 	batches := map[BatchKey][]scored{}
+	phases := 2*len(types) + 1
 	for _, typ := range types {
+		t.progress(Progress{Stage: "step", Step: step, Phase: "propose " + typ.String(), Done: len(batches), Total: phases})
 		ts := time.Now()
 		ps, err := t.proposeBatch(ctx, step, typ, proposers[typ])
 		if err != nil {
@@ -565,6 +612,7 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 		t.log.Info("phase done", zap.Int("step", step), zap.String("phase", "propose "+typ.String()),
 			zap.Int("responses", len(ps)), zap.Float64("seconds", m.Seconds["propose_"+typ.String()]))
 
+		t.progress(Progress{Stage: "step", Step: step, Phase: "solve " + typ.String(), Done: len(batches), Total: phases})
 		ts = time.Now()
 		if t.cfg.SolveFresh {
 			solvers[typ], dropped[BatchKey{typ, Solve}] = t.solverTasks(typ, step)
@@ -616,11 +664,13 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 	}
 	ts := time.Now()
 	t.log.Info("phase start", zap.Int("step", step), zap.String("phase", "train"), zap.Int("sequences", len(seqs)))
+	t.progress(Progress{Stage: "step", Step: step, Phase: "train", Done: phases - 1, Total: phases})
 	stats, err := t.policy.TrainStep(ctx, seqs)
 	if err != nil {
 		return m, fmt.Errorf("step %d, train: %w", step, err)
 	}
 	m.Seconds["train"] = time.Since(ts).Seconds()
+	t.progress(Progress{Stage: "step", Step: step, Done: phases, Total: phases})
 	m.Train, m.TrainNonFinite = finiteStats(stats)
 	t.step = step
 
@@ -640,10 +690,19 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 		m.Buffers[typ.String()] = t.bufs.Of(typ).Len()
 	}
 	m.UhOh = t.monitor.Count
+	m.Signal = signalHealth(batches, t.bufs)
 	m.Seconds["total"] = time.Since(start).Seconds()
 	if t.metrics != nil {
 		if err := json.NewEncoder(t.metrics).Encode(m); err != nil {
 			return m, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	if t.samples != nil {
+		enc := json.NewEncoder(t.samples)
+		for _, r := range sampleRecords(step, batches, t.cfg.SamplesPerBatch) {
+			if err := enc.Encode(r); err != nil {
+				return m, fmt.Errorf("samples: %w", err)
+			}
 		}
 	}
 	if t.OnStep != nil {
@@ -764,6 +823,7 @@ func (t *Trainer) proposeBatch(ctx context.Context, step int, typ TaskType, item
 				task.Thought = ""
 			}
 			buf.Add(task, t.rng)
+			sc.task = &task
 		}
 		out[j] = sc
 	}
@@ -802,7 +862,8 @@ func (t *Trainer) solveBatch(ctx context.Context, step int, typ TaskType, tasks 
 			c = 1
 		}
 		out[j] = scored{prompt: res[j/n].PromptTokens, sample: s, group: j / n, reward: ss[j].Reward, format: ss[j].Format,
-			correct: c, valid: ss[j].Parsed.OK, answer: ss[j].Parsed.Value, execErr: ss[j].ExecErr != "", promptChars: len(prompts[j/n])}
+			correct: c, valid: ss[j].Parsed.OK, answer: ss[j].Parsed.Value, execErr: ss[j].ExecErr != "", promptChars: len(prompts[j/n]),
+			task: &tasks[j/n]}
 	}
 	return out, nil
 }

@@ -488,8 +488,24 @@ func TestKeepCheckpoints(t *testing.T) {
 	if diff := cmp.Diff([]string{"latest", "step-000003", "step-000004"}, names); diff != "" {
 		t.Errorf("checkpoints (-want +got)\n%s", diff)
 	}
-	if diff := cmp.Diff([]int{2, 4}, evals); diff != "" {
+	// Before training, every eval_every steps, and after the last step.
+	if diff := cmp.Diff([]int{0, 2, 4}, evals); diff != "" {
 		t.Errorf("evaluation steps (-want +got)\n%s", diff)
+	}
+	// Resumed for one more step: no step-0 evaluation, the last step is evaluated.
+	evals = nil
+	if err := tr.Run(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{5}, evals); diff != "" {
+		t.Errorf("evaluation steps of a continued run (-want +got)\n%s", diff)
+	}
+	metrics, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(metrics), `"eval":{"cruxeval_o":0.5}`); n != 4 {
+		t.Errorf("metrics.jsonl has %d evaluation lines, want 4:\n%s", n, metrics)
 	}
 	// Buffer entries do not keep the proposer's thought by default.
 	for _, e := range tr.Buffers().Deduction.Entries {

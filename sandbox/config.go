@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"fmt"
 	"runtime"
 	"time"
 
@@ -34,8 +35,37 @@ type Config struct {
 
 	// DisableLayers turns isolation layers off by name ("namespaces",
 	// "landlock", "seccomp", "rlimits", "cgroup", "tmpfs", "uid"). Only for
-	// measuring their cost; every layer is on by default.
+	// measuring their cost; every layer is on by default. A layer disabled
+	// here is a choice, not a failure: Isolation does not count it as missing.
 	DisableLayers []string
+
+	// Isolation decides what New does when a layer this machine should give
+	// cannot be set up (for example unprivileged user namespaces disabled by
+	// the distribution): IsolationStrict ("" or "strict", the default) refuses
+	// to start and names the missing layer and the fix; IsolationBestEffort
+	// starts anyway with what it has and says so in a warning.
+	Isolation Isolation
+}
+
+// Isolation is the policy for isolation layers that cannot be set up.
+type Isolation string
+
+const (
+	// IsolationStrict refuses to start a pool that lacks a layer.
+	IsolationStrict Isolation = "strict"
+	// IsolationBestEffort starts with the layers available, loudly.
+	IsolationBestEffort Isolation = "best-effort"
+)
+
+// ParseIsolation reads "strict" or "best-effort" ("" means strict).
+func ParseIsolation(s string) (Isolation, error) {
+	switch Isolation(s) {
+	case "", IsolationStrict:
+		return IsolationStrict, nil
+	case IsolationBestEffort:
+		return IsolationBestEffort, nil
+	}
+	return "", fmt.Errorf("sandbox isolation %q: want %q or %q", s, IsolationStrict, IsolationBestEffort)
 }
 
 // DefaultBannedModules is the reference's banned list (AZR-SPEC §2.4) made
@@ -75,6 +105,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
+	}
+	if c.Isolation == "" {
+		c.Isolation = IsolationStrict
 	}
 	return c
 }

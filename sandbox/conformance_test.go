@@ -2,7 +2,10 @@ package sandbox
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -43,6 +46,9 @@ func TestRun(t *testing.T) {
 		{"int", "def f(x):\n    return x + 1", "1", nil, StatusOK, "2", ""},
 		{"several arguments", "def f(a, b):\n    return a * b", "'ab', 3", nil, StatusOK, "'ababab'", ""},
 		{"keyword arguments", "def f(a, b=1):\n    return a - b", "b=5, a=7", nil, StatusOK, "2", ""},
+		{"zero arguments: an empty input calls f()", "def f():\n    return [1, 2]", "", nil, StatusOK, "[1, 2]", ""},
+		{"zero arguments with a blank input", "def f():\n    return 'x'", "  ", nil, StatusOK, "'x'", ""},
+		{"empty input to a function that needs one", "def f(x):\n    return x", "", nil, StatusError, "", "TypeError"},
 		{"single tuple argument needs its own parentheses", "def f(t):\n    return t[::-1]", "(1, 2)", nil, StatusOK, "(2, 1)", ""},
 		{"multiple return values form a tuple", "def f(x):\n    return x, [x]", "1", nil, StatusOK, "(1, [1])", ""},
 		{"list is not tuple", "def f(x):\n    return [x, (x,)]", "1", nil, StatusOK, "[1, (1,)]", ""},
@@ -136,6 +142,8 @@ func TestValidate(t *testing.T) {
 		{"valid with allowed imports", "import heapq\nfrom collections import deque\ndef f(xs):\n    q = deque(xs)\n    q.rotate(1)\n    return heapq.nlargest(2, q)", []string{"[1, 5, 3]"}, true, "", []string{"[5, 3]"}},
 		{"set of strings is deterministic", "def f(xs):\n    return list(set(xs))", []string{"['a1', 'b2', 'c3', 'd4']"}, true, "", nil},
 		{"no input", "def f(x):\n    return x", nil, false, "no input", nil},
+		{"zero-argument program with an empty input", "def f():\n    return sum(range(5))", []string{""}, true, "", []string{"10"}},
+		{"empty input to a function that needs one", "def f(x):\n    return x", []string{""}, false, "TypeError", nil},
 		{"input on two lines", "def f(x):\n    return x", []string{"[1,\n2]"}, false, "more than one line", nil},
 		{"syntax error", "def f(x):\n  return (x", []string{"1"}, false, "syntax", nil},
 		{"raises", "def f(x):\n    return x[5]", []string{"[1]"}, false, "IndexError", nil},
@@ -384,24 +392,72 @@ func TestCancelledContext(t *testing.T) {
 	}
 }
 
-// TestLayersAllOnHere: every layer the kernel and our privileges allow is on.
+// TestLayersAllOnHere: every layer this machine and our privileges support
+// (probed here, independently of the pool) is reported and on, so a machine
+// or a change that silently loses one fails.
 func TestLayersAllOnHere(t *testing.T) {
 	p := sharedPool(t)
+	requireSupportedLayers(t, p.Layers(), probeLayerSupport(t))
+}
+
+// probeLayerSupport finds out, without the sandbox's code, which isolation
+// layers this process could set up.
+func probeLayerSupport(t *testing.T) map[string]bool {
+	t.Helper()
+	root := os.Geteuid() == 0
 	status, _ := os.ReadFile("/proc/self/status")
 	abi, _, _ := syscall.Syscall(444, 0, 0, 1) // landlock_create_ruleset(NULL, 0, VERSION)
-	possible := map[string]bool{
+	// Namespaces: start a process in all six new namespaces.
+	ns := exec.Command("/bin/true")
+	ns.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET |
+		syscall.CLONE_NEWNS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS}
+	nsErr := ns.Run()
+	if nsErr != nil {
+		t.Logf("probe: no new namespaces here: %v", nsErr)
+	}
+	// Cgroups (root only): a group we can create under a pids hierarchy.
+	cgroupOK := false
+	if root {
+		for _, dir := range []string{"/sys/fs/cgroup/pids", "/sys/fs/cgroup"} {
+			if _, err := os.Stat(filepath.Join(dir, "pids.max")); err != nil && dir == "/sys/fs/cgroup" {
+				continue // a v2 root without the pids controller
+			}
+			probe := filepath.Join(dir, fmt.Sprintf("azr-probe-%d", os.Getpid()))
+			if os.Mkdir(probe, 0o755) == nil {
+				_, err := os.Stat(filepath.Join(probe, "pids.max"))
+				cgroupOK = err == nil
+				os.Remove(probe)
+			}
+			if cgroupOK {
+				break
+			}
+		}
+	}
+	return map[string]bool{
 		"self-test":   true,
 		"environment": true,
 		"rlimits":     true,
+		"namespaces":  nsErr == nil,
+		"tmpfs":       nsErr == nil, // mounted in the worker's own mount namespace
 		"landlock":    int(abi) > 0,
 		"seccomp":     strings.Contains(string(status), "Seccomp:"),
-		"uid":         os.Geteuid() == 0,
-		"cgroup":      os.Geteuid() == 0,
+		"uid":         root,
+		"cgroup":      cgroupOK,
 	}
-	for _, l := range p.Layers() {
+}
+
+// requireSupportedLayers fails for every supported layer that the pool does
+// not report as on (absent from the report counts as off).
+func requireSupportedLayers(t *testing.T, layers []Layer, supported map[string]bool) {
+	t.Helper()
+	on := map[string]bool{}
+	for _, l := range layers {
 		t.Logf("%-11s %-5v %s", l.Name, l.Enabled, l.Detail)
-		if !l.Enabled && possible[l.Name] {
-			t.Errorf("layer %s is off although this machine supports it: %s", l.Name, l.Detail)
+		on[l.Name] = on[l.Name] || l.Enabled
+	}
+	for name, ok := range supported {
+		if ok && !on[name] {
+			t.Errorf("layer %s is not on although this machine supports it", name)
 		}
 	}
 }

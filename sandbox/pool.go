@@ -64,9 +64,16 @@ type Pool struct {
 
 // New starts cfg.Workers workers (one per core by default) and reports the
 // isolation layers in one log line; unavailable layers are logged as warnings
-// and listed by Layers() with Enabled=false.
+// and listed by Layers() with Enabled=false. With cfg.Isolation strict (the
+// default) a layer this machine cannot set up (and that cfg.DisableLayers does
+// not turn off) makes New fail with a *WeakSandboxError naming the layer and
+// the fix; best-effort starts anyway and warns.
 func New(ctx context.Context, cfg Config) (*Pool, error) {
 	cfg = cfg.withDefaults()
+	if _, err := ParseIsolation(string(cfg.Isolation)); err != nil {
+		return nil, err
+	}
+	broken := testBrokenLayers()
 	if len(cfg.BannedModules) == 0 {
 		cfg.BannedModules = []string{}
 	}
@@ -85,8 +92,9 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	l := &launcher{
 		cfg: cfg, log: log, interp: interp, base: base,
 		// A private range of unprivileged host uids: 2 per worker.
-		hostUID: 1_000_000_000 + (binary.LittleEndian.Uint32(rnd[:])%1_000_000)*1024,
-		userns:  !cfg.disabled("namespaces"),
+		hostUID:     1_000_000_000 + (binary.LittleEndian.Uint32(rnd[:])%1_000_000)*1024,
+		userns:      !cfg.disabled("namespaces"),
+		breakUserns: broken["namespaces"],
 	}
 	for _, p := range []string{"/usr/lib", "/lib", "/lib64", "/usr/lib64", "/usr/local/lib"} {
 		if _, err := os.Stat(p); err == nil {
@@ -95,14 +103,21 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	}
 	var goLayers []Layer
 	if !cfg.disabled("seccomp") {
-		if f, err := seccompFilter(); err != nil {
+		if f, err := seccompFilter(); err != nil || broken["seccomp"] {
+			if err == nil {
+				err = fmt.Errorf("seccomp filter refused (simulated by %s)", testBreakLayersEnv)
+			}
 			goLayers = append(goLayers, Layer{"seccomp", false, err.Error()})
 		} else {
 			l.seccomp = f
 		}
 	}
 	if !cfg.disabled("cgroup") && os.Geteuid() == 0 {
-		cg, why := setupCgroups(filepath.Base(base), cfg.Workers, cfg.MemoryLimitBytes)
+		var cg *cgroups
+		why := "cannot create cgroups (simulated by " + testBreakLayersEnv + ")"
+		if !broken["cgroup"] {
+			cg, why = setupCgroups(filepath.Base(base), cfg.Workers, cfg.MemoryLimitBytes)
+		}
 		if cg != nil {
 			l.cg = cg
 			goLayers = append(goLayers, Layer{"cgroup", true, cg.describe() + noteIf(why)})
@@ -129,7 +144,11 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 		goLayers = append(goLayers, Layer{"namespaces", false, "disabled by configuration"})
 	}
 	if l.userns {
-		goLayers = append(goLayers, Layer{"namespaces", true, "user (uid 0 and 1000 mapped to unprivileged host uids), pid, net (no interfaces up), mount, ipc, uts"})
+		users := "user (uid 0 and 1000 mapped to unprivileged host uids)"
+		if os.Geteuid() != 0 {
+			users = fmt.Sprintf("user (uid 0 mapped to this user, uid %d)", os.Geteuid())
+		}
+		goLayers = append(goLayers, Layer{"namespaces", true, users + ", pid, net (no interfaces up), mount, ipc, uts"})
 	}
 	goLayers = append(goLayers, Layer{"environment", true, "empty except PYTHONHASHSEED=0 and PYTHONHOME; the worker clears it after start-up; flags " + strings.Join(interp.flags(), " ")})
 	p.all[0] = w0
@@ -177,6 +196,15 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 			_ = p.Close()
 			return nil, fmt.Errorf("sandbox: an isolated child cannot run a trivial program: %s", ly.Detail)
 		}
+	}
+	if missing := missingLayers(p.layers, expectedLayers(cfg, os.Geteuid() == 0)); len(missing) > 0 {
+		weak := &WeakSandboxError{Missing: missing}
+		if cfg.Isolation == IsolationStrict {
+			_ = p.Close()
+			return nil, weak
+		}
+		log.Warn("sandbox: RUNNING WITH A WEAKER SANDBOX than this machine should give (isolation best-effort); untrusted programs are less contained",
+			zap.Error(weak))
 	}
 	return p, nil
 }
@@ -357,7 +385,8 @@ func joinImports(imports []string) string {
 
 // Run executes f(input) for program and returns repr(result), stripped, with
 // its status. input is the text between the call's parentheses, e.g.
-// `'abc', [1, 2]`. No module policy applies (see Validate).
+// `'abc', [1, 2]`; an empty input calls f(). No module policy applies (see
+// Validate).
 func (p *Pool) Run(ctx context.Context, program, input string) (Result, error) {
 	return p.run(ctx, Job{Program: program, Input: input}, 0, 1, false)
 }
@@ -445,7 +474,8 @@ func (p *Pool) analyze(ctx context.Context, program string) (*analysis, error) {
 // children whose outputs agree — the second child calls f twice and reports
 // the second value, so random/time/id()-dependent results and hidden state
 // such as mutable default arguments are caught — with an output within the
-// size cap and on one line. Inputs must be on one line too.
+// size cap and on one line. Inputs must be on one line too; an empty input
+// calls f() (a zero-argument program is a valid task).
 func (p *Pool) Validate(ctx context.Context, program string, inputs []string) (Validation, error) {
 	return p.validate(ctx, program, inputs, true)
 }
@@ -466,9 +496,6 @@ func (p *Pool) validate(ctx context.Context, program string, inputs []string, po
 	for i, in := range inputs {
 		if strings.ContainsAny(in, "\n\r") {
 			return Validation{Reason: fmt.Sprintf("input %d spans more than one line", i+1)}, nil
-		}
-		if strings.TrimSpace(in) == "" {
-			return Validation{Reason: fmt.Sprintf("input %d is empty", i+1)}, nil
 		}
 	}
 	a, err := p.analyze(ctx, program)

@@ -29,7 +29,7 @@ type wireReq struct {
 	Op        string      `json:"op"`
 	Program   string      `json:"program,omitempty"`
 	Imports   string      `json:"imports,omitempty"`
-	Input     string      `json:"input,omitempty"`
+	Input     string      `json:"input"` // always sent: "" means f()
 	TimeoutMS int64       `json:"timeout_ms"`
 	Cap       int         `json:"cap,omitempty"`
 	ReadCap   int         `json:"read_cap"`
@@ -109,15 +109,18 @@ const oPath = 0x200000 // O_PATH on Linux (all architectures Go supports)
 
 // launcher holds what every worker start needs.
 type launcher struct {
-	cfg       Config
-	log       *zap.Logger
-	interp    interpreter
-	base      string // private directory of this pool
-	seccomp   []byte
-	hostUID   uint32 // base of this pool's host uid range (2 per worker)
-	userns    bool
-	cg        *cgroups
-	readPaths []string
+	cfg     Config
+	log     *zap.Logger
+	interp  interpreter
+	base    string // private directory of this pool
+	seccomp []byte
+	hostUID uint32 // base of this pool's host uid range (2 per worker)
+	userns  bool
+	// breakUserns makes every start in new namespaces fail, as on a machine
+	// that forbids unprivileged user namespaces (test binaries only).
+	breakUserns bool
+	cg          *cgroups
+	readPaths   []string
 }
 
 func (l *launcher) workerUIDs(i int) (workerHost, childHost int) {
@@ -125,14 +128,23 @@ func (l *launcher) workerUIDs(i int) (workerHost, childHost int) {
 }
 
 func (l *launcher) start(i int) (*worker, error) {
+	if l.userns && l.breakUserns {
+		return nil, fmt.Errorf("start worker: fork/exec: operation not permitted (user namespaces refused, simulated by %s)", testBreakLayersEnv)
+	}
 	dir := filepath.Join(l.base, fmt.Sprintf("w%d", i))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	wHost, cHost := l.workerUIDs(i)
 	childUID, childGID := childUIDInNS, childUIDInNS
-	if !l.userns {
+	switch {
+	case !l.userns:
 		childUID, childGID = cHost, cHost
+	case os.Geteuid() != 0:
+		// An unprivileged user can map only itself, as ns uid 0: children
+		// keep that uid, and the tmpfs must belong to it (a tmpfs owned by
+		// an unmapped uid cannot be mounted: EINVAL).
+		childUID, childGID = 0, 0
 	}
 	if os.Geteuid() == 0 {
 		// The task directory belongs to the child's uid (a plain directory if

@@ -395,7 +395,9 @@ def op_run(req, wfd):
     g = {"__name__": "__main__", "__builtins__": builtins}
     try:
         code = compile(src, "<program>", "exec")
-        call = compile("f(" + req["input"] + ")", "<input>", "eval")
+        # An empty input is a call with no arguments: f() (zero-argument
+        # programs are valid AZR tasks).
+        call = compile("f(" + req.get("input", "") + ")", "<input>", "eval")
     except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as e:
         send(wfd, {"s": "rejected", "e": "syntax: " + last_line(e)})
         return

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/azr-native/azr-native/bindings"
+	"github.com/azr-native/azr-native/internal/progress"
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 )
@@ -127,15 +128,23 @@ func benchGen(c *cli.Context) error {
 		return err
 	}
 	defer g.Close()
+	// Five timed runs, each one native call: the tracker names the running one.
+	track := progress.New(logger, "bench gen", 5, progress.Unit("runs"), progress.Ticking())
+	defer track.Finish()
+	track.Note("(a) warm-up")
 	logger.Info("(a) warm-up")
 	if _, _, err := g.Generate(ctx, batch[:1], bindings.Sampling{Temperature: 1, MaxTokens: 4, IgnoreEOS: true}); err != nil {
 		return err
 	}
+	track.Add(1)
+	track.Note("(a) plain llama_decode loop")
 	logger.Info("(a) plain llama_decode loop", zap.Int("sequences", nb), zap.Int("new_tokens", newTok))
 	plainN, plainT, err := g.BenchPlainDecode(batch, newTok)
 	if err != nil {
 		return err
 	}
+	track.Add(1)
+	track.Note("(a) our engine")
 	logger.Info("(a) our engine")
 	_, st, err := g.Generate(ctx, batch, bindings.Sampling{Temperature: 1, MaxTokens: newTok, IgnoreEOS: true, Seed: c.Uint64("seed")})
 	if err != nil {
@@ -156,6 +165,8 @@ func benchGen(c *cli.Context) error {
 		return err
 	}
 	defer shared.Close()
+	track.Add(1)
+	track.Note("(b) shared prefix")
 	logger.Info("(b) shared prefix", zap.Int("samples", ns), zap.Int("prompt_tokens", pt))
 	_, sst, err := shared.Generate(ctx, prompt, sampling)
 	if err != nil {
@@ -166,12 +177,16 @@ func benchGen(c *cli.Context) error {
 		return err
 	}
 	defer split.Close()
+	track.Add(1)
+	track.Note("(b) prompt per sample")
 	logger.Info("(b) prompt per sample")
 	sampling.NoPrefixSharing = true
 	_, ust, err := split.Generate(ctx, prompt, sampling)
 	if err != nil {
 		return err
 	}
+	track.Add(1)
+	track.Finish()
 	p := &rep.Prefix
 	p.Samples, p.PromptTokens, p.NewTokens = ns, pt, newTok
 	p.SharedSec, p.UnsharedSec = sst.Total.Seconds(), ust.Total.Seconds()

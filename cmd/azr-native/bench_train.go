@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/azr-native/azr-native/bindings"
+	"github.com/azr-native/azr-native/internal/progress"
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 )
@@ -44,8 +45,11 @@ func benchTrain(c *cli.Context) error {
 	}
 	defer m.Close()
 	logger.Info("timing train step and forward pass", zap.Int("seqs", c.Int("seqs")), zap.Int("tokens", c.Int("tokens")))
+	// One native call: the tracker shows it is alive.
+	track := progress.New(logger, "bench train", 0, progress.Unit("runs"), progress.Ticking())
 	r, err := bindings.BenchTrain(m, bindings.BenchTrainOptions{Seqs: c.Int("seqs"), Tokens: c.Int("tokens"),
 		Rank: c.Int("rank"), Threads: c.Int("threads"), Steps: c.Int("steps"), Seed: int64(c.Uint64("seed"))})
+	track.Finish()
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/azr-native/azr-native/rl"
+	"github.com/azr-native/azr-native/sandbox"
 	"github.com/urfave/cli/v2"
 	"go.yaml.in/yaml/v3"
 )
@@ -37,6 +38,14 @@ type runSettings struct {
 	Ctx       int    `json:"ctx"`        // KV cache cells shared by a generation batch
 	Slots     int    `json:"slots"`      // sequences decoded together
 	GPULayers int    `json:"gpu_layers"` // layers offloaded to a GPU
+	// SandboxIsolation is what to do when this machine cannot set up a
+	// sandbox layer: strict (refuse) or best-effort. A property of the
+	// machine, not of the run, so it lives here and not in rl.Config: a
+	// resumed run takes it as given, like the engine options.
+	SandboxIsolation string `json:"sandbox_isolation"`
+	// EvalData lists TASK=FILE benchmark files evaluated during training
+	// (eval_cmd.go); like the engine options it is taken as given on resume.
+	EvalData []string `json:"eval_data"`
 	// SeedFile lists JSONL files of seed tasks (the reference's seed layout)
 	// that replace the seeding phase of a new run.
 	SeedFile []string `json:"seed_file"`
@@ -59,12 +68,16 @@ func (s *runSettings) Validate() error {
 	if s.Slots < 1 {
 		errs = append(errs, fmt.Errorf("slots must be >= 1, got %d", s.Slots))
 	}
+	if _, err := sandbox.ParseIsolation(s.SandboxIsolation); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
 // defaultRunSettings owns the engine options' defaults; rl.DefaultConfig owns the rest.
 func defaultRunSettings() runSettings {
-	return runSettings{Config: rl.DefaultConfig(), Threads: defaultThreads(), Ctx: 32768, Slots: 16}
+	return runSettings{Config: rl.DefaultConfig(), Threads: defaultThreads(), Ctx: 32768, Slots: 16,
+		SandboxIsolation: string(sandbox.IsolationStrict)}
 }
 
 // configKey describes one leaf setting.
@@ -80,20 +93,23 @@ func (k configKey) name() string { return strings.Join(k.path, ".") }
 // configHelp is the one table of help lines, by config key. Every key has a
 // line (TestEveryConfigKeyHasHelp): add one with each new rl.Config field.
 var configHelp = map[string]string{
-	"model":      "base GGUF model `FILE` (qwen2/qwen3)",
-	"out":        "run `DIR` (checkpoints, metrics); an existing run is resumed",
-	"threads":    "CPU threads for the engine and the sandbox pool",
-	"ctx":        "KV cache cells shared by a generation batch",
-	"slots":      "sequences decoded together",
-	"gpu_layers": "layers to offload to the GPU; must be 0 for now: training runs on the CPU",
-	"seed_file":  "JSONL `FILE`s of seed tasks in the reference's layout (*_seed_io.jsonl triplets, *_code_f_seed_io.jsonl induction tasks): a new run starts from them instead of a seeding phase",
+	"model":             "base GGUF model `FILE` (qwen2/qwen3)",
+	"out":               "run `DIR` (checkpoints, metrics); an existing run is resumed",
+	"threads":           "CPU threads for the engine and the sandbox pool",
+	"ctx":               "KV cache cells shared by a generation batch",
+	"slots":             "sequences decoded together",
+	"samples_per_batch": "responses per (task type x role) batch and step written to samples.jsonl for reports; 0 = none",
+	"gpu_layers":        "layers to offload to the GPU; must be 0 for now: training runs on the CPU",
+	"seed_file":         "JSONL `FILE`s of seed tasks in the reference's layout (*_seed_io.jsonl triplets, *_code_f_seed_io.jsonl induction tasks): a new run starts from them instead of a seeding phase",
+	"sandbox_isolation": "when a sandbox isolation layer cannot be set up on this machine: strict (refuse to run, naming the layer and the fix) or best-effort (run anyway, with a warning)",
+	"eval_data":         "evaluate the live adapter on TASK=`FILE` (task: output, input, induction or function; see azr-native eval --help) before training, every eval_every steps and at the end; repeatable",
 
 	"seed":                            "random seed: the same seed and inputs give the same results on CPU",
 	"task_types":                      "task types to propose and solve (abduction, deduction, induction)",
 	"batch_size":                      "prompts per (task type x role) batch",
 	"steps":                           "total self-play steps of the run",
 	"save_every":                      "checkpoint every N steps",
-	"eval_every":                      "evaluate every N steps (when an evaluator is wired)",
+	"eval_every":                      "evaluate on --eval-data every N steps (0: only before training and at the end)",
 	"temperature":                     "sampling temperature of proposer and solver",
 	"top_p":                           "nucleus sampling threshold (1 = off)",
 	"top_k":                           "top-k sampling (-1 = off)",
@@ -287,8 +303,10 @@ func settingFlag(k configKey, help string, aliases, env []string, def any) cli.F
 		s, _ := def.(string)
 		return &cli.StringFlag{Name: k.flag, Aliases: aliases, Usage: help, EnvVars: env, Value: s}
 	case k.typ.Kind() == reflect.Slice:
-		f := &cli.StringFlag{Name: k.flag, Aliases: aliases, Usage: help + "; comma-separated, or a YAML list [a, b]", EnvVars: env, Value: formatList(def)}
-		if len(f.Value) > 60 {
+		// Repeatable; each value may also be comma-separated or a YAML list
+		// (flagValue joins the pieces back before reading them).
+		f := &cli.StringSliceFlag{Name: k.flag, Aliases: aliases, Usage: help + "; repeat the flag, separate with commas, or give a YAML list [a, b]", EnvVars: env, DefaultText: formatList(def)}
+		if len(f.DefaultText) > 60 {
 			f.DefaultText = "see --print-config"
 		}
 		return f
@@ -388,7 +406,9 @@ func flagValue(c *cli.Context, k configKey) (any, error) {
 	case k.typ.Kind() == reflect.Float32 || k.typ.Kind() == reflect.Float64:
 		return c.Float64(k.flag), nil
 	case k.typ.Kind() == reflect.Slice:
-		text := strings.TrimSpace(c.String(k.flag))
+		// The slice flag split every value at commas; joined back, one
+		// value reads as it was given and repeated ones as a comma list.
+		text := strings.TrimSpace(strings.Join(c.StringSlice(k.flag), ","))
 		var items []string
 		if strings.HasPrefix(text, "[") {
 			if err := yaml.Unmarshal([]byte(text), &items); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/azr-native/azr-native/bindings"
+	"github.com/azr-native/azr-native/internal/progress"
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 )
@@ -160,10 +161,17 @@ func generate(c *cli.Context) error {
 		}
 		prompts[i] = bindings.Prompt{Tokens: toks, Samples: c.Int("samples")}
 	}
+	// One native call does the whole batch and reports nothing until it ends:
+	// the tracker shows that it is alive (elapsed time) and the rate at the end.
+	track := progress.New(logger, "generating", int64(len(prompts)*c.Int("samples")), progress.Unit("samples"), progress.Ticking())
 	samples, stats, err := lm.gen.Generate(c.Context, prompts, bindings.Sampling{
 		Temperature: float32(c.Float64("temperature")), TopP: float32(c.Float64("top-p")), TopK: c.Int("top-k"),
 		MaxTokens: c.Int("max-tokens"), Seed: c.Uint64("seed"), Stop: c.StringSlice("stop"), IgnoreEOS: c.Bool("ignore-eos"),
 	})
+	if err == nil {
+		track.Set(int64(len(samples)))
+	}
+	track.Finish()
 	if err != nil {
 		return err
 	}

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/azr-native/azr-native/bindings"
@@ -36,8 +34,13 @@ Everything goes into --out DIR:
   config.json                the effective settings (a valid --config file)
   checkpoints/step-NNNNNN/   adapter.gguf (a llama.cpp --lora file), optimizer state,
                              buffers, RNG state, config; checkpoints/latest names the newest
-  metrics.jsonl              one JSON line per step: rewards, accuracies, lengths, timings
+  metrics.jsonl              one JSON line per step: rewards, accuracies, lengths, timings,
+                             and "signal": valid-proposal rate, the 0 < p̄ < 1 share,
+                             solve rate per type, program diversity
+  samples.jsonl              a few responses per batch and step (--samples-per-batch)
   uhoh.jsonl                 responses the monitor flagged
+  eval/TASK-step-NNNNNN.jsonl  per-item results of --eval-data evaluations (their scores,
+                             eval/TASK/pass_at_1, are lines {"step", "eval"} of metrics.jsonl)
 Run the same command again to resume: it continues from checkpoints/latest exactly as
 if it had not stopped. On resume the checkpoint's self-play settings win (a setting
 given differently is reported and ignored), except --steps, which may raise the target;
@@ -118,11 +121,11 @@ func runSelfPlay(c *cli.Context) error {
 		return fmt.Errorf("run dir %s: %w", out, ckErr)
 	}
 
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, interrupts := watchInterrupts(c.Context)
+	defer interrupts.stop()
 
 	pool, err := sandbox.New(ctx, sandbox.Config{Workers: set.Threads, Timeout: cfg.ExecTimeout,
-		BannedModules: cfg.BannedModules, Logger: logger})
+		BannedModules: cfg.BannedModules, Isolation: sandbox.Isolation(set.SandboxIsolation), Logger: logger})
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
@@ -179,12 +182,23 @@ func runSelfPlay(c *cli.Context) error {
 		logger.Info("run already complete", zap.Int("step", tr.StepCount()), zap.Int("target", cfg.Steps))
 		return nil
 	}
+	ev, err := newRunEvaluator(ctx, set.EvalData, cfg, pool, eng, out, set.Threads)
+	if err != nil {
+		return err
+	}
+	if ev != nil {
+		tr.Eval = ev.Eval
+	}
+	interrupts.attach(tr)
 	logger.Info("self-play", zap.String("out", out), zap.Int("from_step", tr.StepCount()), zap.Int("steps", remaining),
 		zap.Int("batch_size", cfg.BatchSize), zap.Int("n_samples", cfg.NSamples))
+	finishProgress := watchSelfPlay(tr, cfg.Steps)
 	err = tr.Run(ctx, remaining)
-	if ctx.Err() != nil {
+	finishProgress()
+	if ctx.Err() != nil || (err == nil && tr.StopRequested()) {
 		last, _ := rl.LatestCheckpoint(out)
-		logger.Warn("stopped; run the same command to resume", zap.String("last_checkpoint", last))
+		logger.Warn("stopped; run the same command to resume", zap.Int("step", tr.StepCount()), zap.Int("target", cfg.Steps),
+			zap.String("last_checkpoint", last))
 		return nil
 	}
 	if err != nil {

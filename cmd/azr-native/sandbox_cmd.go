@@ -28,7 +28,9 @@ Each execution runs in a fresh child of a persistent Python fork-server, inside 
 user/pid/net/mount/ipc/uts namespaces, as an unprivileged uid, with Landlock (read-only
 filesystem except a private task directory), a seccomp filter, rlimits, cgroup limits
 and an empty environment. The start-up log lists the layers in use (every detail with
-"azr-native --log-level debug sandbox ...").
+"azr-native --log-level debug sandbox ..."). If this machine cannot set up a layer (for
+example unprivileged user namespaces are disabled), the command stops with an error that
+names the layer and the fix; --sandbox-isolation best-effort runs anyway, with a warning.
 
 Both subcommands exit 0 whatever the program does (errors, timeouts and attacks are
 results); they fail only when the sandbox itself cannot run.`,
@@ -36,9 +38,9 @@ results); they fail only when the sandbox itself cannot run.`,
 			{
 				Name:      "run",
 				Usage:     "run f(input) once and print the status, repr(output) and duration",
-				UsageText: "azr-native sandbox run --program FILE --input ARGS [--json] [--timeout 500ms]",
+				UsageText: "azr-native sandbox run --program FILE [--input ARGS] [--json] [--timeout 500ms]",
 				Flags: append(sbxFlags(),
-					&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Required: true, Usage: "the call's arguments as Python text, e.g. \"'abc', 3\"", EnvVars: envVar("input")},
+					&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "the call's arguments as Python text, e.g. \"'abc', 3\"; empty calls f()", EnvVars: envVar("input")},
 					&cli.GenericFlag{Name: "import", Value: &sbxList{}, Usage: "an import line to prepend (repeatable), as the induction and abduction checks do", EnvVars: envVar("import")},
 				),
 				Action: sbxRunCmd,
@@ -79,6 +81,7 @@ interpreter, same concurrency, killed at the same deadline), reported as ratios.
 			&cli.DurationFlag{Name: "timeout", Value: 500 * time.Millisecond, Usage: "per-execution deadline", EnvVars: envVar("timeout")},
 			&cli.StringFlag{Name: "python", Usage: "Python interpreter; default: python3 from PATH, resolved to the real binary", EnvVars: envVar("python")},
 			&cli.BoolFlag{Name: "no-baseline", Usage: "skip the process-per-execution baseline", EnvVars: envVar("no-baseline")},
+			sbxIsolationFlag(),
 		},
 		Action: sbxBench,
 	})
@@ -113,7 +116,16 @@ func sbxFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-output", Value: 400, Usage: "largest accepted repr(output) in bytes; longer outputs are rejected", EnvVars: envVar("max-output")},
 		&cli.StringFlag{Name: "python", Usage: "Python interpreter; default: python3 from PATH, resolved to the real binary", EnvVars: envVar("python")},
 		&cli.StringSliceFlag{Name: "banned", Usage: "banned module (repeatable); default: the reference list made effective", EnvVars: envVar("banned")},
+		sbxIsolationFlag(),
 	}
+}
+
+// sbxIsolationFlag is --sandbox-isolation of the sandbox commands (run has its
+// own, derived from its settings).
+func sbxIsolationFlag() cli.Flag {
+	return &cli.StringFlag{Name: "sandbox-isolation", Value: string(sandbox.IsolationStrict),
+		Usage:   "when an isolation layer cannot be set up on this machine: strict (refuse, naming the layer and the fix) or best-effort (run anyway, with a warning)",
+		EnvVars: envVar("sandbox-isolation")}
 }
 
 func sbxReadProgram(name string) (string, error) {
@@ -137,6 +149,11 @@ func sbxPool(c *cli.Context, workers int) (*sandbox.Pool, error) {
 	if b := c.StringSlice("banned"); len(b) > 0 {
 		cfg.BannedModules = b
 	}
+	iso, err := sandbox.ParseIsolation(c.String("sandbox-isolation"))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Isolation = iso
 	return sandbox.New(c.Context, cfg)
 }
 
@@ -326,7 +343,11 @@ func sbxBaselineRun(ctx context.Context, exe string, flags []string, timeout tim
 func sbxBench(c *cli.Context) error {
 	ctx := c.Context
 	workers := c.Int("threads")
-	p, err := sandbox.New(ctx, sandbox.Config{Workers: workers, Timeout: c.Duration("timeout"), Python: c.String("python"), Logger: logger})
+	iso, err := sandbox.ParseIsolation(c.String("sandbox-isolation"))
+	if err != nil {
+		return err
+	}
+	p, err := sandbox.New(ctx, sandbox.Config{Workers: workers, Timeout: c.Duration("timeout"), Python: c.String("python"), Isolation: iso, Logger: logger})
 	if err != nil {
 		return err
 	}

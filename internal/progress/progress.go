@@ -14,8 +14,10 @@ package progress
 import (
 	"io"
 	"math"
+	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -34,6 +36,8 @@ type Tracker struct {
 	unit     string
 	total    int64
 	done     int64
+	drawn    atomic.Int64 // what the bar should show: done, published for redraws after a log line
+	lastDraw time.Time
 	note     string
 	start    time.Time
 	lastLog  time.Time
@@ -43,6 +47,8 @@ type Tracker struct {
 	noBar    bool
 	bar      *progressbar.ProgressBar
 	finished bool
+	ticking  bool
+	stopTick chan struct{}
 }
 
 // Option changes how New sets up a Tracker.
@@ -61,6 +67,12 @@ func BarTo(w io.Writer) Option { return func(t *Tracker) { t.barOut = w } }
 // NoBar logs progress lines even when standard error is a terminal (for
 // example when the command's own output goes to the terminal too).
 func NoBar() Option { return func(t *Tracker) { t.noBar = true } }
+
+// Ticking keeps the display alive while nothing is counted, for work that
+// reports no progress of its own (one long native call): the bar's elapsed
+// time is redrawn every second, and a log line (done so far, elapsed) is
+// written every LogEvery, until Finish.
+func Ticking() Option { return func(t *Tracker) { t.ticking = true } }
 
 // StderrIsTerminal reports whether standard error is attached to a terminal.
 func StderrIsTerminal() bool { return term.IsTerminal(int(os.Stderr.Fd())) }
@@ -85,7 +97,12 @@ func New(logger *zap.Logger, what string, total int64, opts ...Option) *Tracker 
 	t.lastLog = t.start
 	if t.barOut != nil {
 		t.bar = newBar(t.barOut, what, t.unit, total)
+		termMu.Lock()
 		_ = t.bar.RenderBlank()
+		if t.barOut == os.Stderr {
+			liveBars[t] = struct{}{}
+		}
+		termMu.Unlock()
 	} else {
 		fields := []zap.Field{zap.String("unit", t.unit)}
 		if total > 0 {
@@ -93,27 +110,56 @@ func New(logger *zap.Logger, what string, total int64, opts ...Option) *Tracker 
 		}
 		t.log.Info(what+": started", fields...)
 	}
+	if t.ticking {
+		t.startTicking()
+	}
 	return t
+}
+
+func (t *Tracker) startTicking() {
+	period := time.Second
+	if t.bar == nil {
+		period = max(t.logEvery, 10*time.Millisecond)
+	}
+	t.stopTick = make(chan struct{})
+	go func() {
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-t.stopTick:
+				return
+			case <-tick.C:
+				t.mu.Lock()
+				if !t.finished {
+					t.setLocked(t.done)
+				}
+				t.mu.Unlock()
+			}
+		}
+	}()
 }
 
 func newBar(w io.Writer, what, unit string, total int64) *progressbar.ProgressBar {
 	max := total
-	if max <= 0 {
-		max = -1 // a spinner
-	}
-	return progressbar.NewOptions64(max,
+	opts := []progressbar.Option{
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(what),
 		progressbar.OptionSetItsString(unit),
 		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
+	}
+	if max <= 0 {
+		max = -1 // a spinner; a rate of nothing counted yet would read "0/hr"
+	} else {
+		opts = append(opts, progressbar.OptionShowIts())
+	}
+	return progressbar.NewOptions64(max, append(opts,
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionSetElapsedTime(true),
 		progressbar.OptionShowElapsedTimeOnFinish(),
-		progressbar.OptionFullWidth(),
-		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetWidth(30),
 		progressbar.OptionOnCompletion(func() { _, _ = io.WriteString(w, "\n") }),
-	)
+	)...)
 }
 
 // Add records n more units done.
@@ -146,7 +192,9 @@ func (t *Tracker) Note(note string) {
 	defer t.mu.Unlock()
 	t.note = note
 	if t.bar != nil {
+		termMu.Lock()
 		t.bar.Describe(t.description())
+		termMu.Unlock()
 	}
 }
 
@@ -166,11 +214,18 @@ func (t *Tracker) setLocked(n int64) {
 	}
 	n = max(n, 0)
 	t.done = n
+	now := t.now()
 	if t.bar != nil {
-		_ = t.bar.Set64(n)
+		t.drawn.Store(n)
+		// Redraw at most every 100 ms: a tight loop may count thousands of items a second.
+		if now.Sub(t.lastDraw) >= barRedraw || n == t.total {
+			t.lastDraw = now
+			termMu.Lock()
+			_ = t.bar.Set64(n)
+			termMu.Unlock()
+		}
 		return
 	}
-	now := t.now()
 	if now.Sub(t.lastLog) >= t.logEvery {
 		t.lastLog = now
 		t.logLine(t.what, t.snapshotAt(now))
@@ -189,8 +244,15 @@ func (t *Tracker) Finish() {
 		return
 	}
 	t.finished = true
+	if t.stopTick != nil {
+		close(t.stopTick)
+	}
 	s := t.snapshotAt(t.now())
 	if t.bar != nil {
+		termMu.Lock()
+		defer termMu.Unlock()
+		delete(liveBars, t)
+		_ = t.bar.Set64(t.done)
 		if t.total > 0 && t.done < t.total {
 			// Stopped early: leave the bar where it is rather than jump to 100%.
 			_ = t.bar.Exit()
@@ -217,6 +279,47 @@ func (t *Tracker) logLine(msg string, s Snapshot) {
 	}
 	t.log.Info(msg, fields...)
 }
+
+const barRedraw = 100 * time.Millisecond
+
+// termMu orders everything drawn on the terminal: bar updates and log lines.
+var (
+	termMu   sync.Mutex
+	liveBars = map[*Tracker]struct{}{}
+)
+
+// StderrSink is a zap output path ("OutputPaths") for standard error that
+// keeps log lines and progress bars apart: each line first erases the live
+// bar, and the bar is drawn again below it.
+const StderrSink = "azr-progress-stderr:"
+
+func init() {
+	// This is the only registration of the scheme, so it cannot collide.
+	_ = zap.RegisterSink("azr-progress-stderr", func(*url.URL) (zap.Sink, error) { return stderrSink{}, nil })
+}
+
+type stderrSink struct{}
+
+func (stderrSink) Write(p []byte) (int, error) {
+	termMu.Lock()
+	defer termMu.Unlock()
+	for t := range liveBars {
+		if !t.bar.IsFinished() {
+			_ = t.bar.Clear()
+		}
+	}
+	n, err := os.Stderr.Write(p)
+	for t := range liveBars {
+		if t.bar.IsFinished() {
+			continue
+		}
+		_ = t.bar.Set64(t.drawn.Load()) // redraws: the bar shows its count and rate
+	}
+	return n, err
+}
+
+func (stderrSink) Sync() error  { return nil }
+func (stderrSink) Close() error { return nil }
 
 // Snapshot is where the work stands.
 type Snapshot struct {

@@ -39,7 +39,7 @@ func TestSnapshotArithmetic(t *testing.T) {
 // fakeClock advances only when told to.
 type fakeClock struct{ t time.Time }
 
-func (c *fakeClock) now() time.Time           { return c.t }
+func (c *fakeClock) now() time.Time          { return c.t }
 func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 // logged makes a tracker that logs (no bar) to an observer, on a fake clock.
@@ -154,5 +154,27 @@ func TestNilTrackerIgnoresCalls(t *testing.T) {
 	tr.Finish()
 	if s := tr.Snapshot(); s != (Snapshot{}) {
 		t.Errorf("nil tracker snapshot = %+v", s)
+	}
+}
+
+func TestTickingLogsWhileNothingIsCounted(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	tr := New(zap.New(core), "one long call", 8, NoBar(), Ticking(), LogEvery(10*time.Millisecond))
+	deadline := time.Now().Add(5 * time.Second)
+	for logs.FilterMessage("one long call").Len() < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	tr.Finish()
+	ticks := logs.FilterMessage("one long call").All()
+	if len(ticks) < 2 {
+		t.Fatalf("want repeated lines while the call runs, got %d", len(ticks))
+	}
+	if f := ticks[0].ContextMap(); f["done"] != int64(0) || f["total"] != int64(8) {
+		t.Errorf("tick line fields %v: want done 0 of 8", f)
+	}
+	n := logs.Len()
+	time.Sleep(30 * time.Millisecond)
+	if logs.Len() != n {
+		t.Errorf("lines kept coming after Finish")
 	}
 }
