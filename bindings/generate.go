@@ -197,10 +197,14 @@ func (f Finish) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
 
 // Sample is one generated continuation.
 type Sample struct {
-	Prompt   int       `json:"prompt"`
-	Index    int       `json:"index"`
-	Tokens   []int32   `json:"tokens"`
-	LogProbs []float32 `json:"logprobs"` // of each token under the temperature-scaled model distribution
+	Prompt int     `json:"prompt"`
+	Index  int     `json:"index"`
+	Tokens []int32 `json:"tokens"`
+	// LogProbs holds each token's log-probability under the distribution it
+	// was drawn from: softmax(logits / Temperature), renormalized over the
+	// tokens TopK and TopP keep. Greedy (Temperature 0): the model's
+	// log-probability at temperature 1.
+	LogProbs []float32 `json:"logprobs"`
 	Text     string    `json:"text"`
 	Finish   Finish    `json:"finish"`
 }

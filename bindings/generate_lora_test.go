@@ -28,7 +28,7 @@ func TestGeneratorUsesLiveAdapter(t *testing.T) {
 	}
 	base := gen()
 
-	a, err := m.NewAdapter(LoRAOptions{Rank: 4, Seed: 3, InitBStd: 0.5})
+	a, err := m.NewAdapter(LoRAOptions{Rank: 4, Alpha: 8, Seed: 3, InitBStd: 0.5})
 	if err != nil {
 		t.Fatal(err)
 	}

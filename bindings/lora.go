@@ -24,8 +24,8 @@ var projectionOrder = []string{"q", "k", "v", "o", "gate", "up", "down"}
 
 // LoRAOptions configure NewAdapter.
 type LoRAOptions struct {
-	Rank        int      // default 16
-	Alpha       float32  // scale = Alpha/Rank; 0 = 2*Rank
+	Rank        int      // >= 1 (rl.DefaultConfig owns the run's 16)
+	Alpha       float32  // scale = Alpha/Rank; 0 = Rank (scale 1, llama.cpp's reading of a missing alpha)
 	Projections []string // subset of q,k,v,o,gate,up,down; empty = all
 	Seed        uint64   // A ~ N(0, InitAStd), B = 0
 	InitAStd    float32  // 0 = 1/sqrt(in)
@@ -83,12 +83,6 @@ func (m *Model) addAdapter(ptr *C.azr_lora) *Adapter {
 
 // NewAdapter creates a fresh adapter (A random, B zero unless InitBStd > 0).
 func (m *Model) NewAdapter(opts LoRAOptions) (*Adapter, error) {
-	if opts.Rank == 0 {
-		opts.Rank = 16
-	}
-	if opts.Alpha == 0 {
-		opts.Alpha = float32(2 * opts.Rank)
-	}
 	mask, err := projectionMask(opts.Projections)
 	if err != nil {
 		return nil, err

@@ -14,22 +14,29 @@ import (
 	"unsafe"
 )
 
-// TrainOptions configure a Trainer. Zero values take the defaults noted.
+// TrainOptions configure a Trainer. The engine has no opinion on a run's
+// settings (rl.DefaultConfig owns those and passes every one): only the
+// fields that cannot be zero (LR, Beta1, Beta2, Eps) take the engine's
+// azr_trainer_default_params values when left zero; every other field is
+// used as given, and zero means off.
 type TrainOptions struct {
 	Threads     int     // 0 = the model's
-	LR          float32 // peak learning rate; default 1e-5
-	Beta1       float32 // default 0.9
-	Beta2       float32 // default 0.999
-	Eps         float32 // default 1e-8
-	WeightDecay float32 // default 0
-	GradClip    float32 // global-norm clip; default 1; < 0 = off
+	LR          float32 // peak learning rate; 0 = the engine's 1e-5
+	Beta1       float32 // 0 = the engine's 0.9
+	Beta2       float32 // 0 = the engine's 0.999
+	Eps         float32 // 0 = the engine's 1e-8
+	WeightDecay float32 // 0 = none
+	GradClip    float32 // global-norm clip; <= 0 = off
 	Schedule    string  // "constant" (default) or "cosine" (linear warm-up, cosine decay to MinLR)
 	WarmupSteps int
 	TotalSteps  int // cosine horizon
 	MinLR       float32
 	EntropyCoef float32 // entropy bonus beta (loss -= beta*H); 0 = off
-	ClipEps     float32 // PPO clip epsilon when OldLogProbs are given; default 0.2
-	MicroBatch  int     // sequences per graph evaluation (gradient accumulation); 0 = whole batch
+	// With OldLogProbs the PPO ratio is clipped to [1-ClipEps, 1+ClipEpsHigh]
+	// (0 leaves no room on that side: set both, e.g. 0.2 and 0.2).
+	ClipEps     float32
+	ClipEpsHigh float32
+	MicroBatch  int // sequences per graph evaluation (gradient accumulation); 0 = whole batch
 	// Transposed copies of a quantized base's matrices (input gradients):
 	// "" = Q8_0 for the layers and F16 for the output head, or "q8_0", "f16", "f32".
 	WTType string
@@ -54,9 +61,7 @@ func (o TrainOptions) cParams() (C.azr_trainer_params, error) {
 		p.eps = C.float(o.Eps)
 	}
 	p.weight_decay = C.float(o.WeightDecay)
-	if o.GradClip != 0 {
-		p.grad_clip = C.float(o.GradClip)
-	}
+	p.grad_clip = C.float(o.GradClip)
 	switch o.Schedule {
 	case "", "constant":
 		p.schedule = 0
@@ -69,9 +74,8 @@ func (o TrainOptions) cParams() (C.azr_trainer_params, error) {
 	p.total_steps = C.int32_t(o.TotalSteps)
 	p.min_lr = C.float(o.MinLR)
 	p.entropy_coef = C.float(o.EntropyCoef)
-	if o.ClipEps != 0 {
-		p.clip_eps = C.float(o.ClipEps)
-	}
+	p.clip_eps = C.float(o.ClipEps)
+	p.clip_eps_high = C.float(o.ClipEpsHigh)
 	if o.MicroBatch < 0 || o.Threads < 0 || o.HeadChunk < 0 {
 		return p, &Error{Code: CodeInvalidArg, Msg: "trainer: MicroBatch, Threads and HeadChunk must be >= 0"}
 	}

@@ -197,7 +197,8 @@ func TestTrainFiniteDifferences(t *testing.T) {
 		{"qwen3", "qwen3", TrainOptions{}, false},
 		{"qwen3-tied", "qwen3", TrainOptions{}, false},
 		{"qwen2-entropy", "qwen2", TrainOptions{EntropyCoef: 0.3, HeadChunk: 9}, false},
-		{"qwen2-ppo", "qwen2", TrainOptions{ClipEps: 0.2, HeadChunk: 6}, true},
+		{"qwen2-ppo", "qwen2", TrainOptions{ClipEps: 0.2, ClipEpsHigh: 0.2, HeadChunk: 6}, true},
+		{"qwen2-ppo-clip-higher", "qwen2", TrainOptions{ClipEps: 0.1, ClipEpsHigh: 0.35, HeadChunk: 6}, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -539,5 +540,57 @@ func TestTrainMicroBatchAccumulation(t *testing.T) {
 		if d > 1e-5 || math.Abs(r1.Loss-r2.Loss) > 1e-6 {
 			t.Fatal("gradient accumulation / head chunking differs from the whole batch")
 		}
+	}
+}
+
+// The PPO ratio is clipped to [1-ClipEps, 1+ClipEpsHigh]: a token counts as
+// clipped when its advantage pushes the ratio past the bound on its side.
+func TestTrainPPOClipBoundsAreSeparate(t *testing.T) {
+	tm := tinyF32()
+	m, _ := trainTiny(t, tm)
+	a := mustAdapter(t, m, LoRAOptions{Rank: 4, Seed: 7, InitBStd: 0.05})
+	batch := testBatch(11, tm.Vocab, 13, 8, 19)
+	probe := mustTrainer(t, a, TrainOptions{})
+	lps, err := probe.LogProbs([][]int32{batch[0].Tokens, batch[1].Tokens, batch[2].Tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(2))
+	for i := range batch {
+		old := make([]float32, len(lps[i]))
+		for j := range old {
+			old[j] = lps[i][j] + float32(rng.NormFloat64()*0.3)
+		}
+		batch[i].OldLogProbs = old
+	}
+	expected := func(low, high float64) float64 {
+		clipped, n := 0, 0
+		for i, s := range batch {
+			for j := s.ResponseStart; j < len(s.Tokens); j++ {
+				ratio := math.Exp(float64(lps[i][j]) - float64(s.OldLogProbs[j]))
+				adv := float64(s.Advantages[j])
+				if (adv > 0 && ratio > 1+high) || (adv < 0 && ratio < 1-low) {
+					clipped++
+				}
+				n++
+			}
+		}
+		return float64(clipped) / float64(n)
+	}
+	for _, c := range []struct{ low, high float64 }{{0.2, 0.2}, {0.05, 0.4}, {0.4, 0.05}, {0, 0}} {
+		tr := mustTrainer(t, a, TrainOptions{ClipEps: float32(c.low), ClipEpsHigh: float32(c.high)})
+		_, res, err := tr.Grads(batch, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := expected(c.low, c.high); math.Abs(res.ClipFrac-want) > 1e-9 {
+			t.Errorf("clip [1-%g, 1+%g]: clip fraction %.4f, want %.4f", c.low, c.high, res.ClipFrac, want)
+		}
+	}
+	if expected(0.05, 0.4) == expected(0.4, 0.05) {
+		t.Fatal("the batch does not tell the two bounds apart")
+	}
+	if _, err := a.NewTrainer(TrainOptions{ClipEps: 1.5}); !errors.Is(err, ErrInvalidArg) {
+		t.Errorf("ClipEps 1.5: err = %v, want an invalid-argument error", err)
 	}
 }

@@ -35,9 +35,15 @@ typedef enum {
 
 /* ---------------------------------------------------------------- logging */
 
-/* Minimum level of llama.cpp/ggml log lines that reach stderr:
- * 0 = debug, 1 = info, 2 = warn (default), 3 = error, 4 = none. */
+/* Minimum level of llama.cpp/ggml log lines that are passed on (to the sink,
+ * or to stderr without one): 0 = debug, 1 = info, 2 = warn (default),
+ * 3 = error, 4 = none. */
 void azr_set_log_level(int level);
+
+/* Receives llama.cpp/ggml log output as whole lines without the newline, at
+ * the levels above, from whichever thread logged. NULL restores stderr. */
+typedef void (*azr_log_fn)(int level, const char *line, void *user);
+void azr_set_log_sink(azr_log_fn sink, void *user);
 
 /* ---------------------------------------------------------------- models */
 
@@ -166,8 +172,9 @@ typedef struct {
     int32_t prompt_index;
     int32_t sample_index;
     const int32_t *tokens;   /* generated tokens (the end-of-generation token included when produced) */
-    const float *logprobs;   /* log-probability of each token under the temperature-scaled model
-                                distribution before top-k/top-p (temperature 1 when greedy) */
+    const float *logprobs;   /* log-probability of each token under the distribution it was drawn
+                                from: softmax(logits / temperature), renormalized over the tokens
+                                top-k and top-p keep; greedy: the model's at temperature 1 */
     int32_t n_tokens;
     const char *text;        /* detokenized text, special tokens not rendered, cut before a stop string */
     int32_t text_len;

@@ -91,9 +91,11 @@ azr_status azr_nano_step(azr_nano *nano, const int32_t *tokens, int32_t n_seq, i
                          float lr, azr_nano_result *res, char *err, size_t err_cap);
 
 /* The loss (and, with grads != NULL, the gradient in get_params layout, n
- * floats) without changing anything. */
+ * floats) without changing anything. mode 0 = the hand-built backward the
+ * step uses; 1 = ggml's automatic backward of its cross-entropy op (the test
+ * oracle and benchmark baseline: no token weights, grads required). */
 azr_status azr_nano_grads(azr_nano *nano, const int32_t *tokens, int32_t n_seq, int32_t seq_len, const float *weights,
-                          float *grads, int64_t n, azr_nano_result *res, char *err, size_t err_cap);
+                          int32_t mode, float *grads, int64_t n, azr_nano_result *res, char *err, size_t err_cap);
 
 /* Logits of every position of one sequence (n_tokens x n_vocab) from the
  * training graph's forward, for comparison with llama_decode. */

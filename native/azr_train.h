@@ -43,13 +43,16 @@ enum {
 
 typedef struct {
     int32_t rank;         /* r >= 1 */
-    float alpha;          /* scale = alpha / rank; 0 = rank (scale 1) */
+    float alpha;          /* scale = alpha / rank; 0 = rank (scale 1, as llama.cpp reads a missing alpha) */
     uint32_t projections; /* AZR_LORA_* bits; 0 = AZR_LORA_ALL */
     uint64_t seed;        /* A ~ N(0, init_a_std) from this seed; B = 0 */
     float init_a_std;     /* 0 = 1/sqrt(in) (Kaiming-like) */
     float init_b_std;     /* 0 = B starts at zero (standard); tests use > 0 */
 } azr_lora_params;
 
+/* The engine's own defaults for C callers (rank 16, alpha 32, all projections).
+ * azr-native's Go side sets every field from its config instead: a run's
+ * defaults live in one place, rl.DefaultConfig. */
 azr_lora_params azr_lora_default_params(void);
 
 azr_status azr_lora_new(azr_model *model, const azr_lora_params *params, azr_lora **out, char *err, size_t err_cap);
@@ -108,7 +111,10 @@ typedef struct {
     float min_lr;
     /* loss */
     float entropy_coef;     /* beta of the entropy bonus (-beta * H); 0 = off */
-    float clip_eps;         /* PPO clip epsilon, used when old log-probs are given; 0 = 0.2 */
+    /* PPO: with old log-probs the ratio is clipped to [1 - clip_eps, 1 + clip_eps_high]
+     * (both used as given; 0 is no room on that side) */
+    float clip_eps;
+    float clip_eps_high;
     int32_t micro_batch;    /* sequences per graph evaluation (gradient accumulation); <= 0 = all */
     /* type of the transposed frozen matrices of a quantized base (input
      * gradients): AZR_WT_AUTO = Q8_0 for the layers, F16 for the output head */
@@ -120,6 +126,9 @@ typedef struct {
 
 enum { AZR_WT_AUTO = 0, AZR_WT_Q8_0 = 1, AZR_WT_F16 = 2, AZR_WT_F32 = 3 };
 
+/* The engine's own defaults for C callers (lr 1e-5, AdamW 0.9/0.999/1e-8,
+ * grad_clip 1, clip_eps 0.2/0.2). azr-native's Go side passes a run's
+ * settings from its config (rl.DefaultConfig owns those defaults). */
 azr_trainer_params azr_trainer_default_params(void);
 
 /* Builds a trainer for lora (which must belong to model). Makes transposed

@@ -46,10 +46,14 @@ struct SampleRng {
     }
 };
 
-// Draws one token from a logits row. Returns the token and its log-probability
-// under the temperature-scaled distribution (before top-k/top-p truncation).
+// Draws one token from a logits row. Returns the token and its
+// log-probability under the distribution actually sampled: softmax(logits/T),
+// cut by top-k (the k most probable tokens) and then top-p (the smallest
+// most-probable prefix holding top_p of what top-k kept), renormalized over
+// the kept tokens. Greedy (T = 0) reports the model's log-probability at
+// temperature 1 (the draw itself is certain).
 struct Sampler {
-    std::vector<float> prob;     // scratch: exp(z - max), one per vocab entry
+    std::vector<float> prob;     // scratch: exp((z - max) / T), one per vocab entry
     std::vector<int32_t> order;  // scratch: candidate ids for top-k/top-p
 
     int32_t sample(const float *logits, int32_t n_vocab, const azr_sampling &sp, SampleRng &rng, float *logprob) {
@@ -69,21 +73,37 @@ struct Sampler {
             mx = azr::row_max(logits, n_vocab);
         }
         prob.resize((size_t)n_vocab);
-        const double sum = azr::exp_shifted(logits, n_vocab, mx, inv_t, prob.data());
-        const double log_sum = std::log(sum);
+        // The vectorized sum (fast-math, partial sums in any order) is close
+        // to, but not exactly, the sum the walks below accumulate.
+        const double approx_sum = azr::exp_shifted(logits, n_vocab, mx, inv_t, prob.data());
+        double norm = approx_sum; // normalizer of the sampled distribution
         int32_t tok = best;
         if (!greedy) {
             const bool use_k = sp.top_k > 0 && sp.top_k < n_vocab;
             const bool use_p = sp.top_p > 0.0f && sp.top_p < 1.0f;
             if (!use_k && !use_p) {
-                double u = rng.uniform() * sum, acc = 0.0;
-                tok = n_vocab - 1;
-                for (int32_t i = 0; i < n_vocab; i++) {
-                    acc += prob[(size_t)i];
-                    if (acc >= u) {
-                        tok = i;
-                        break;
+                // Inverse-CDF walk in id order. Drawing u below the
+                // approximate sum would, where it exceeds the walk's own
+                // total, hand the excess to the last token (or, where it
+                // falls short, starve the last tokens). So u is drawn below
+                // a bound safely above the total (the float sum's relative
+                // error is far below 1%), and a u past the walk's end is
+                // redrawn below the now exact total: a rejection, which
+                // leaves every token's probability exact, and is rare.
+                double bound = approx_sum * 1.01;
+                for (;;) {
+                    const double u = rng.uniform() * bound;
+                    double acc = 0.0;
+                    tok = -1;
+                    for (int32_t i = 0; i < n_vocab; i++) {
+                        acc += prob[(size_t)i];
+                        if (acc >= u) {
+                            tok = i;
+                            break;
+                        }
                     }
+                    if (tok >= 0) break;
+                    bound = acc; // the exact total: the next draw succeeds
                 }
             } else {
                 order.resize((size_t)n_vocab);
@@ -105,6 +125,8 @@ struct Sampler {
                         break;
                     }
                 }
+                // The walk sums the same values in the same order as kept,
+                // so it always ends inside the kept set.
                 double u = rng.uniform() * kept, acc = 0.0;
                 tok = order[n - 1];
                 for (size_t i = 0; i < n; i++) {
@@ -114,9 +136,10 @@ struct Sampler {
                         break;
                     }
                 }
+                norm = kept;
             }
         }
-        *logprob = (float)((double)(logits[tok] - mx) * inv_t - log_sum);
+        *logprob = (float)((double)(logits[tok] - mx) * inv_t - std::log(norm));
         return tok;
     }
 };

@@ -14,23 +14,52 @@
 namespace {
 
 std::atomic<int> g_log_level{2};
+std::atomic<azr_log_fn> g_log_sink{nullptr};
+std::atomic<void *> g_log_sink_user{nullptr};
 thread_local std::string t_last_error;
+// llama.cpp logs in pieces (a message, then CONT pieces such as progress
+// dots); each thread gathers its pieces into whole lines.
+thread_local std::string t_log_line;
+thread_local int t_log_line_level = 1;
+
+void emit_log_line(int level, const std::string &line) {
+    if (line.empty() || level < g_log_level.load(std::memory_order_relaxed)) return;
+    if (azr_log_fn sink = g_log_sink.load()) {
+        sink(level, line.c_str(), g_log_sink_user.load());
+        return;
+    }
+    fputs(line.c_str(), stderr);
+    fputc('\n', stderr);
+}
 
 void log_callback(ggml_log_level level, const char *text, void *) {
-    int ours = 1;
+    if (!text) return;
+    int ours = t_log_line_level;
     switch (level) {
     case GGML_LOG_LEVEL_DEBUG: ours = 0; break;
     case GGML_LOG_LEVEL_INFO: ours = 1; break;
     case GGML_LOG_LEVEL_WARN: ours = 2; break;
     case GGML_LOG_LEVEL_ERROR: ours = 3; break;
-    default: ours = 1; break; // CONT and NONE: treat as info
+    case GGML_LOG_LEVEL_CONT: break; // continues the line in progress
+    default: ours = 1; break;
     }
-    if (level == GGML_LOG_LEVEL_ERROR && text) {
+    if (level != GGML_LOG_LEVEL_CONT) {
+        // A new message ends a line left open without its newline.
+        if (!t_log_line.empty()) emit_log_line(t_log_line_level, t_log_line);
+        t_log_line.clear();
+        t_log_line_level = ours;
+    }
+    if (level == GGML_LOG_LEVEL_ERROR) {
         std::string s = text;
         while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
         if (!s.empty()) t_last_error = s;
     }
-    if (ours >= g_log_level.load(std::memory_order_relaxed) && text) fputs(text, stderr);
+    t_log_line += text;
+    size_t nl;
+    while ((nl = t_log_line.find('\n')) != std::string::npos) {
+        emit_log_line(t_log_line_level, t_log_line.substr(0, nl));
+        t_log_line.erase(0, nl + 1);
+    }
 }
 
 bool supported_arch(const std::string &a) { return a == "qwen2" || a == "qwen3"; }
@@ -64,6 +93,12 @@ void ensure_backend() {
 
 extern "C" void azr_set_log_level(int level) {
     g_log_level.store(level);
+    azr::ensure_backend();
+}
+
+extern "C" void azr_set_log_sink(azr_log_fn sink, void *user) {
+    g_log_sink_user.store(user);
+    g_log_sink.store(sink);
     azr::ensure_backend();
 }
 

@@ -10,14 +10,30 @@
 //   x0 = E[tokens]       dE += scatter-add of dx0 into the token rows
 //   logits = Eᵀ z        dE += z dlogitsᵀ (the head is tied to the embeddings)
 // Files (GGUF, optimizer state) are in nano_gguf.cpp.
+//
+// Choices, measured with the nano benchmarks in bindings/nano_bench_test.go:
+// ggml's automatic backward works on this graph (no KV-cache views) and is
+// kept as the test oracle (azr_nano_grads mode 1), but it cannot express the
+// stable weighted loss (the row max has no backward; log(softmax) with zero
+// weights gives 0 * -inf), and it was no faster (autodiff/hand 1.01).
+// Weight gradients as a GEMM on transposed copies or as OUT_PROD measured
+// the same within noise (0.91 and 1.08 in two runs); attention's dV and dK
+// use OUT_PROD, which needs no transposed copy of the seqLen² matrices.
+// Development switches: AZR_NANO_WGRAD=outprod, AZR_NANO_PROFILE=1 (time per
+// op kind), AZR_NANO_DEBUG=1 (graph size and compute buffer).
 #include "nano_internal.h"
 
 #include "ggml-cpu.h"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "ggml-impl.h" // ggml_graph_view, for the profiler
+#pragma GCC diagnostic pop
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <thread>
 
 using namespace azr;
@@ -127,7 +143,7 @@ std::unique_ptr<nano_graph> build_graph(azr_nano *nn, nano_mode mode, int S, int
     const azr_nano_shape &sh = nn->shape;
     builder b{nn, ctx, nullptr, S, T, S * T, sh.n_embd, sh.n_head, sh.n_head_kv, sh.n_embd / sh.n_head, false};
     b.outprod_wgrad = getenv("AZR_NANO_WGRAD") && std::string(getenv("AZR_NANO_WGRAD")) == "outprod";
-    g->gf = ggml_new_graph_custom(ctx, max_nodes, false);
+    g->gf = ggml_new_graph_custom(ctx, max_nodes, mode == NANO_AUTO);
     b.gf = g->gf;
     ggml_cgraph *gf = g->gf;
     const int n = b.n, E = b.E, nh = b.nh, nkv = b.nkv, hd = b.hd, V = sh.n_vocab;
@@ -179,6 +195,34 @@ std::unique_ptr<nano_graph> build_graph(azr_nano *nn, nano_mode mode, int S, int
         g->logits = logits;
         ggml_set_output(logits);
         ggml_build_forward_expand(gf, logits);
+        return g;
+    }
+
+    if (mode == NANO_AUTO) {
+        // ggml's own backward of its cross-entropy op (mean over rows, no
+        // token weights): an independent check of the hand-built backward.
+        g->labels = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, V, n);
+        ggml_set_input(g->labels);
+        g->loss = ggml_cross_entropy_loss(ctx, logits, g->labels);
+        ggml_set_output(g->loss);
+        ggml_set_loss(g->loss);
+        for (ggml_tensor *p : nn->params) ggml_set_param(p);
+        ggml_build_forward_expand(gf, g->loss);
+        ggml_build_backward_expand(ctx, gf, nullptr);
+        for (ggml_tensor *p : nn->params) {
+            p->flags &= ~GGML_TENSOR_FLAG_PARAM; // the flag lives on the weights: do not leave it for other graphs
+            ggml_tensor *gr = ggml_graph_get_grad(gf, p);
+            if (!gr) throw std::runtime_error(std::string("autodiff produced no gradient for ") + ggml_get_name(p));
+            ggml_set_output(gr);
+            g->grads.push_back(gr);
+        }
+        // The inputs of RMS_NORM_BACK / SOFT_MAX_BACK must not be overwritten early (see keep_inputs).
+        for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
+            ggml_tensor *nd = ggml_graph_node(gf, i);
+            if (nd->op == GGML_OP_RMS_NORM_BACK || nd->op == GGML_OP_SOFT_MAX_BACK)
+                for (int j = 0; j < 2; j++)
+                    if (nd->src[j]) ggml_set_output(nd->src[j]);
+        }
         return g;
     }
 
@@ -236,10 +280,13 @@ std::unique_ptr<nano_graph> build_graph(azr_nano *nn, nano_mode mode, int S, int
         ggml_tensor *dO = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, do2, hd, nh, T, S), 0, 2, 1, 3)); // [hd, Tq, nh, S]
         ggml_tensor *Vx = b.regroup(a.Vg), *Kx = b.regroup(a.Kg);
         ggml_tensor *dP = ggml_mul_mat(ctx, Vx, dO);                   // [Tk, Tq, nh, S]
-        ggml_tensor *dVx = ggml_mul_mat(ctx, b.T_(dO), b.T_(a.P));      // [hd, Tk, nh, S]
+        // dV = dO Pᵀ and dK = Q dXᵀ contract over the query axis, which is
+        // the second axis of both operands: OUT_PROD, no transposed copies
+        // of the [Tk, Tq] matrices.
+        ggml_tensor *dVx = ggml_out_prod(ctx, dO, a.P);                 // [hd, Tk, nh, S]
         ggml_tensor *dX = b.keep_inputs(ggml_soft_max_ext_back(ctx, dP, a.P, kq_scale, 0.0f)); // [Tk, Tq, nh, S]
         ggml_tensor *dQ = ggml_mul_mat(ctx, b.T_(Kx), dX);              // [hd, Tq, nh, S]
-        ggml_tensor *dKx = ggml_mul_mat(ctx, b.T_(a.Q), b.T_(dX));      // [hd, Tk, nh, S]
+        ggml_tensor *dKx = ggml_out_prod(ctx, a.Q, dX);                 // [hd, Tk, nh, S]
         ggml_tensor *dK = b.rope(b.group_sum(dKx, a.Kg), g->pos, true);
         ggml_tensor *dV = b.group_sum(dVx, a.Vg);
         ggml_tensor *dQ3 = b.rope(ggml_reshape_3d(ctx, ggml_cont(ctx, ggml_permute(ctx, dQ, 0, 2, 1, 3)), hd, nh, n), g->pos, true);
@@ -320,6 +367,34 @@ nano_graph *graph_for(azr_nano *nn, nano_mode mode, int S, int T) {
     return slot.get();
 }
 
+// AZR_NANO_PROFILE=1: computes the graph node by node and prints the time
+// per op kind to stderr (a development aid; slower than a whole-graph run).
+ggml_status profile_compute(azr_nano *nn, ggml_cgraph *gf) {
+    std::map<std::string, std::pair<double, int>> by_op;
+    double total = 0;
+    for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
+        ggml_cgraph one = ggml_graph_view(gf, i, i + 1);
+        const auto t0 = clock_type::now();
+        const ggml_status st = ggml_backend_graph_compute(nn->backend, &one);
+        if (st != GGML_STATUS_SUCCESS) return st;
+        const double dt = std::chrono::duration<double>(clock_type::now() - t0).count();
+        ggml_tensor *nd = ggml_graph_node(gf, i);
+        std::string key = ggml_op_desc(nd);
+        if (nd->op == GGML_OP_MUL_MAT || nd->op == GGML_OP_OUT_PROD)
+            key += nd->src[0]->buffer == nn->wbuf ? " weight" : nd->ne[2] * nd->ne[3] > 1 ? " attention" : " other";
+        auto &e = by_op[key];
+        e.first += dt;
+        e.second++;
+        total += dt;
+    }
+    std::vector<std::pair<double, std::string>> rows;
+    for (auto &kv : by_op) rows.push_back({kv.second.first, kv.first});
+    std::sort(rows.rbegin(), rows.rend());
+    fprintf(stderr, "azr nano profile: %.3f s over %d nodes\n", total, ggml_graph_n_nodes(gf));
+    for (auto &r : rows) fprintf(stderr, "  %-20s %8.3f s %5.1f%%  (%d nodes)\n", r.second.c_str(), r.first, 100 * r.first / total, by_op[r.second].second);
+    return GGML_STATUS_SUCCESS;
+}
+
 // Runs one batch through the graph of mode; returns the weighted loss.
 azr_status run_batch(azr_nano *nn, nano_mode mode, const int32_t *tokens, int32_t n_seq, int32_t seq_len, const float *weights,
                      double wsum, nano_graph **out, double *loss, char *err, size_t err_cap) {
@@ -341,18 +416,30 @@ azr_status run_batch(azr_nano *nn, nano_mode mode, const int32_t *tokens, int32_
     ggml_backend_tensor_set(g->tokens, in.data(), 0, ggml_nbytes(g->tokens));
     ggml_backend_tensor_set(g->pos, pos.data(), 0, ggml_nbytes(g->pos));
     ggml_backend_tensor_set(g->causal, causal.data(), 0, ggml_nbytes(g->causal));
-    ggml_backend_tensor_set(g->tgt, tgt.data(), 0, ggml_nbytes(g->tgt));
+    if (g->tgt) ggml_backend_tensor_set(g->tgt, tgt.data(), 0, ggml_nbytes(g->tgt));
     if (g->w) ggml_backend_tensor_set(g->w, w.data(), 0, ggml_nbytes(g->w));
+    if (g->labels) {
+        std::vector<float> onehot((size_t)n * V, 0.0f);
+        for (int i = 0; i < n; i++) onehot[(size_t)tgt[(size_t)i]] = 1.0f;
+        ggml_backend_tensor_set(g->labels, onehot.data(), 0, ggml_nbytes(g->labels));
+        ggml_graph_reset(g->gf); // loss gradient 1, every other gradient 0
+    }
     ggml_backend_cpu_set_n_threads(nn->backend, nn->n_threads);
     ggml_backend_cpu_set_abort_callback(nn->backend, abort_requested, nn);
-    const ggml_status st = ggml_backend_graph_compute(nn->backend, g->gf);
+    const ggml_status st = getenv("AZR_NANO_PROFILE") ? profile_compute(nn, g->gf) : ggml_backend_graph_compute(nn->backend, g->gf);
     if (st == GGML_STATUS_ABORTED || nn->cancel.load()) return fail(err, err_cap, AZR_ERR_CANCELLED, "nano: cancelled");
     if (st != GGML_STATUS_SUCCESS) return fail(err, err_cap, AZR_ERR_INTERNAL, "nano: graph compute failed (status %d)", (int)st);
-    std::vector<float> lp((size_t)n);
-    ggml_backend_tensor_get(g->logp, lp.data(), 0, lp.size() * sizeof(float));
-    double l = 0;
-    for (int i = 0; i < n; i++) l -= (double)w[(size_t)i] * lp[(size_t)i];
-    *loss = l;
+    if (g->loss) {
+        float l = 0;
+        ggml_backend_tensor_get(g->loss, &l, 0, sizeof l);
+        *loss = l;
+    } else {
+        std::vector<float> lp((size_t)n);
+        ggml_backend_tensor_get(g->logp, lp.data(), 0, lp.size() * sizeof(float));
+        double l = 0;
+        for (int i = 0; i < n; i++) l -= (double)w[(size_t)i] * lp[(size_t)i];
+        *loss = l;
+    }
     *out = g;
     return AZR_OK;
 }
@@ -563,17 +650,21 @@ extern "C" void azr_nano_cancel(azr_nano *nn, int32_t on) {
 }
 
 extern "C" azr_status azr_nano_grads(azr_nano *nn, const int32_t *tokens, int32_t n_seq, int32_t seq_len, const float *weights,
-                                     float *grads, int64_t n, azr_nano_result *res, char *err, size_t err_cap) {
+                                     int32_t mode, float *grads, int64_t n, azr_nano_result *res, char *err, size_t err_cap) {
     return guarded(err, err_cap, [&]() -> azr_status {
         if (res) std::memset(res, 0, sizeof *res);
         if (!nn) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "nano loss: trainer is closed");
+        if (mode != 0 && mode != 1) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "nano grads: mode must be 0 or 1, got %d", mode);
+        if (mode == 1 && (weights || !grads))
+            return fail(err, err_cap, AZR_ERR_INVALID_ARG, "nano grads: the autodiff oracle takes no token weights and needs a gradient buffer");
         if (grads && n != nano_param_count(nn))
             return fail(err, err_cap, AZR_ERR_INVALID_ARG, "nano grads: need %lld floats, got %lld", (long long)nano_param_count(nn), (long long)n);
         const auto t0 = clock_type::now();
         double wsum = 0, loss = 0;
         if (azr_status s = check_batch(nn, tokens, n_seq, seq_len, weights, "nano loss", &wsum, err, err_cap)) return s;
         nano_graph *g = nullptr;
-        if (azr_status s = run_batch(nn, grads ? NANO_TRAIN : NANO_LOSS, tokens, n_seq, seq_len, weights, wsum, &g, &loss, err, err_cap))
+        const nano_mode m = mode == 1 ? NANO_AUTO : grads ? NANO_TRAIN : NANO_LOSS;
+        if (azr_status s = run_batch(nn, m, tokens, n_seq, seq_len, weights, wsum, &g, &loss, err, err_cap))
             return s;
         double g2 = 0;
         if (grads) {

@@ -30,7 +30,8 @@ struct nano_vocab {
     std::string chat_template;
 };
 
-enum nano_mode { NANO_LOGITS, NANO_LOSS, NANO_TRAIN };
+// NANO_AUTO: the test oracle, ggml's automatic backward of the unweighted loss.
+enum nano_mode { NANO_LOGITS, NANO_LOSS, NANO_TRAIN, NANO_AUTO };
 
 // One built and allocated graph. Kept on the trainer and reused while the
 // batch shape (mode, rows, length) stays the same: building and planning the
@@ -43,6 +44,7 @@ struct nano_graph {
     ggml_gallocr_t galloc = nullptr;
     ggml_tensor *tokens = nullptr, *pos = nullptr, *causal = nullptr, *tgt = nullptr, *w = nullptr;
     ggml_tensor *logits = nullptr, *logp = nullptr;
+    ggml_tensor *labels = nullptr, *loss = nullptr; // NANO_AUTO: one-hot targets [V, n], mean loss
     std::vector<ggml_tensor *> grads; // parallel to azr_nano::params
     ~nano_graph() {
         if (galloc) ggml_gallocr_free(galloc);

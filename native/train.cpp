@@ -159,7 +159,8 @@ ggml_tensor *expand_kv(ggml_context *ctx, azr_trainer *tr, ggml_tensor *k, int T
     return regroup(ctx, tr, g, T, S);
 }
 
-built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, graph_mode mode, float entropy_coef, float clip_eps) {
+built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, graph_mode mode, float entropy_coef, float clip_low,
+                  float clip_high) {
     const llama_model &m = *tr->model->model;
     const int S = mb.S, T = mb.T, n = S * T;
     const int hd = tr->hd, nh = tr->n_head, nkv = tr->n_head_kv, V = tr->n_vocab;
@@ -297,9 +298,9 @@ built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, gra
             ggml_tensor *w = rows(b.adv_w, r0, nr);
             if (mb.ppo) {
                 ggml_tensor *ratio = ggml_exp(ctx, ggml_sub(ctx, logp, rows(b.old_lp, r0, nr)));
-                ggml_tensor *hi = ggml_mul(ctx, ggml_step(ctx, w), ggml_step(ctx, ggml_scale_bias(ctx, ratio, 1.0f, -(1.0f + clip_eps))));
+                ggml_tensor *hi = ggml_mul(ctx, ggml_step(ctx, w), ggml_step(ctx, ggml_scale_bias(ctx, ratio, 1.0f, -(1.0f + clip_high))));
                 ggml_tensor *lo = ggml_mul(ctx, ggml_step(ctx, ggml_scale(ctx, w, -1.0f)),
-                                           ggml_step(ctx, ggml_scale_bias(ctx, ratio, -1.0f, 1.0f - clip_eps)));
+                                           ggml_step(ctx, ggml_scale_bias(ctx, ratio, -1.0f, 1.0f - clip_low)));
                 ggml_tensor *clipped = ggml_add(ctx, hi, lo);
                 clip_all = cat(clip_all, clipped);
                 ggml_build_forward_expand(b.gf, clip_all);
@@ -494,13 +495,14 @@ struct graph_run {
     }
 };
 
-azr_status run_graph(azr_trainer *tr, const micro_batch &mb, graph_mode mode, float entropy_coef, float clip_eps, graph_run &gr,
+azr_status run_graph(azr_trainer *tr, const micro_batch &mb, graph_mode mode, float entropy_coef, float clip_low, float clip_high,
+                     graph_run &gr,
                      char *err, size_t err_cap) {
     const size_t n_tensors = 65536 * 2;
     ggml_init_params ip = {ggml_tensor_overhead() * n_tensors + ggml_graph_overhead_custom(65536, true), nullptr, true};
     gr.ctx = ggml_init(ip);
     if (!gr.ctx) return fail(err, err_cap, AZR_ERR_NOMEM, "train: ggml_init failed");
-    gr.b = build_graph(gr.ctx, tr, mb, mode, entropy_coef, clip_eps);
+    gr.b = build_graph(gr.ctx, tr, mb, mode, entropy_coef, clip_low, clip_high);
     if (mode == MODE_AUTO)
         for (auto &kv : tr->pair_of) { // the flags live on the adapter's tensors: clear them again
             kv.second->a->flags &= ~GGML_TENSOR_FLAG_PARAM;
@@ -565,7 +567,8 @@ azr_status compute_batch(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_s
     if (mode == MODE_AUTO && ggml_is_quantized(tr->model->model->layers[0].wq->type))
         return fail(err, err_cap, AZR_ERR_UNSUPPORTED, "train: the autodiff oracle needs an F32/F16 base");
     const double inv_n = 1.0 / (double)N;
-    const float clip_eps = tr->p.clip_eps > 0 ? tr->p.clip_eps : 0.2f;
+    // The PPO ratio is clipped to [1 - clip_eps, 1 + clip_eps_high] (as given: the caller owns the defaults).
+    const float clip_low = tr->p.clip_eps, clip_high = tr->p.clip_eps_high;
     const float ent = (float)(tr->p.entropy_coef * inv_n);
     auto &pairs = tr->lora->pairs;
     br = batch_result();
@@ -582,7 +585,7 @@ azr_status compute_batch(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_s
         micro_batch mb = make_batch(tr, seqs, first, count, inv_n, true, mode == MODE_AUTO);
         br.n_rows += (int64_t)mb.S * mb.T;
         graph_run gr;
-        if (azr_status s = run_graph(tr, mb, mode, ent, clip_eps, gr, err, err_cap)) return s;
+        if (azr_status s = run_graph(tr, mb, mode, ent, clip_low, clip_high, gr, err, err_cap)) return s;
         if (mode == MODE_AUTO) {
             br.loss += read_f32(gr.b.loss)[0];
         } else {
@@ -596,7 +599,7 @@ azr_status compute_batch(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_s
                 double obj;
                 if (s.old_logprobs) {
                     const double ratio = std::exp((double)lp[r] - s.old_logprobs[t]);
-                    const double rc = std::min(std::max(ratio, 1.0 - clip_eps), 1.0 + clip_eps);
+                    const double rc = std::min(std::max(ratio, 1.0 - clip_low), 1.0 + clip_high);
                     obj = std::min(ratio * A, rc * A);
                     if (!cl.empty()) br.clipped += cl[r];
                 } else {
@@ -641,8 +644,11 @@ azr_status check_params(const azr_trainer_params &p, char *err, size_t err_cap) 
     if (p.head_chunk < 0) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: head_chunk must be >= 0");
     if (p.wt_type < AZR_WT_AUTO || p.wt_type > AZR_WT_F32)
         return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: unknown wt_type %d", p.wt_type);
-    if (!std::isfinite(p.entropy_coef) || !(p.clip_eps >= 0) || !std::isfinite(p.grad_clip))
-        return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: bad entropy_coef/clip_eps/grad_clip");
+    if (!std::isfinite(p.entropy_coef) || !std::isfinite(p.grad_clip))
+        return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: entropy_coef and grad_clip must be finite");
+    if (!(p.clip_eps >= 0 && p.clip_eps < 1) || !(p.clip_eps_high >= 0 && std::isfinite(p.clip_eps_high)))
+        return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: clip_eps must be in [0, 1) and clip_eps_high >= 0, got %g and %g",
+                    (double)p.clip_eps, (double)p.clip_eps_high);
     return AZR_OK;
 }
 
@@ -700,6 +706,7 @@ extern "C" azr_trainer_params azr_trainer_default_params(void) {
     p.min_lr = 0.0f;
     p.entropy_coef = 0.0f;
     p.clip_eps = 0.2f;
+    p.clip_eps_high = 0.2f;
     p.micro_batch = 0;
     return p;
 }
@@ -951,7 +958,7 @@ extern "C" azr_status azr_train_logprobs(azr_trainer *tr, const azr_train_seq *s
             const int32_t count = std::min(mbs, n_seqs - first);
             micro_batch mb = make_batch(tr, seqs, first, count, 0.0, false, false);
             graph_run gr;
-            if (azr_status s = run_graph(tr, mb, MODE_LOGPROBS, 0, 0, gr, err, err_cap)) return s;
+            if (azr_status s = run_graph(tr, mb, MODE_LOGPROBS, 0, 0, 0, gr, err, err_cap)) return s;
             std::vector<float> lp = read_f32(gr.b.logp);
             for (int32_t i = 0; i < count; i++) {
                 if (!out[first + i]) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "logprobs: out[%d] is NULL", first + i);
@@ -975,7 +982,7 @@ extern "C" azr_status azr_train_logits(azr_trainer *tr, const int32_t *tokens, i
         if (azr_status st = check_seqs(tr, &s, 1, false, "train logits", err, err_cap)) return st;
         micro_batch mb = make_batch(tr, &s, 0, 1, 0.0, false, false);
         graph_run gr;
-        if (azr_status st = run_graph(tr, mb, MODE_LOGITS, 0, 0, gr, err, err_cap)) return st;
+        if (azr_status st = run_graph(tr, mb, MODE_LOGITS, 0, 0, 0, gr, err, err_cap)) return st;
         ggml_backend_tensor_get(gr.b.logits, logits, 0, ggml_nbytes(gr.b.logits));
         return AZR_OK;
     });

@@ -2,6 +2,7 @@ package rl
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -105,13 +106,23 @@ func (t *Trainer) SaveTo(root string) (string, error) {
 		os.RemoveAll(tmp)
 		return "", err
 	}
-	if err := os.RemoveAll(final); err != nil {
+	// Rewriting a step's checkpoint moves the old one aside first, so a
+	// process killed at any point leaves a complete directory under one of
+	// the two names (LatestCheckpoint looks for the aside one too).
+	old := filepath.Join(root, ".old-"+name)
+	if err := os.RemoveAll(old); err != nil {
+		return "", err
+	}
+	if err := os.Rename(final, old); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", err
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		return "", err
 	}
 	if err := syncDir(root); err != nil {
+		return "", err
+	}
+	if err := os.RemoveAll(old); err != nil {
 		return "", err
 	}
 	if err := writeFileAtomic(filepath.Join(root, "latest"), []byte(name+"\n")); err != nil {
@@ -122,6 +133,7 @@ func (t *Trainer) SaveTo(root string) (string, error) {
 			t.log.Warn("pruning old checkpoints", zap.Error(err))
 		}
 	}
+	t.savedStep = t.step
 	t.log.Info("checkpoint saved", zap.String("path", final), zap.Int("step", t.step))
 	return final, nil
 }
@@ -154,7 +166,20 @@ func LatestCheckpoint(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(root, strings.TrimSpace(string(b))), nil
+	name := strings.TrimSpace(string(b))
+	ckpt := filepath.Join(root, name)
+	if _, err := os.Stat(ckpt); errors.Is(err, os.ErrNotExist) {
+		// Killed while rewriting this step's checkpoint: the old copy is aside.
+		if aside := filepath.Join(root, ".old-"+name); dirExists(aside) {
+			return aside, nil
+		}
+	}
+	return ckpt, nil
+}
+
+func dirExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
 
 // LoadCheckpointState reads a checkpoint's state.json.
@@ -197,7 +222,7 @@ func Resume(ckpt string, policy Policy, exec Executor, logger *zap.Logger) (*Tra
 		return nil, fmt.Errorf("load policy state: %w", err)
 	}
 	t.pcg, t.rng = pcg, rand.New(pcg)
-	t.step, t.seeded, t.bufs = st.Step, st.Seeded, st.Buffers
+	t.step, t.seeded, t.bufs, t.savedStep = st.Step, st.Seeded, st.Buffers, st.Step
 	t.monitor.Count = st.UhOh
 	return t, nil
 }

@@ -14,26 +14,33 @@ type OptimConfig struct {
 	// reference trains all weights, azr-native trains a LoRA adapter, and the
 	// best LoRA learning rate is consistently about 10x the full fine-tuning
 	// one (Schulman et al., "LoRA Without Regret", 2025, incl. for RL).
-	LearningRate  float64 `json:"lr"`
-	WarmupSteps   int     `json:"warmup_steps"`   // reference: 0 (constant schedule)
-	WeightDecay   float64 `json:"weight_decay"`   // reference (paper branch): 0.01
-	Beta1         float64 `json:"beta1"`          // 0.9
-	Beta2         float64 `json:"beta2"`          // 0.999
-	Eps           float64 `json:"eps"`            // 1e-8
-	GradClip      float64 `json:"grad_clip"`      // 1.0 (global norm)
-	ClipRatioLow  float64 `json:"clip_ratio_low"` // 0.2 (PPO ε)
+	LearningRate float64 `json:"lr"`
+	WarmupSteps  int     `json:"warmup_steps"`   // reference: 0 (constant schedule)
+	WeightDecay  float64 `json:"weight_decay"`   // reference (paper branch): 0.01
+	Beta1        float64 `json:"beta1"`          // 0.9
+	Beta2        float64 `json:"beta2"`          // 0.999
+	Eps          float64 `json:"eps"`            // 1e-8
+	GradClip     float64 `json:"grad_clip"`      // 1.0 (global norm); <= 0 = off
+	ClipRatioLow float64 `json:"clip_ratio_low"` // 0.2: the PPO ratio is clipped below at 1 - this
+	// ClipRatioHigh is the upper clip, 1 + this: 0.2 (the reference's
+	// symmetric clip); larger values are the "clip-higher" variant.
 	ClipRatioHigh float64 `json:"clip_ratio_high"`
 	EntropyCoeff  float64 `json:"entropy_coeff"` // 0.001 (paper branch)
 	KLCoeff       float64 `json:"kl_coeff"`      // 0: no KL at all
 	PPOEpochs     int     `json:"ppo_epochs"`    // 1: one update per step
 	MicroBatch    int     `json:"micro_batch"`   // 16 sequences per forward/backward
 	LossAggMode   string  `json:"loss_agg_mode"` // "token-mean"
-	LoRARank      int     `json:"lora_rank"`     // engine setting, passed through
-	LoRAAlpha     float64 `json:"lora_alpha"`    // engine setting, passed through
+	LoRARank      int     `json:"lora_rank"`     // 16; the engine takes it as given
+	LoRAAlpha     float64 `json:"lora_alpha"`    // 32 (scale alpha/rank = 2); 0 = rank (scale 1)
 }
 
 // Config holds every hyperparameter of a self-play run (AZR-SPEC §5.4). The
-// zero value is not useful: start from DefaultConfig.
+// zero value is not useful: start from DefaultConfig, the one place each
+// default is set (the layers below take the values as given).
+//
+// Each field (by its json tag) is also a key of `run --config`, a flag of
+// `run` and an AZR_* variable, derived in cmd/azr-native/config.go: a new
+// field needs only its default here and a help line in configHelp there.
 type Config struct {
 	Seed      uint64     `json:"seed"`       // reference data.seed: 1
 	TaskTypes []TaskType `json:"task_types"` // azr.problem_types: all three
@@ -229,6 +236,10 @@ func (c *Config) Validate() error {
 	check(oneOf(c.PredMix, "max_new", "uniform"), "pred_mix must be max_new or uniform, not %q", c.PredMix)
 	check(oneOf(c.Advantage, "task_relative", "global", "per_prompt", "grpo"), "advantage must be task_relative, global, per_prompt or grpo, not %q", c.Advantage)
 	check(c.RolloutN > 0, "rollout_n must be > 0")
+	check(c.Optim.LoRARank >= 1, "optim.lora_rank must be >= 1")
+	check(c.Optim.LoRAAlpha >= 0, "optim.lora_alpha must be >= 0 (0 = rank)")
+	check(c.Optim.ClipRatioLow >= 0 && c.Optim.ClipRatioLow < 1, "optim.clip_ratio_low must be in [0, 1)")
+	check(c.Optim.ClipRatioHigh >= 0, "optim.clip_ratio_high must be >= 0")
 	if _, err := TemplateByName(c.Template); err != nil {
 		errs = append(errs, err)
 	}

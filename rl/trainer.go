@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,19 +19,23 @@ import (
 // Trainer runs Absolute Zero self-play: propose, validate, solve, reward and
 // one policy update per step (AZR-SPEC §7). Use NewTrainer or Resume.
 type Trainer struct {
-	cfg     Config
-	policy  Policy
-	scorer  *Scorer
-	log     *zap.Logger
-	tpl     Template
-	popts   PromptOptions
-	pcg     *rand.PCG
-	rng     *rand.Rand
-	step    int // steps completed
-	seeded  bool
-	bufs    *Buffers
-	monitor *Monitor
-	counter TokenCounter
+	cfg    Config
+	policy Policy
+	scorer *Scorer
+	log    *zap.Logger
+	tpl    Template
+	popts  PromptOptions
+	pcg    *rand.PCG
+	rng    *rand.Rand
+	step   int // steps completed
+	seeded bool
+	// savedStep is the step of the newest checkpoint this trainer wrote or
+	// was resumed from (-1: none), so a stop never rewrites it.
+	savedStep int
+	stop      atomic.Bool // RequestStop was called
+	bufs      *Buffers
+	monitor   *Monitor
+	counter   TokenCounter
 
 	dir     string    // run directory: checkpoints/, metrics.jsonl, samples.jsonl, uhoh.jsonl
 	metrics io.Writer // JSON lines, one StepMetrics per step
@@ -70,7 +75,7 @@ func NewTrainer(cfg Config, policy Policy, exec Executor, logger *zap.Logger) (*
 	}
 	pcg := rand.NewPCG(cfg.Seed, 0x617a722d6e6174) // "azr-nat"
 	t := &Trainer{
-		cfg: cfg, policy: policy, scorer: scorer, log: logger, tpl: tpl,
+		cfg: cfg, policy: policy, scorer: scorer, log: logger, tpl: tpl, savedStep: -1,
 		popts:   cfg.PromptOptions(),
 		pcg:     pcg,
 		rng:     rand.New(pcg),
@@ -158,8 +163,11 @@ func (t *Trainer) Run(ctx context.Context, steps int) error {
 			return err
 		}
 	}
-	lastSaved := -1
 	for i := 0; i < steps; i++ {
+		if t.stop.Load() {
+			t.log.Info("stop requested: no more steps", zap.Int("step", t.step))
+			break
+		}
 		m, err := t.Step(ctx)
 		if err != nil {
 			return err
@@ -179,16 +187,23 @@ func (t *Trainer) Run(ctx context.Context, steps int) error {
 			if _, err := t.Save(); err != nil {
 				return err
 			}
-			lastSaved = t.step
 		}
 	}
-	if t.dir != "" && lastSaved != t.step {
+	if t.dir != "" && t.savedStep != t.step {
 		if _, err := t.Save(); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// RequestStop asks Run to stop at the next safe point: after the step (or
+// the seeding phase) in progress, Run checkpoints what finished and returns
+// nil. Safe to call from any goroutine, e.g. a signal handler.
+func (t *Trainer) RequestStop() { t.stop.Store(true) }
+
+// StopRequested reports whether RequestStop was called.
+func (t *Trainer) StopRequested() bool { return t.stop.Load() }
 
 // evaluate calls Eval (when set) and logs its scores, also into metrics.jsonl
 // as {"step": n, "eval": {...}}.

@@ -54,16 +54,41 @@ func setupGlobals(c *cli.Context) error {
 		return fmt.Errorf("logger: %w", err)
 	}
 	logger = l
-	// llama.cpp/ggml chatter reaches stderr only when debugging; errors always.
+	// llama.cpp/ggml's own lines go through the logger too (llamaLogLevel).
+	llamaLog := logger.WithOptions(zap.WithCaller(false)).With(zap.String("from", "llama.cpp"))
+	bindings.SetLogSink(func(l bindings.LogLevel, line string) {
+		if ce := llamaLog.Check(llamaLogLevel(l, line), strings.TrimSpace(line)); ce != nil {
+			ce.Write()
+		}
+	})
 	if level <= zapcore.DebugLevel {
-		bindings.SetLogLevel(1)
+		bindings.SetLogLevel(int(bindings.LogInfo))
 	} else {
-		bindings.SetLogLevel(3)
+		bindings.SetLogLevel(int(bindings.LogWarn))
 	}
 	if c.Int("threads") < 1 {
 		return fmt.Errorf("--threads must be at least 1, got %d", c.Int("threads"))
 	}
 	return nil
+}
+
+// benignLlamaWarnings are llama.cpp warnings about choices azr-native makes
+// on purpose (a KV cache smaller than the model's training context).
+var benignLlamaWarnings = []string{"the full capacity of the model will not be utilized"}
+
+// llamaLogLevel is the level a llama.cpp/ggml line is logged at: its
+// errors and warnings at warn (our own error follows with the cause),
+// everything else, and the benign warnings, at debug.
+func llamaLogLevel(l bindings.LogLevel, line string) zapcore.Level {
+	if l < bindings.LogWarn {
+		return zapcore.DebugLevel
+	}
+	for _, b := range benignLlamaWarnings {
+		if strings.Contains(line, b) {
+			return zapcore.DebugLevel
+		}
+	}
+	return zapcore.WarnLevel
 }
 
 func teardownGlobals(c *cli.Context) error {

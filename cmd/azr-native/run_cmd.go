@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/azr-native/azr-native/bindings"
@@ -123,8 +121,8 @@ func runSelfPlay(c *cli.Context) error {
 		return fmt.Errorf("run dir %s: %w", out, ckErr)
 	}
 
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, interrupts := watchInterrupts(c.Context)
+	defer interrupts.stop()
 
 	pool, err := sandbox.New(ctx, sandbox.Config{Workers: set.Threads, Timeout: cfg.ExecTimeout,
 		BannedModules: cfg.BannedModules, Isolation: sandbox.Isolation(set.SandboxIsolation), Logger: logger})
@@ -176,14 +174,16 @@ func runSelfPlay(c *cli.Context) error {
 	if ev != nil {
 		tr.Eval = ev.Eval
 	}
+	interrupts.attach(tr)
 	logger.Info("self-play", zap.String("out", out), zap.Int("from_step", tr.StepCount()), zap.Int("steps", remaining),
 		zap.Int("batch_size", cfg.BatchSize), zap.Int("n_samples", cfg.NSamples))
 	finishProgress := watchSelfPlay(tr, cfg.Steps)
 	err = tr.Run(ctx, remaining)
 	finishProgress()
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || (err == nil && tr.StopRequested()) {
 		last, _ := rl.LatestCheckpoint(out)
-		logger.Warn("stopped; run the same command to resume", zap.String("last_checkpoint", last))
+		logger.Warn("stopped; run the same command to resume", zap.Int("step", tr.StepCount()), zap.Int("target", cfg.Steps),
+			zap.String("last_checkpoint", last))
 		return nil
 	}
 	if err != nil {

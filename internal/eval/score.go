@@ -169,6 +169,11 @@ func (s *Scorer) verifyPair(ctx context.Context, program, input, output, prefix 
 		return "", err
 	}
 	if !same {
+		if strings.TrimSpace(r.Output) == strings.TrimSpace(output) {
+			// The same text, yet not equal: the checker only evaluates
+			// literal-like values (no inf, nan or objects), as in self-play.
+			return fmt.Sprintf("%sthe output %s is not a value the answer checker can compare (it evaluates only literals, as in self-play)", prefix, clip(output)), nil
+		}
 		return fmt.Sprintf("%sf(%s) returns %s, not the row's output %s", prefix, clip(input), clip(r.Output), clip(output)), nil
 	}
 	return "", nil
@@ -206,4 +211,20 @@ func Verify(ctx context.Context, s *Scorer, ds *Dataset, strict bool, parallel i
 	ds.Items = keep
 	sortRowErrors(ds.Bad)
 	return ds.Err(strict)
+}
+
+// Load reads a benchmark file and verifies its rows in the sandbox: the one
+// call a caller needs before Run. Bad rows are in Dataset.Bad (with strict,
+// any bad row is an error; without, only a file with no usable row is).
+func Load(ctx context.Context, path string, task Task, exec Executor, strict bool, parallel int) (*Dataset, error) {
+	ds, err := ReadFile(path, task, false)
+	if err != nil {
+		return nil, err
+	}
+	s := &Scorer{Exec: exec, Template: rl.TemplateR1, Parse: rl.DefaultParseOptions(), Retries: 2}
+	if err := Verify(ctx, s, ds, false, parallel); err != nil {
+		return nil, err
+	}
+	// Every bad row, from reading and from verifying, in one report.
+	return ds, ds.Err(strict)
 }

@@ -141,8 +141,8 @@ func (e *Engine) Close() error {
 }
 
 // SetOptim implements rl.OptimConfigurable: the trainer's Config is the one
-// source of the optimizer and loss settings. The PPO clip is symmetric
-// (ClipRatioLow); a warm-up switches to warm-up + cosine decay over
+// source of the optimizer and loss settings, passed as they are. The PPO
+// ratio is clipped to [1-ClipRatioLow, 1+ClipRatioHigh]; a warm-up switches to warm-up + cosine decay over
 // Options.TotalSteps.
 func (e *Engine) SetOptim(o rl.OptimConfig) error {
 	if o.KLCoeff != 0 {
@@ -154,10 +154,8 @@ func (e *Engine) SetOptim(o rl.OptimConfig) error {
 	t := bindings.TrainOptions{
 		Threads: e.opts.Threads, LR: float32(o.LearningRate), Beta1: float32(o.Beta1), Beta2: float32(o.Beta2),
 		Eps: float32(o.Eps), WeightDecay: float32(o.WeightDecay), GradClip: float32(o.GradClip),
-		EntropyCoef: float32(o.EntropyCoeff), ClipEps: float32(o.ClipRatioLow), MicroBatch: o.MicroBatch,
-	}
-	if o.GradClip <= 0 {
-		t.GradClip = -1
+		EntropyCoef: float32(o.EntropyCoeff), ClipEps: float32(o.ClipRatioLow), ClipEpsHigh: float32(o.ClipRatioHigh),
+		MicroBatch: o.MicroBatch,
 	}
 	if o.WarmupSteps > 0 {
 		t.Schedule, t.WarmupSteps, t.TotalSteps = "cosine", o.WarmupSteps, max(e.opts.TotalSteps, o.WarmupSteps+1)

@@ -21,7 +21,6 @@ var (
 )
 
 type depLine struct {
-	indent  int
 	targets []string
 	sources []string
 }
@@ -43,7 +42,6 @@ func dependents(lines []string, params []string) map[string]bool {
 			conds = conds[:len(conds)-1]
 		}
 		var dl depLine
-		dl.indent = ind
 		switch {
 		case body == "else:" || strings.HasPrefix(body, "@"):
 		case condRe.MatchString(body):

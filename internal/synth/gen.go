@@ -135,7 +135,6 @@ type Program struct {
 type Generator struct {
 	opt Options
 	rng *rand.Rand
-	n   int
 }
 
 // New returns a generator; it fails only on out-of-range options.
@@ -152,7 +151,6 @@ func (g *Generator) Options() Options { return g.opt }
 
 // Next returns the next program. Categories are drawn uniformly.
 func (g *Generator) Next() Program {
-	g.n++
 	cat := g.opt.Categories[g.rng.IntN(len(g.opt.Categories))]
 	var p Program
 	for range maxBuildTries {

@@ -71,7 +71,7 @@ func response(answer string) string {
 // outputs become the task's. reason says why p was rejected (task is then
 // zero); err is non-nil only when ctx ends or the executor fails.
 func Realize(ctx context.Context, s *rl.Scorer, p Program) (task Task, reason string, err error) {
-	if len(p.Inputs) != s.NumInputs {
+	if len(p.Inputs) == 0 || len(p.Inputs) != s.NumInputs {
 		return Task{}, fmt.Sprintf("%d distinct inputs, the scorer wants %d", len(p.Inputs), s.NumInputs), nil
 	}
 	text := rl.GenerationText(s.Template, response(ProposalAnswer(p.Code, p.Inputs[0])), s.Parse)

@@ -10,19 +10,23 @@ import (
 // move two indices towards each other or carry a step bound, and recursion
 // shrinks a bounded argument.
 
+// statementWeights are the odds of each statement kind per category, in the
+// order assign, update, for loop, while loop, if chain, helper function.
+var statementWeights = map[Category][6]int{
+	Arithmetic:    {5, 3, 1, 2, 2, 1},
+	Strings:       {5, 2, 2, 1, 1, 1},
+	Lists:         {4, 2, 3, 1, 1, 1},
+	Dicts:         {4, 2, 3, 0, 1, 1},
+	Comprehension: {6, 1, 1, 0, 1, 1},
+	Loops:         {2, 2, 5, 2, 1, 0},
+	Conditionals:  {3, 2, 1, 1, 4, 1},
+	Recursion:     {4, 2, 1, 1, 1, 2},
+	Imports:       {5, 2, 2, 1, 1, 1},
+}
+
 // statement emits one statement of a kind the category favours.
 func (b *builder) statement() {
-	weights := map[Category][6]int{ // assign, update, for, while, if, helper
-		Arithmetic:    {5, 3, 1, 2, 2, 1},
-		Strings:       {5, 2, 2, 1, 1, 1},
-		Lists:         {4, 2, 3, 1, 1, 1},
-		Dicts:         {4, 2, 3, 0, 1, 1},
-		Comprehension: {6, 1, 1, 0, 1, 1},
-		Loops:         {2, 2, 5, 2, 1, 0},
-		Conditionals:  {3, 2, 1, 1, 4, 1},
-		Recursion:     {4, 2, 1, 1, 1, 2},
-		Imports:       {5, 2, 2, 1, 1, 1},
-	}[b.cat]
+	weights := statementWeights[b.cat]
 	total := 0
 	for _, w := range weights {
 		total += w

@@ -2,8 +2,11 @@ package engine
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -133,5 +136,94 @@ func TestOpenErrorsAreClear(t *testing.T) {
 	}
 	if _, err := Open(model, Options{Adapter: filepath.Join(t.TempDir(), "none.gguf")}); err == nil {
 		t.Error("a missing adapter loaded")
+	}
+}
+
+// BenchmarkEvalGeneration: eval's batched generation (8 items per engine
+// call, the items' prompts decoded together) against the obvious baseline of
+// one call per item, on the tiny model: 8 CRUXEval-layout items, greedy, 32
+// tokens each, scoring in the real sandbox included.
+func BenchmarkEvalGeneration(b *testing.B) {
+	// AZR_BENCH_MODEL names another model (e.g. one from `model tiny --size 0.5b`).
+	model := os.Getenv("AZR_BENCH_MODEL")
+	if model == "" {
+		model = filepath.Join(b.TempDir(), "tiny.gguf")
+		spec := bindings.TinyTest
+		spec.InitScale = 0.3
+		if err := bindings.WriteTinyModel(model, spec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var rows strings.Builder
+	for i := 0; i < 8; i++ {
+		fmt.Fprintf(&rows, `{"id": "b%d", "code": "def f(x):\n    return x * %d", "input": "%d", "output": "%d"}`+"\n", i, i+2, i, i*(i+2))
+	}
+	ds, err := eval.Read(strings.NewReader(rows.String()), "bench", eval.TaskOutput, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := Open(model, Options{Threads: 1, ContextSize: 8192, Slots: 8})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.Close()
+	exec, err := sandbox.New(context.Background(), sandbox.Config{Workers: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer exec.Close()
+	for _, batch := range []int{1, 8} {
+		b.Run(fmt.Sprintf("items_per_call=%d", batch), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, _, err := eval.Run(context.Background(), eval.Options{Data: ds, Exec: exec, Generator: g,
+					MaxTokens: 32, Batch: batch, Parallel: 1}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*len(ds.Items))/b.Elapsed().Seconds(), "items/s")
+		})
+	}
+}
+
+// Items whose prompt is over the limit are not sampled: each counts as
+// failed, says why, and the summary counts them.
+func TestPromptsOverTheLimitAreCountedAndSaid(t *testing.T) {
+	model, _ := tinyModel(t)
+	ds, err := eval.ReadFile("../testdata/crux.jsonl", eval.TaskOutput, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Open(model, Options{Threads: 1, ContextSize: 4096, Slots: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	prompt := rl.TemplateR1.Render(eval.PromptText(eval.TaskOutput, &ds.Items[1], ""))
+	n, err := g.CountTokens(prompt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Item 1's prompt fits exactly; the others are longer or shorter.
+	sum, items, err := eval.Run(context.Background(), eval.Options{Data: ds, Exec: realSandbox(t), Generator: g,
+		Samples: 2, MaxTokens: 4, MaxPromptTokens: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var skipped []string
+	for _, it := range items {
+		if it.Skipped != "" {
+			skipped = append(skipped, it.ID+": "+it.Skipped)
+			if it.N != 2 || it.Correct != 0 || len(it.Samples) != 0 {
+				t.Errorf("skipped item %+v", it)
+			}
+		}
+	}
+	if len(skipped) == 0 || sum.TooLong != len(skipped) || items[1].Skipped != "" || len(items[1].Samples) != 2 {
+		t.Errorf("too long %d, skipped %q; item 1 (%d tokens, the limit) must be sampled", sum.TooLong, skipped, n)
+	}
+	for _, s := range skipped {
+		if !strings.Contains(s, fmt.Sprintf("over the %d-token limit", n)) {
+			t.Errorf("reason %q", s)
+		}
 	}
 }
