@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -179,7 +180,9 @@ func evalRows(evals []EvalPoint) []evalRow {
 	for i, e := range evals {
 		rows[i].Step = e.Step
 		for _, k := range keys {
-			if v, ok := e.Scores[k]; ok {
+			if v, ok := e.Scores[k]; ok && v == math.Trunc(v) && !isRateKey(k) {
+				rows[i].Scores = append(rows[i].Scores, fmt.Sprintf("%.0f", v)) // a count (items)
+			} else if ok {
 				rows[i].Scores = append(rows[i].Scores, fmt.Sprintf("%.3f", v))
 			} else {
 				rows[i].Scores = append(rows[i].Scores, "–")
@@ -215,6 +218,18 @@ func pickSampleSteps(recs []rl.SampleRecord) ([]stepSamples, string) {
 	return groups, note
 }
 
+// inductionPairs shows an induction task's examples as f(input) == output.
+func inductionPairs(t *rl.Task) []string {
+	out := make([]string, len(t.Inputs))
+	for i, in := range t.Inputs {
+		out[i] = "f(" + in + ")"
+		if i < len(t.Outputs) {
+			out[i] += " == " + t.Outputs[i]
+		}
+	}
+	return out
+}
+
 var funcs = template.FuncMap{
 	"f3":  func(v float64) string { return fmt.Sprintf("%.3f", v) },
 	"f1":  func(v float64) string { return fmt.Sprintf("%.1f", v) },
@@ -226,6 +241,7 @@ var funcs = template.FuncMap{
 		return "solve"
 	},
 	"label": func(batch string) string { return strings.ReplaceAll(batch, "_", " ") },
+	"pairs": inductionPairs,
 }
 
 var pageTemplate = template.Must(template.New("report").Funcs(funcs).Parse(`<!DOCTYPE html>
@@ -273,7 +289,7 @@ pre { background: #f7f7f8; border: 1px solid #eee; border-radius: 4px; padding: 
 <div class="card"><b>{{pct .Signal.ValidProposalRate}}</b><span>valid proposals</span></div>
 <div class="card"><b>{{pct .Signal.LearnableShare}}</b><span>learnable (0 &lt; p̄ &lt; 1)</span></div>
 {{range $t, $v := .Signal.SolveRate}}<div class="card"><b>{{pct $v}}</b><span>solved: {{$t}}</span></div>
-{{end}}<div class="card"><b>{{f3 .Signal.ProgramDiversity}}</b><span>program diversity (step)</span></div>
+{{end}}<div class="card"><b>{{if .Signal.ValidProposalRate}}{{f3 .Signal.ProgramDiversity}}{{else}}–{{end}}</b><span>program diversity (step)</span></div>
 <div class="card"><b>{{f1 .Signal.ProposerResponseLen}} / {{f1 .Signal.SolverResponseLen}}</b><span>response tokens: proposer / solver</span></div>
 <div class="card"><b>{{f1 (index .Last.Seconds "total")}} s</b><span>step time (train {{f1 (index .Last.Seconds "train")}} s)</span></div>
 <div class="card"><b>{{.Last.UhOh}}</b><span>uh-oh flags so far</span></div>
@@ -306,8 +322,8 @@ pre { background: #f7f7f8; border: 1px solid #eee; border-radius: 4px; padding: 
 <span class="tag">reward {{f3 .Reward}}</span><span class="tag">{{.Tokens}} tokens, {{.Finish}}</span>
 {{with .Task}}<div class="muted">Task:</div><pre>{{.Program}}{{if .Input}}
 # input: {{.Input}}{{end}}{{if .Output}}
-# output: {{.Output}}{{end}}{{range $i, $in := .Inputs}}
-# input {{$i}}: {{$in}}{{end}}{{if .Message}}
+# output: {{.Output}}{{end}}{{range pairs .}}
+# {{.}}{{end}}{{if .Message}}
 # message: {{.Message}}{{end}}</pre>{{end}}
 {{if .Answer}}<div class="muted">Extracted answer:</div><pre>{{.Answer}}</pre>{{end}}
 <div class="muted">Response{{if .Truncated}} (cut){{end}}:</div><pre>{{.Response}}</pre>

@@ -16,6 +16,7 @@ import (
 	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // Chart is one plot of the report: named series over the steps.
@@ -24,6 +25,9 @@ type Chart struct {
 	Title  string
 	YLabel string
 	Note   string // one line under the plot: what the numbers mean
+	// Bounds, when set, is the range the values live in (rates: [0, 1]); the
+	// axis always shows all of it, so charts compare at a glance.
+	Bounds *[2]float64
 	Series []Series
 }
 
@@ -82,24 +86,27 @@ func (s *Series) add(step int, v float64) {
 
 func always(v float64) (float64, bool) { return v, true }
 
+// unit is the range of shares and rates.
+var unit = &[2]float64{0, 1}
+
 // Charts derives every chart of the report from a run.
 func Charts(r *Run) []Chart {
 	st := r.Steps
 	ratio := func(a, b float64) (float64, bool) { return a / b, b > 0 }
 	charts := []Chart{
-		{ID: "rewards", Title: "Reward (mean per batch)", YLabel: "reward",
+		{ID: "rewards", Bounds: &[2]float64{-1, 1}, Title: "Reward (mean per batch)", YLabel: "reward",
 			Note:   "Proposer: −1 invalid or malformed, r = 1 − p̄ when solved sometimes (0 < p̄ < 1), else the trivial reward (−0.5 by default). Solver: +1 correct, −0.5 wrong, −1 malformed.",
 			Series: perBatch(st, func(b rl.BatchMetrics) float64 { return b.RewardMean })},
-		{ID: "accuracy", Title: "Accuracy per task type and role", YLabel: "accuracy",
+		{ID: "accuracy", Bounds: unit, Title: "Accuracy per task type and role", YLabel: "accuracy",
 			Note:   "Solver: share answered correctly. Proposer: mean learnability r = 1 − p̄ for 0 < p̄ < 1, else 0 (invalid proposals count 0).",
 			Series: perBatch(st, func(b rl.BatchMetrics) float64 { return b.Accuracy })},
-		{ID: "format", Title: "Format rate", YLabel: "share",
+		{ID: "format", Bounds: unit, Title: "Format rate", YLabel: "share",
 			Note:   "Share of responses in the expected format (<think>…</think><answer>…</answer> with the right blocks).",
 			Series: perBatch(st, func(b rl.BatchMetrics) float64 { return b.FormatRate })},
-		{ID: "valid", Title: "Valid proposals and extractable answers", YLabel: "share",
+		{ID: "valid", Bounds: unit, Title: "Valid proposals and extractable answers", YLabel: "share",
 			Note:   "Proposer: share of proposals that are valid tasks (the sandbox ran them deterministically). Solver: share of answers that could be extracted.",
 			Series: perBatch(st, func(b rl.BatchMetrics) float64 { return float64(b.Valid) / float64(b.N) })},
-		{ID: "signal", Title: "Signal health", YLabel: "share",
+		{ID: "signal", Bounds: unit, Title: "Signal health", YLabel: "share",
 			Note: "Is there anything to learn from? Learnable: proposals solved sometimes but not always (0 < p̄ < 1), the only ones with a non-zero learnability reward. Diversity: distinct programs / valid deduction and abduction proposals.",
 			Series: []Series{
 				perStep("valid proposal rate", st, func(m rl.StepMetrics) (float64, bool) { return always(m.Signal.ValidProposalRate) }),
@@ -141,7 +148,7 @@ func Charts(r *Run) []Chart {
 			}},
 	}
 	if ev := evalSeries(r.Evals); len(ev) > 0 {
-		charts = append(charts, Chart{ID: "eval", Title: "Evaluation", YLabel: "score",
+		charts = append(charts, Chart{ID: "eval", Title: "Evaluation", YLabel: "score", Bounds: unit,
 			Note: "Scores of --eval-data evaluations (pass@1 on held-out tasks), step 0 being the base model.", Series: ev})
 	}
 	return charts
@@ -216,16 +223,21 @@ func evalSeries(evals []EvalPoint) []Series {
 }
 
 // palette: distinguishable colours (the Okabe-Ito set, readable by most
-// colour-blind readers), repeated with dashes when there are more series.
+// colour-blind readers, with wine for its yellow, which is too faint on
+// white), repeated with dashes when there are more series.
 var palette = []color.RGBA{
 	{0, 114, 178, 255}, {213, 94, 0, 255}, {0, 158, 115, 255}, {204, 121, 167, 255},
-	{86, 180, 233, 255}, {230, 159, 0, 255}, {0, 0, 0, 255}, {240, 228, 66, 255},
+	{86, 180, 233, 255}, {230, 159, 0, 255}, {0, 0, 0, 255}, {136, 34, 85, 255},
 }
 
 // sans is the plots' typeface (gonum/plot's default is a serif).
 var sans = font.Font{Typeface: "Liberation", Variant: "Sans"}
 
-// PNG draws the chart at the given size (inches).
+// legendWidth is the strip right of the plot that holds the legend, so the
+// legend never hides a curve.
+const legendWidth = 2.1 * vg.Inch
+
+// PNG draws the chart at the given size (inches), the legend to the right.
 func (c Chart) PNG(width, height float64) (data []byte, err error) {
 	// gonum/plot panics on some degenerate inputs; a report must not crash.
 	defer func() {
@@ -239,12 +251,13 @@ func (c Chart) PNG(width, height float64) (data []byte, err error) {
 	p.Y.Label.Text = c.YLabel
 	p.X.Tick.Marker = integerTicks{}
 	p.Add(plotter.NewGrid())
-	p.Legend.Top = true
+	legend := plot.NewLegend()
+	legend.Top, legend.Left = true, true
 	for _, t := range []struct {
 		style *text.Style
 		size  float64
 	}{{&p.Title.TextStyle, 13}, {&p.X.Label.TextStyle, 11}, {&p.Y.Label.TextStyle, 11},
-		{&p.X.Tick.Label, 10}, {&p.Y.Tick.Label, 10}, {&p.Legend.TextStyle, 10}} {
+		{&p.X.Tick.Label, 10}, {&p.Y.Tick.Label, 10}, {&legend.TextStyle, 10}} {
 		t.style.Font = font.From(sans, vg.Points(t.size))
 	}
 	lo, hi := math.Inf(1), math.Inf(-1)
@@ -265,25 +278,30 @@ func (c Chart) PNG(width, height float64) (data []byte, err error) {
 		points.Shape = draw.CircleGlyph{}
 		points.Radius = vg.Points(2.5)
 		p.Add(line, points)
-		p.Legend.Add(s.Name, line, points)
+		legend.Add(s.Name, line, points)
 		for _, pt := range s.Points {
 			lo, hi = math.Min(lo, pt.Y), math.Max(hi, pt.Y)
 		}
 	}
+	if c.Bounds != nil {
+		lo, hi = math.Min(lo, c.Bounds[0]), math.Max(hi, c.Bounds[1])
+	}
 	if !math.IsInf(lo, 1) {
-		// Head room above the curves for the legend, which sits at the top.
-		span := hi - lo
-		if span == 0 {
-			span = math.Max(math.Abs(hi), 1)
+		if hi == lo { // a flat line: show it in the middle
+			d := math.Max(math.Abs(hi)/2, 0.5)
+			lo, hi = lo-d, hi+d
 		}
-		p.Y.Min, p.Y.Max = lo-0.05*span, hi+(0.15+0.09*float64(len(c.Series)))*span
+		span := hi - lo
+		p.Y.Min, p.Y.Max = lo-0.04*span, hi+0.04*span
 	}
-	w, err := p.WriterTo(vg.Length(width)*vg.Inch, vg.Length(height)*vg.Inch, "png")
-	if err != nil {
-		return nil, err
-	}
+	img := vgimg.New(vg.Length(width)*vg.Inch, vg.Length(height)*vg.Inch)
+	canvas := draw.New(img)
+	p.Draw(draw.Crop(canvas, 0, -legendWidth, 0, 0))
+	// Legend entries start level with the top of the plot area, below the title.
+	legend.YOffs = -vg.Points(24)
+	legend.Draw(draw.Crop(canvas, canvas.Max.X-legendWidth+vg.Points(8), 0, 0, 0))
 	var buf bytes.Buffer
-	if _, err := w.WriteTo(&buf); err != nil {
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
