@@ -8,8 +8,8 @@
 // Memory: a step keeps every layer's activations, and attention's are
 // rows x heads x seqLen² floats per layer. Measured compute buffers: 4
 // layers x 256 wide, 8 rows x 512: 615 MiB; 6 x 384 (6 heads), 4 x 1024:
-// 2.1 GiB; 8 x 512 (8 heads), 4 x 1024: 3.7 GiB. Weights, gradients and
-// AdamW moments add 16 bytes per parameter.
+// 2.1 GiB; 8 x 512 (8 heads), 4 x 1024: 3.7 GiB (gradients included).
+// Weights and AdamW moments add 12 bytes per parameter. See docs/NANO-ENGINE.md.
 
 package bindings
 
@@ -53,14 +53,15 @@ type Vocab struct {
 }
 
 // NanoTrainOptions configure a NanoTrainer. Zero values take the defaults
-// noted (so the zero value is a sensible configuration).
+// noted, except WeightDecay, which is used as given (pretraining usually
+// wants about 0.1).
 type NanoTrainOptions struct {
 	Threads     int     // 0 = all cores
 	Seed        uint64  // weight initialisation; 0 = 1
 	Beta1       float32 // AdamW; default 0.9
 	Beta2       float32 // default 0.95
 	Eps         float32 // default 1e-8
-	WeightDecay float32 // on matrices only (not biases or norm gains); default 0.1, < 0 = none
+	WeightDecay float32 // decoupled, on matrices only (not biases or norm gains); 0 = none (as given, not defaulted)
 	GradClip    float32 // global-norm clip; default 1, < 0 = off
 	InitStd     float32 // std-dev of the initial matrices; default 0.02
 }
@@ -87,7 +88,7 @@ func (o NanoTrainOptions) cParams() (C.azr_nano_params, error) {
 	set(&p.beta1, o.Beta1, false)
 	set(&p.beta2, o.Beta2, false)
 	set(&p.eps, o.Eps, false)
-	set(&p.weight_decay, o.WeightDecay, true)
+	p.weight_decay = C.float(o.WeightDecay) // negative: rejected by the engine with a clear message
 	set(&p.grad_clip, o.GradClip, true)
 	set(&p.init_std, o.InitStd, false)
 	return p, nil

@@ -453,6 +453,12 @@ func TestNanoRejectsBadInput(t *testing.T) {
 		{"heads not divisible by kv heads", NanoShape{Layers: 1, Embd: 64, Heads: 4, KVHeads: 3, FF: 96, Context: 64}, "divide by kv heads"},
 		{"odd head size", NanoShape{Layers: 1, Embd: 60, Heads: 4, KVHeads: 4, FF: 96, Context: 64}, "even"},
 	}
+	t.Run("options/negative weight decay", func(t *testing.T) {
+		_, err := NewNanoTrainer(testNanoShape, v, NanoTrainOptions{WeightDecay: -0.1})
+		if !errors.Is(err, ErrInvalidArg) || !strings.Contains(err.Error(), "weight decay") {
+			t.Errorf("err = %v", err)
+		}
+	})
 	for _, tc := range shapeCases {
 		t.Run("shape/"+tc.name, func(t *testing.T) {
 			_, err := NewNanoTrainer(tc.shape, v, NanoTrainOptions{})
@@ -671,3 +677,33 @@ func TestNanoHandBackwardMatchesGGMLAutodiff(t *testing.T) {
 		t.Errorf("autodiff with token weights: err = %v, want invalid argument", err)
 	}
 }
+
+// Weight decay shrinks the matrices (embeddings included) and leaves biases
+// and norm gains alone: one step with and without it differs exactly there.
+func TestNanoWeightDecayOnMatricesOnly(t *testing.T) {
+	rows := repetitiveRows(2, 8, testPattern)
+	step := func(wd float32) []float32 {
+		tr := newTestNano(t, NanoTrainOptions{Seed: 4, WeightDecay: wd})
+		if _, err := tr.Step(context.Background(), rows, 2, 8, nil, 1e-2); err != nil {
+			t.Fatal(err)
+		}
+		p, _ := tr.Params()
+		return p
+	}
+	plain, decayed := step(0), step(0.5)
+	names, sizes := nanoTensorSizes(testNanoShape, testNanoVocabSize())
+	off := 0
+	for i, n := range names {
+		d := maxAbsDiff(plain[off:off+sizes[i]], decayed[off:off+sizes[i]])
+		vector := strings.Contains(n, "norm") || strings.Contains(n, "bias")
+		if vector && d != 0 {
+			t.Errorf("%s changed by %g under weight decay", n, d)
+		}
+		if !vector && d == 0 {
+			t.Errorf("%s is not decayed", n)
+		}
+		off += sizes[i]
+	}
+}
+
+func testNanoVocabSize() int { return len(testNanoVocab().Tokens) }
