@@ -64,6 +64,9 @@ type NanoTrainOptions struct {
 	WeightDecay float32 // decoupled, on matrices only (not biases or norm gains); 0 = none (as given, not defaulted)
 	GradClip    float32 // global-norm clip; default 1, < 0 = off
 	InitStd     float32 // std-dev of the initial matrices; default 0.02
+	// HeadChunk is the number of token rows per chunk of the vocabulary-sized
+	// loss head (memory vs. per-op overhead); 0 = auto (~64 MiB per tensor).
+	HeadChunk int
 }
 
 func (o NanoTrainOptions) cParams() (C.azr_nano_params, error) {
@@ -72,6 +75,10 @@ func (o NanoTrainOptions) cParams() (C.azr_nano_params, error) {
 		return p, &Error{Code: CodeInvalidArg, Msg: fmt.Sprintf("nano trainer: threads must be >= 0, got %d", o.Threads)}
 	}
 	p.n_threads = C.int32_t(o.Threads)
+	if o.HeadChunk < 0 {
+		return p, &Error{Code: CodeInvalidArg, Msg: fmt.Sprintf("nano trainer: head chunk must be >= 0, got %d", o.HeadChunk)}
+	}
+	p.head_chunk = C.int32_t(o.HeadChunk)
 	if o.Seed != 0 {
 		p.seed = C.uint64_t(o.Seed)
 	}

@@ -265,7 +265,7 @@ func nanoTensorSizes(s NanoShape, vocab int) (names []string, sizes []int) {
 // The hand-built backward against central finite differences of the loss,
 // for the largest-gradient entries of every tensor (weighted loss, GQA).
 func TestNanoGradientsMatchFiniteDifferences(t *testing.T) {
-	tr := newTestNano(t, NanoTrainOptions{Seed: 7, InitStd: 0.15})
+	tr := newTestNano(t, NanoTrainOptions{Seed: 7, InitStd: 0.15, HeadChunk: 5}) // 16 rows: loss head chunks of 5, 5, 5, 1
 	// Move the norm gains and biases off 1 and 0 so their gradients are generic.
 	p0, err := tr.Params()
 	if err != nil {
@@ -646,7 +646,7 @@ func TestNanoCancellation(t *testing.T) {
 // on the pinned version) is an independent oracle for every gradient of the
 // hand-built backward.
 func TestNanoHandBackwardMatchesGGMLAutodiff(t *testing.T) {
-	tr := newTestNano(t, NanoTrainOptions{Seed: 9, InitStd: 0.1})
+	tr := newTestNano(t, NanoTrainOptions{Seed: 9, InitStd: 0.1, HeadChunk: 7}) // 36 rows in chunks of 7
 	rows := repetitiveRows(3, 12, testPattern)
 	ctx := context.Background()
 	hand, gh, err := tr.Grads(ctx, rows, 3, 12, nil)
@@ -707,3 +707,30 @@ func TestNanoWeightDecayOnMatricesOnly(t *testing.T) {
 }
 
 func testNanoVocabSize() int { return len(testNanoVocab().Tokens) }
+
+// Chunking the vocabulary-sized loss head changes memory, not results.
+func TestNanoHeadChunksGiveTheSameGradients(t *testing.T) {
+	rows := repetitiveRows(3, 10, testPattern)
+	weights := make([]float32, 30)
+	for i := range weights {
+		weights[i] = float32(i%4) / 3
+	}
+	grads := func(chunk int) (NanoResult, []float32) {
+		tr := newTestNano(t, NanoTrainOptions{Seed: 2, HeadChunk: chunk})
+		r, g, err := tr.Grads(context.Background(), rows, 3, 10, weights)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, g
+	}
+	whole, gw := grads(0)
+	for _, chunk := range []int{1, 4, 29, 30} {
+		r, g := grads(chunk)
+		if math.Abs(r.Loss-whole.Loss) > 1e-6 {
+			t.Errorf("chunk %d: loss %.8f, unchunked %.8f", chunk, r.Loss, whole.Loss)
+		}
+		if d := maxAbsDiff(g, gw); d > 1e-6 {
+			t.Errorf("chunk %d: gradients differ by %g", chunk, d)
+		}
+	}
+}

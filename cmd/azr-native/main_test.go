@@ -118,6 +118,11 @@ func TestCLIModelGenerateAndRun(t *testing.T) {
 	if _, err := azr(t, "run", "--print-config", "--config", filepath.Join(dir, "run", "config.json")); err != nil {
 		t.Errorf("config.json is not a valid --config: %v", err)
 	}
+	// The run's report: the page's path on stdout (internal/report tests the page).
+	out, err = azr(t, "report", filepath.Join(dir, "run"))
+	if want := filepath.Join(dir, "run", "report.html"); err != nil || strings.TrimSpace(out) != want {
+		t.Errorf("report: printed %q (%v), want %s", out, err, want)
+	}
 }
 
 func TestCLIErrorsAreClear(t *testing.T) {
