@@ -19,8 +19,12 @@
 // Before the first step, Run performs the seeding phase (AZR-SPEC §6.3):
 // the policy, not yet trained, proposes until BatchSize x SeedBatchFactor
 // (64 x 4 = 256) distinct valid triplets and induction tasks exist, which
-// then fill the buffers at step 0. SeedBatchFactor = 0 starts from the zero
-// triplet alone; Trainer.SetSeeds installs seeds read from files.
+// then fill the buffers at step 0. As in the reference, seeding parses the
+// raw response (no <answer> needed) and draws induction programs at random;
+// unlike it, seeding stops after Config.SeedPatience rounds without a new
+// task (an error with advice when nothing was found). SeedBatchFactor = 0
+// starts from the zero triplet alone; Trainer.SetSeeds installs seeds read
+// from files (ReadSeedFiles, the reference's seed JSONL layout).
 //
 // # One step (AZR-SPEC §7)
 //
@@ -79,7 +83,9 @@
 // at least NumInputs ```input blocks (the last NumInputs are used) and a
 // ```message block (fallbacks <message> tags, "# Message:") for induction;
 // the entry function is renamed to f. Solver answers: the last ```output /
-// ```input block (fallbacks "# Output:", <output> tags, the whole answer);
+// ```input block, then the reference's fallbacks ("# Output:" block,
+// output(...) call, <output> tag closed or not, "the output is ...", the
+// whole answer; ParseOptions.SolverFallbacks "strict" keeps fewer);
 // induction the last python block. Fixed by default, reference behaviour
 // available through [ReferenceParseOptions] or [Config] fields:
 //
