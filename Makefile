@@ -29,7 +29,7 @@ NATIVE_ID = $(shell cat $(BUILD)/*.a $(BUILD)/ggml/*.a $(wildcard $(BUILD)/ggml/
 VERSION = $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS = -X $(PKG)/bindings.nativeBuildID=$(NATIVE_ID) -X main.version=$(VERSION)
 
-.PHONY: all native test test-go bench prereqs clean
+.PHONY: all native test test-go bench prereqs clean nano
 all: $(BIN)
 
 prereqs:
@@ -74,6 +74,21 @@ test: $(BIN)
 
 bench: native
 	$(GO) test $(GO_TAGS) -ldflags "$(LDFLAGS)" -run '^$$' -bench . -benchtime 3x ./...
+
+# The built-in nano coder base (internal/nano/base/, compiled into the binary):
+# corpus, then pretraining from scratch, then the shipped Q8_0 copy. Same
+# commit, seeds, budget and threads give the same file (docs/NANO-BASE.md).
+NANO_DIR ?= $(BUILD)/nano
+NANO_SEED ?= 1
+NANO_PROGRAMS ?= 1000
+NANO_TOKENS ?= 1000000
+NANO_THREADS ?= 1
+nano: $(BIN)
+	$(BIN) --threads 2 nano data --out $(NANO_DIR)/data --seed $(NANO_SEED) --programs $(NANO_PROGRAMS)
+	$(BIN) --threads $(NANO_THREADS) --seed $(NANO_SEED) nano pretrain --data $(NANO_DIR)/data --out $(NANO_DIR)/run \
+	    --size nano --vocab 2048 --seq-len 768 --tokens $(NANO_TOKENS)
+	cp $(NANO_DIR)/run/nano-q8_0.gguf internal/nano/base/nano-coder-q8_0.gguf
+	$(MAKE) $(BIN)
 
 clean:
 	rm -rf $(BUILD) bin

@@ -10,14 +10,30 @@
 //   x0 = E[tokens]       dE += scatter-add of dx0 into the token rows
 //   logits = Eᵀ z        dE += z dlogitsᵀ (the head is tied to the embeddings)
 // Files (GGUF, optimizer state) are in nano_gguf.cpp.
+//
+// Choices, measured with the nano benchmarks in bindings/nano_bench_test.go:
+// ggml's automatic backward works on this graph (no KV-cache views) and is
+// kept as the test oracle (azr_nano_grads mode 1), but it cannot express the
+// stable weighted loss (the row max has no backward; log(softmax) with zero
+// weights gives 0 * -inf), and it was no faster (autodiff/hand 1.01).
+// Weight gradients as a GEMM on transposed copies or as OUT_PROD measured
+// the same within noise (0.91 and 1.08 in two runs); attention's dV and dK
+// use OUT_PROD, which needs no transposed copy of the seqLen² matrices.
+// Development switches: AZR_NANO_WGRAD=outprod, AZR_NANO_PROFILE=1 (time per
+// op kind), AZR_NANO_DEBUG=1 (graph size and compute buffer).
 #include "nano_internal.h"
 
 #include "ggml-cpu.h"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "ggml-impl.h" // ggml_graph_view, for the profiler
+#pragma GCC diagnostic pop
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <thread>
 
 using namespace azr;
@@ -264,10 +280,13 @@ std::unique_ptr<nano_graph> build_graph(azr_nano *nn, nano_mode mode, int S, int
         ggml_tensor *dO = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, do2, hd, nh, T, S), 0, 2, 1, 3)); // [hd, Tq, nh, S]
         ggml_tensor *Vx = b.regroup(a.Vg), *Kx = b.regroup(a.Kg);
         ggml_tensor *dP = ggml_mul_mat(ctx, Vx, dO);                   // [Tk, Tq, nh, S]
-        ggml_tensor *dVx = ggml_mul_mat(ctx, b.T_(dO), b.T_(a.P));      // [hd, Tk, nh, S]
+        // dV = dO Pᵀ and dK = Q dXᵀ contract over the query axis, which is
+        // the second axis of both operands: OUT_PROD, no transposed copies
+        // of the [Tk, Tq] matrices.
+        ggml_tensor *dVx = ggml_out_prod(ctx, dO, a.P);                 // [hd, Tk, nh, S]
         ggml_tensor *dX = b.keep_inputs(ggml_soft_max_ext_back(ctx, dP, a.P, kq_scale, 0.0f)); // [Tk, Tq, nh, S]
         ggml_tensor *dQ = ggml_mul_mat(ctx, b.T_(Kx), dX);              // [hd, Tq, nh, S]
-        ggml_tensor *dKx = ggml_mul_mat(ctx, b.T_(a.Q), b.T_(dX));      // [hd, Tk, nh, S]
+        ggml_tensor *dKx = ggml_out_prod(ctx, a.Q, dX);                 // [hd, Tk, nh, S]
         ggml_tensor *dK = b.rope(b.group_sum(dKx, a.Kg), g->pos, true);
         ggml_tensor *dV = b.group_sum(dVx, a.Vg);
         ggml_tensor *dQ3 = b.rope(ggml_reshape_3d(ctx, ggml_cont(ctx, ggml_permute(ctx, dQ, 0, 2, 1, 3)), hd, nh, n), g->pos, true);
@@ -348,6 +367,34 @@ nano_graph *graph_for(azr_nano *nn, nano_mode mode, int S, int T) {
     return slot.get();
 }
 
+// AZR_NANO_PROFILE=1: computes the graph node by node and prints the time
+// per op kind to stderr (a development aid; slower than a whole-graph run).
+ggml_status profile_compute(azr_nano *nn, ggml_cgraph *gf) {
+    std::map<std::string, std::pair<double, int>> by_op;
+    double total = 0;
+    for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
+        ggml_cgraph one = ggml_graph_view(gf, i, i + 1);
+        const auto t0 = clock_type::now();
+        const ggml_status st = ggml_backend_graph_compute(nn->backend, &one);
+        if (st != GGML_STATUS_SUCCESS) return st;
+        const double dt = std::chrono::duration<double>(clock_type::now() - t0).count();
+        ggml_tensor *nd = ggml_graph_node(gf, i);
+        std::string key = ggml_op_desc(nd);
+        if (nd->op == GGML_OP_MUL_MAT || nd->op == GGML_OP_OUT_PROD)
+            key += nd->src[0]->buffer == nn->wbuf ? " weight" : nd->ne[2] * nd->ne[3] > 1 ? " attention" : " other";
+        auto &e = by_op[key];
+        e.first += dt;
+        e.second++;
+        total += dt;
+    }
+    std::vector<std::pair<double, std::string>> rows;
+    for (auto &kv : by_op) rows.push_back({kv.second.first, kv.first});
+    std::sort(rows.rbegin(), rows.rend());
+    fprintf(stderr, "azr nano profile: %.3f s over %d nodes\n", total, ggml_graph_n_nodes(gf));
+    for (auto &r : rows) fprintf(stderr, "  %-20s %8.3f s %5.1f%%  (%d nodes)\n", r.second.c_str(), r.first, 100 * r.first / total, by_op[r.second].second);
+    return GGML_STATUS_SUCCESS;
+}
+
 // Runs one batch through the graph of mode; returns the weighted loss.
 azr_status run_batch(azr_nano *nn, nano_mode mode, const int32_t *tokens, int32_t n_seq, int32_t seq_len, const float *weights,
                      double wsum, nano_graph **out, double *loss, char *err, size_t err_cap) {
@@ -379,7 +426,7 @@ azr_status run_batch(azr_nano *nn, nano_mode mode, const int32_t *tokens, int32_
     }
     ggml_backend_cpu_set_n_threads(nn->backend, nn->n_threads);
     ggml_backend_cpu_set_abort_callback(nn->backend, abort_requested, nn);
-    const ggml_status st = ggml_backend_graph_compute(nn->backend, g->gf);
+    const ggml_status st = getenv("AZR_NANO_PROFILE") ? profile_compute(nn, g->gf) : ggml_backend_graph_compute(nn->backend, g->gf);
     if (st == GGML_STATUS_ABORTED || nn->cancel.load()) return fail(err, err_cap, AZR_ERR_CANCELLED, "nano: cancelled");
     if (st != GGML_STATUS_SUCCESS) return fail(err, err_cap, AZR_ERR_INTERNAL, "nano: graph compute failed (status %d)", (int)st);
     if (g->loss) {

@@ -144,3 +144,25 @@ func TestCompactStyleKeepsAnswerFormats(t *testing.T) {
 		}
 	}
 }
+
+func TestCompactTemplatesKeepTheirTurns(t *testing.T) {
+	for _, name := range []string{"r1", "chatml"} {
+		full, err := TemplateFor(name, PromptStyleFull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compact, err := TemplateFor(name, PromptStyleCompact)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if compact.After != full.After || compact.Prefill != full.Prefill || compact.Cut != full.Cut {
+			t.Errorf("%s: compact template changed the turn, prefill or cut: %+v vs %+v", name, compact, full)
+		}
+		if !strings.Contains(compact.Before, compactInstruction) || strings.Contains(compact.Before, wrapperInstruction) || len(compact.Before) >= len(full.Before)/2 {
+			t.Errorf("%s: compact Before %q", name, compact.Before)
+		}
+	}
+	if _, err := TemplateFor("r1", "short"); err == nil {
+		t.Error("TemplateFor accepted an unknown style")
+	}
+}

@@ -162,6 +162,13 @@ func TestEvalBadRowsAndErrors(t *testing.T) {
 		}
 	}
 
+	// --limit scores the first usable items only: the others need no response.
+	s = evalJSON(t, "--data", broken, "--task", "output", "--limit", "2", "--responses",
+		responsesFile(t, map[string]string{"c0": "```output\n[2, 3]\n```", "c1": "```output\n'abab'\n```"}))
+	if s.Items != 2 || s.PassAt1 != 1 {
+		t.Errorf("--limit 2: %+v", s)
+	}
+
 	allBad := writeFile(t, "allbad.jsonl", "{\"id\": \"x\"}\nnot json\n")
 	noModel := writeFile(t, "d.jsonl", cruxRows)
 	for _, tc := range []struct {
@@ -174,6 +181,8 @@ func TestEvalBadRowsAndErrors(t *testing.T) {
 		{[]string{"--data", noModel, "--task", "output", "--responses", resp, "-m", "x.gguf"}, "not both"},
 		{[]string{"--data", noModel, "--task", "guess", "--responses", resp}, "unknown eval task \"guess\""},
 		{[]string{"--data", noModel, "--task", "output", "--responses", resp, "--k", "0"}, "--k"},
+		{[]string{"--data", noModel, "--task", "output", "--responses", resp, "--samples", "4"}, "--samples applies to sampling from --model"},
+		{[]string{"--data", noModel, "--task", "output", "--adapter", "a.gguf", "--responses", resp}, "--adapter needs --model"},
 		{[]string{"--data", noModel, "--task", "output", "--responses", writeFile(t, "r.jsonl", `{"id": "c0", "response": "x"}`)}, "no response for 2 of 3 items: c1, c2"},
 		{[]string{"--data", noModel, "--task", "output", "--responses", writeFile(t, "r2.jsonl", `{"id": "c0"}`)}, "line 1 (id c0): missing field \"response\""},
 		{[]string{"--data", noModel, "--task", "output", "-m", filepath.Join(t.TempDir(), "none.gguf")}, "none.gguf"},
@@ -259,6 +268,24 @@ func TestRunEvalData(t *testing.T) {
 	for _, f := range []string{"eval/output-step-000000.jsonl", "eval/function-step-000001.jsonl"} {
 		if rows := readJSONLines(t, filepath.Join(dir, f)); len(rows) == 0 {
 			t.Errorf("%s is empty", f)
+		}
+	}
+
+	// eval --run takes the run's model, latest adapter and prompts: the
+	// same greedy responses as the run's own evaluation after its last step.
+	out := filepath.Join(t.TempDir(), "results.jsonl")
+	if _, err := azr(t, "eval", "--run", dir, "--data", crux, "--task", "output", "--max-tokens", "16", "--ctx", "8192", "--out", out); err != nil {
+		t.Fatalf("eval --run: %v", err)
+	}
+	own := readJSONLines(t, filepath.Join(dir, "eval/output-step-000001.jsonl"))
+	again := readJSONLines(t, out)
+	if len(own) != 3 || len(again) != 3 {
+		t.Fatalf("results: %d and %d items", len(own), len(again))
+	}
+	for i := range own {
+		a, b := own[i]["samples"].([]any)[0].(map[string]any), again[i]["samples"].([]any)[0].(map[string]any)
+		if a["response"] != b["response"] {
+			t.Errorf("item %d: run's evaluation %q, eval --run %q", i, a["response"], b["response"])
 		}
 	}
 }

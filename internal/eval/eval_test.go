@@ -183,6 +183,7 @@ func TestVerifyRejectsRowsTheSandboxDoesNotReproduce(t *testing.T) {
 		`{"id": "raises", "code": "def f(x):\n    return x / 0", "input": "3", "output": "1"}`,
 		`{"id": "bad-input", "code": "def f(x):\n    return x", "input": "3,,", "output": "3"}`,
 		`{"id": "bad-code", "code": "def f(x) return x", "input": "3", "output": "3"}`,
+		`{"id": "not-literal", "code": "def f(x):\n    return float(x)", "input": "'inf'", "output": "inf"}`,
 	}, "\n")
 	ds, err := Read(strings.NewReader(data), "rows.jsonl", TaskOutput, false)
 	if err != nil {
@@ -203,6 +204,7 @@ func TestVerifyRejectsRowsTheSandboxDoesNotReproduce(t *testing.T) {
 		{3, "ZeroDivisionError"},
 		{4, "syntax"},
 		{5, "syntax"},
+		{6, "not a value the answer checker can compare"},
 	}
 	if len(ds.Bad) != len(want) {
 		t.Fatalf("bad rows %+v, want %d", ds.Bad, len(want))
@@ -215,7 +217,7 @@ func TestVerifyRejectsRowsTheSandboxDoesNotReproduce(t *testing.T) {
 
 	ds, _ = Read(strings.NewReader(data), "rows.jsonl", TaskOutput, false)
 	err = Verify(context.Background(), s, ds, true, 2)
-	if err == nil || !strings.Contains(err.Error(), "rows.jsonl: 4 bad output rows (strict)") || !strings.Contains(err.Error(), "line 2 (id wrong-gold)") {
+	if err == nil || !strings.Contains(err.Error(), "rows.jsonl: 5 bad output rows (strict)") || !strings.Contains(err.Error(), "line 2 (id wrong-gold)") {
 		t.Errorf("strict verify: %v", err)
 	}
 }
