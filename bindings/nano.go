@@ -8,8 +8,8 @@
 // Memory: a step keeps every layer's activations, and attention's are
 // rows x heads x seqLen² floats per layer. Measured compute buffers: 4
 // layers x 256 wide, 8 rows x 512: 615 MiB; 6 x 384 (6 heads), 4 x 1024:
-// 2.1 GiB; 8 x 512 (8 heads), 4 x 1024: 3.7 GiB. Weights, gradients and
-// AdamW moments add 16 bytes per parameter.
+// 2.1 GiB; 8 x 512 (8 heads), 4 x 1024: 3.7 GiB (gradients included).
+// Weights and AdamW moments add 12 bytes per parameter. See docs/NANO-ENGINE.md.
 
 package bindings
 
