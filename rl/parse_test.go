@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-// Each test case below is one rule of AZR-SPEC §2.4, §2.5 and §4.1, written
+// Each test case below is one rule of docs/AZR.md §2.4, §2.5 and §4.1, written
 // as a crafted model output and what it must parse into.
 
 func TestFormatScore(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 )
 
 // ReadTasksJSONL reads tasks, one JSON object per line, in our Task format
-// or in the reference's seed-file format (AZR-SPEC §6.4: "snippet" for the
+// or in the reference's seed-file format (docs/AZR.md §6.4: "snippet" for the
 // program, "imports" as a list or as one string of lines; other reference
 // fields are ignored). Blank lines are skipped.
 func ReadTasksJSONL(r io.Reader) ([]Task, error) {

@@ -17,7 +17,7 @@ import (
 )
 
 // Trainer runs Absolute Zero self-play: propose, validate, solve, reward and
-// one policy update per step (AZR-SPEC §7). Use NewTrainer or Resume.
+// one policy update per step (docs/AZR.md §7). Use NewTrainer or Resume.
 type Trainer struct {
 	cfg    Config
 	policy Policy
@@ -48,7 +48,7 @@ type Trainer struct {
 	OnProgress func(Progress)
 	// Eval, when set, is called by Run before the first step of a run (step
 	// 0, the base policy), every cfg.EvalEvery steps (0: never in between) and
-	// after the last step of each Run (AZR-SPEC §7 step 5: greedy CruxEval /
+	// after the last step of each Run (docs/AZR.md §7 step 5: greedy CruxEval /
 	// LiveCodeBench-Execution in the reference); its scores are logged and
 	// written to metrics.jsonl as {"step": n, "eval": {...}}.
 	Eval func(ctx context.Context, step int) (map[string]float64, error)
@@ -304,7 +304,7 @@ type proposerItem struct {
 	Prompt string
 }
 
-// buildProposer builds a batch of proposer prompts for a task type (AZR-SPEC §2.1).
+// buildProposer builds a batch of proposer prompts for a task type (docs/AZR.md §2.1).
 func (t *Trainer) buildProposer(typ TaskType, buf func(TaskType) *Buffer, n int) []proposerItem {
 	items := make([]proposerItem, 0, n)
 	var programs []Task
@@ -350,7 +350,7 @@ type scored struct {
 	task        *Task // proposer: the valid task proposed; solver: the task solved
 }
 
-// Seed runs the optional seeding phase (AZR-SPEC §6.3): propose with the
+// Seed runs the optional seeding phase (docs/AZR.md §6.3): propose with the
 // current (not updated) policy until cfg.SeedTarget() distinct valid triplets
 // and induction tasks exist, then install them, tagged step 0, as the
 // initial buffers. It gives up after cfg.SeedMaxRounds batches per pool and
@@ -455,7 +455,7 @@ func (t *Trainer) proposeOnly(ctx context.Context, typ TaskType, items []propose
 	return out, nil
 }
 
-// Step runs one self-play step (AZR-SPEC §7) and returns its metrics.
+// Step runs one self-play step (docs/AZR.md §7) and returns its metrics.
 func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 	start := time.Now()
 	step := t.step + 1
@@ -592,7 +592,7 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 	return m, nil
 }
 
-// solverTasks draws a solver batch (AZR-SPEC §6.7). With a TokenCounter,
+// solverTasks draws a solver batch (docs/AZR.md §6.7). With a TokenCounter,
 // tasks whose solver prompt exceeds MaxPromptLength are dropped and the
 // batch is refilled by repeating uniformly chosen kept tasks, as the
 // reference does (if none fits, the batch is kept as drawn).
@@ -616,8 +616,9 @@ func (t *Trainer) solverTasks(typ TaskType, step int) []Task {
 	return kept
 }
 
-// proposeBatch is §7.3a: generate, parse and validate, learnability rollouts,
-// rewards, then append the valid tasks to the buffer. With RolloutN > 1 each
+// proposeBatch is the proposing half of step 2 in docs/AZR.md §7: generate,
+// parse and validate, learnability rollouts, rewards, then append the valid
+// tasks to the buffer. With RolloutN > 1 each
 // prompt gets RolloutN proposals (sequence j = prompt j/n, sample j%n).
 func (t *Trainer) proposeBatch(ctx context.Context, step int, typ TaskType, items []proposerItem) ([]scored, error) {
 	n := t.cfg.RolloutN
@@ -650,7 +651,7 @@ func (t *Trainer) proposeBatch(ctx context.Context, step int, typ TaskType, item
 		}
 		prompt := t.tpl.Render(SolveTextWith(typ, ps[j].Task, t.popts))
 		if !t.fits(prompt, t.cfg.MaxPromptLength) {
-			continue // filtered for length: p̄ forced to 0 (AZR-SPEC §4.3)
+			continue // filtered for length: p̄ forced to 0 (docs/AZR.md §4.3)
 		}
 		mcIdx = append(mcIdx, j)
 		mcReqs = append(mcReqs, GenRequest{Prompt: prompt, N: t.cfg.NSamples, Sampling: t.cfg.mcSampling(t.rng.Uint64())})
@@ -707,7 +708,8 @@ func (t *Trainer) proposeBatch(ctx context.Context, step int, typ TaskType, item
 	return out, nil
 }
 
-// solveBatch is §7.3b: generate answers and reward them (RolloutN per task).
+// solveBatch is the solving half of step 2 in docs/AZR.md §7: generate
+// answers and reward them (RolloutN per task).
 func (t *Trainer) solveBatch(ctx context.Context, step int, typ TaskType, tasks []Task) ([]scored, error) {
 	n := t.cfg.RolloutN
 	reqs := make([]GenRequest, len(tasks))
