@@ -98,7 +98,7 @@ var configHelp = map[string]string{
 	"samples_per_batch": "responses per (task type x role) batch and step written to samples.jsonl for reports; 0 = none",
 	"gpu_layers":        "layers to offload to the GPU; must be 0 for now: training runs on the CPU",
 	"sandbox_isolation": "when a sandbox isolation layer cannot be set up on this machine: strict (refuse to run, naming the layer and the fix) or best-effort (run anyway, with a warning)",
-	"eval_data":         "evaluate the live adapter on TASK=`FILE` (task: output, input, induction or function; see azr-native eval --help) before training, every eval_every steps and at the end; repeatable",
+	"eval_data":         "evaluate the live adapter on TASK=`FILE` (task: output, input, induction or function; see azr-native eval --help), a FILE named deduction/abduction/induction/humaneval.jsonl, or a DIR of them, before training, every eval_every steps and at the end; repeatable",
 
 	"seed":                            "random seed: the same seed and inputs give the same results on CPU",
 	"task_types":                      "task types to propose and solve (abduction, deduction, induction)",

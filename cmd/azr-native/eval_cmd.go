@@ -31,7 +31,7 @@ func evalCommandDef() *cli.Command {
 	return &cli.Command{
 		Name:      "eval",
 		Usage:     "score a model, an adapter, or given responses on a benchmark file, checked in the sandbox",
-		UsageText: "azr-native eval --data FILE.jsonl --task output|input|induction|function (--model M.gguf [--adapter A.gguf] | --responses R.jsonl) [options]",
+		UsageText: "azr-native eval --data FILE.jsonl [--task output|input|induction|function] (--model M.gguf [--adapter A.gguf] | --run DIR | --responses R.jsonl) [options]",
 		Description: `Evaluates code reasoning the way self-play trains it: every item is turned into
 self-play's solver prompt (same template and prompt style), the answer is parsed by
 self-play's parser, and the verdict comes from the isolated Python sandbox, never from Go.
@@ -76,12 +76,15 @@ Examples:
       --samples 10 --temperature 0.8 --k 1,5,10 --out results.jsonl
   azr-native eval --data dev_ded.jsonl --task output --responses answers.jsonl --json
 
-During training, run --eval-data TASK=FILE (repeatable) --eval-every N evaluates the
-live adapter the same way (greedy, one sample) and logs eval/<task>/pass_at_1 to
-metrics.jsonl.`,
+--task may be left out when the file's name says it (deduction.jsonl, abduction.jsonl,
+induction.jsonl, humaneval.jsonl: the held-out sets of azr-native nano data).
+
+During training, run --eval-data TASK=FILE (repeatable; also a FILE named as above, or a
+directory of such files) --eval-every N evaluates the live adapter the same way (greedy,
+one sample) and logs eval/<task>/pass_at_1 to metrics.jsonl.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Required: true, Usage: "benchmark `FILE` (JSON lines)", EnvVars: envVar("data")},
-			&cli.StringFlag{Name: "task", Required: true, Usage: "output, input, induction or function (deduction/abduction accepted)", EnvVars: envVar("task")},
+			&cli.StringFlag{Name: "task", Usage: "output, input, induction or function (deduction/abduction accepted); default: from the --data file's name (deduction.jsonl, abduction.jsonl, induction.jsonl, humaneval.jsonl)", EnvVars: envVar("task")},
 			&cli.StringFlag{Name: "run", Usage: "a run `DIR` of azr-native run: its model, latest adapter, template, prompt style and parsing rules (flags given override them)", EnvVars: envVar("run")},
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "GGUF model `FILE` to sample answers from", EnvVars: envVar("model")},
 			&cli.StringFlag{Name: "adapter", Usage: "LoRA adapter GGUF `FILE` applied to --model", EnvVars: envVar("adapter")},
@@ -116,7 +119,12 @@ metrics.jsonl.`,
 
 func evalCommand(c *cli.Context) error {
 	task, err := eval.ParseTask(c.String("task"))
-	if err != nil {
+	if c.String("task") == "" {
+		var ok bool
+		if task, ok = eval.TaskFromName(c.String("data")); !ok {
+			return fmt.Errorf("--task is needed: the name of %s does not say whether it is output, input, induction or function", c.String("data"))
+		}
+	} else if err != nil {
 		return fmt.Errorf("--task: %w", err)
 	}
 	model, adapter, responsesPath := c.String("model"), c.String("adapter"), c.String("responses")
@@ -359,15 +367,16 @@ func newRunEvaluator(ctx context.Context, specs []string, cfg rl.Config, exec ev
 		Seed: cfg.Seed, Ks: []int{1}, Parallel: parallel, Retries: cfg.ExecRetries, Logger: logger,
 	}}
 	seen := map[eval.Task]string{}
+	var files []evalFile
 	for _, spec := range specs {
-		name, path, ok := strings.Cut(spec, "=")
-		if !ok || strings.TrimSpace(path) == "" {
-			return nil, fmt.Errorf("eval_data %q: want TASK=FILE, e.g. output=dev_ded.jsonl (tasks: output, input, induction, function)", spec)
-		}
-		task, err := eval.ParseTask(name)
+		fs, err := expandEvalSpec(spec)
 		if err != nil {
-			return nil, fmt.Errorf("eval_data %q: %w", spec, err)
+			return nil, err
 		}
+		files = append(files, fs...)
+	}
+	for _, f := range files {
+		task, path := f.task, f.path
 		if prev, dup := seen[task]; dup {
 			return nil, fmt.Errorf("eval_data: task %s given twice (%s and %s); one file per task", task, prev, path)
 		}
@@ -383,6 +392,56 @@ func newRunEvaluator(ctx context.Context, specs []string, cfg rl.Config, exec ev
 		e.sets = append(e.sets, ds)
 	}
 	return e, nil
+}
+
+type evalFile struct {
+	task eval.Task
+	path string
+}
+
+// expandEvalSpec reads one eval_data entry: TASK=FILE, a FILE whose name
+// says its task (deduction.jsonl, abduction.jsonl, induction.jsonl,
+// humaneval.jsonl), or a DIR holding such files (what nano data writes to
+// DIR/eval/dev).
+func expandEvalSpec(spec string) ([]evalFile, error) {
+	const want = "want TASK=FILE (tasks: output, input, induction, function), a FILE named after its task (deduction, abduction, induction, humaneval) or a DIR of such files"
+	if name, path, ok := strings.Cut(spec, "="); ok {
+		task, err := eval.ParseTask(name)
+		if err == nil {
+			if strings.TrimSpace(path) == "" {
+				return nil, fmt.Errorf("eval_data %q: no file after %s=", spec, name)
+			}
+			return []evalFile{{task, path}}, nil
+		}
+		if _, statErr := os.Stat(spec); statErr != nil {
+			return nil, fmt.Errorf("eval_data %q: %w", spec, err)
+		}
+	}
+	info, err := os.Stat(spec)
+	if err != nil {
+		return nil, fmt.Errorf("eval_data %q: %w; %s", spec, err, want)
+	}
+	if !info.IsDir() {
+		task, ok := eval.TaskFromName(spec)
+		if !ok {
+			return nil, fmt.Errorf("eval_data %q: the file name does not say its task; %s", spec, want)
+		}
+		return []evalFile{{task, spec}}, nil
+	}
+	entries, err := os.ReadDir(spec)
+	if err != nil {
+		return nil, fmt.Errorf("eval_data %q: %w", spec, err)
+	}
+	var out []evalFile
+	for _, e := range entries {
+		if task, ok := eval.TaskFromName(e.Name()); ok && !e.IsDir() && strings.HasSuffix(e.Name(), ".jsonl") {
+			out = append(out, evalFile{task, filepath.Join(spec, e.Name())})
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("eval_data %q: no deduction, abduction, induction or humaneval .jsonl file in this directory", spec)
+	}
+	return out, nil
 }
 
 // Eval is the trainer's evaluation hook.

@@ -135,3 +135,21 @@ func TestResponsesFile(t *testing.T) {
 		}
 	}
 }
+
+func TestTaskFromName(t *testing.T) {
+	for name, want := range map[string]Task{
+		"data/nano/eval/dev/deduction.jsonl": TaskOutput,
+		"abduction.jsonl":                    TaskInput,
+		"/x/induction.jsonl":                 TaskInduction,
+		"HumanEval.jsonl":                    TaskFunction,
+		"cruxeval-o.jsonl":                   TaskOutput,
+		"cruxeval.jsonl":                     "", // output or input: say which
+		"deduction_vs_abduction.jsonl":       "",
+		"induction/data.jsonl":               "", // only the base name counts
+	} {
+		got, ok := TaskFromName(name)
+		if got != want || ok != (want != "") {
+			t.Errorf("TaskFromName(%q) = %q, %v; want %q", name, got, ok, want)
+		}
+	}
+}
