@@ -53,16 +53,20 @@ type Vocab struct {
 }
 
 // NanoTrainOptions configure a NanoTrainer. Zero values take the defaults
-// noted (so the zero value is a sensible configuration).
+// noted, except WeightDecay, which is used as given (pretraining usually
+// wants about 0.1).
 type NanoTrainOptions struct {
 	Threads     int     // 0 = all cores
 	Seed        uint64  // weight initialisation; 0 = 1
 	Beta1       float32 // AdamW; default 0.9
 	Beta2       float32 // default 0.95
 	Eps         float32 // default 1e-8
-	WeightDecay float32 // on matrices only (not biases or norm gains); default 0.1, < 0 = none
+	WeightDecay float32 // decoupled, on matrices only (not biases or norm gains); 0 = none (as given, not defaulted)
 	GradClip    float32 // global-norm clip; default 1, < 0 = off
 	InitStd     float32 // std-dev of the initial matrices; default 0.02
+	// HeadChunk is the number of token rows per chunk of the vocabulary-sized
+	// loss head (memory vs. per-op overhead); 0 = auto (~64 MiB per tensor).
+	HeadChunk int
 }
 
 func (o NanoTrainOptions) cParams() (C.azr_nano_params, error) {
@@ -71,6 +75,10 @@ func (o NanoTrainOptions) cParams() (C.azr_nano_params, error) {
 		return p, &Error{Code: CodeInvalidArg, Msg: fmt.Sprintf("nano trainer: threads must be >= 0, got %d", o.Threads)}
 	}
 	p.n_threads = C.int32_t(o.Threads)
+	if o.HeadChunk < 0 {
+		return p, &Error{Code: CodeInvalidArg, Msg: fmt.Sprintf("nano trainer: head chunk must be >= 0, got %d", o.HeadChunk)}
+	}
+	p.head_chunk = C.int32_t(o.HeadChunk)
 	if o.Seed != 0 {
 		p.seed = C.uint64_t(o.Seed)
 	}
@@ -87,7 +95,7 @@ func (o NanoTrainOptions) cParams() (C.azr_nano_params, error) {
 	set(&p.beta1, o.Beta1, false)
 	set(&p.beta2, o.Beta2, false)
 	set(&p.eps, o.Eps, false)
-	set(&p.weight_decay, o.WeightDecay, true)
+	p.weight_decay = C.float(o.WeightDecay) // negative: rejected by the engine with a clear message
 	set(&p.grad_clip, o.GradClip, true)
 	set(&p.init_std, o.InitStd, false)
 	return p, nil

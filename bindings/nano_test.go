@@ -265,7 +265,7 @@ func nanoTensorSizes(s NanoShape, vocab int) (names []string, sizes []int) {
 // The hand-built backward against central finite differences of the loss,
 // for the largest-gradient entries of every tensor (weighted loss, GQA).
 func TestNanoGradientsMatchFiniteDifferences(t *testing.T) {
-	tr := newTestNano(t, NanoTrainOptions{Seed: 7, InitStd: 0.15})
+	tr := newTestNano(t, NanoTrainOptions{Seed: 7, InitStd: 0.15, HeadChunk: 5}) // 16 rows: loss head chunks of 5, 5, 5, 1
 	// Move the norm gains and biases off 1 and 0 so their gradients are generic.
 	p0, err := tr.Params()
 	if err != nil {
@@ -453,6 +453,12 @@ func TestNanoRejectsBadInput(t *testing.T) {
 		{"heads not divisible by kv heads", NanoShape{Layers: 1, Embd: 64, Heads: 4, KVHeads: 3, FF: 96, Context: 64}, "divide by kv heads"},
 		{"odd head size", NanoShape{Layers: 1, Embd: 60, Heads: 4, KVHeads: 4, FF: 96, Context: 64}, "even"},
 	}
+	t.Run("options/negative weight decay", func(t *testing.T) {
+		_, err := NewNanoTrainer(testNanoShape, v, NanoTrainOptions{WeightDecay: -0.1})
+		if !errors.Is(err, ErrInvalidArg) || !strings.Contains(err.Error(), "weight decay") {
+			t.Errorf("err = %v", err)
+		}
+	})
 	for _, tc := range shapeCases {
 		t.Run("shape/"+tc.name, func(t *testing.T) {
 			_, err := NewNanoTrainer(tc.shape, v, NanoTrainOptions{})
@@ -640,7 +646,7 @@ func TestNanoCancellation(t *testing.T) {
 // on the pinned version) is an independent oracle for every gradient of the
 // hand-built backward.
 func TestNanoHandBackwardMatchesGGMLAutodiff(t *testing.T) {
-	tr := newTestNano(t, NanoTrainOptions{Seed: 9, InitStd: 0.1})
+	tr := newTestNano(t, NanoTrainOptions{Seed: 9, InitStd: 0.1, HeadChunk: 7}) // 36 rows in chunks of 7
 	rows := repetitiveRows(3, 12, testPattern)
 	ctx := context.Background()
 	hand, gh, err := tr.Grads(ctx, rows, 3, 12, nil)
@@ -669,5 +675,62 @@ func TestNanoHandBackwardMatchesGGMLAutodiff(t *testing.T) {
 	}
 	if _, _, err := tr.grads(ctx, rows, 3, 12, make([]float32, 36), gradsAutodiff); !errors.Is(err, ErrInvalidArg) {
 		t.Errorf("autodiff with token weights: err = %v, want invalid argument", err)
+	}
+}
+
+// Weight decay shrinks the matrices (embeddings included) and leaves biases
+// and norm gains alone: one step with and without it differs exactly there.
+func TestNanoWeightDecayOnMatricesOnly(t *testing.T) {
+	rows := repetitiveRows(2, 8, testPattern)
+	step := func(wd float32) []float32 {
+		tr := newTestNano(t, NanoTrainOptions{Seed: 4, WeightDecay: wd})
+		if _, err := tr.Step(context.Background(), rows, 2, 8, nil, 1e-2); err != nil {
+			t.Fatal(err)
+		}
+		p, _ := tr.Params()
+		return p
+	}
+	plain, decayed := step(0), step(0.5)
+	names, sizes := nanoTensorSizes(testNanoShape, testNanoVocabSize())
+	off := 0
+	for i, n := range names {
+		d := maxAbsDiff(plain[off:off+sizes[i]], decayed[off:off+sizes[i]])
+		vector := strings.Contains(n, "norm") || strings.Contains(n, "bias")
+		if vector && d != 0 {
+			t.Errorf("%s changed by %g under weight decay", n, d)
+		}
+		if !vector && d == 0 {
+			t.Errorf("%s is not decayed", n)
+		}
+		off += sizes[i]
+	}
+}
+
+func testNanoVocabSize() int { return len(testNanoVocab().Tokens) }
+
+// Chunking the vocabulary-sized loss head changes memory, not results.
+func TestNanoHeadChunksGiveTheSameGradients(t *testing.T) {
+	rows := repetitiveRows(3, 10, testPattern)
+	weights := make([]float32, 30)
+	for i := range weights {
+		weights[i] = float32(i%4) / 3
+	}
+	grads := func(chunk int) (NanoResult, []float32) {
+		tr := newTestNano(t, NanoTrainOptions{Seed: 2, HeadChunk: chunk})
+		r, g, err := tr.Grads(context.Background(), rows, 3, 10, weights)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, g
+	}
+	whole, gw := grads(0)
+	for _, chunk := range []int{1, 4, 29, 30} {
+		r, g := grads(chunk)
+		if math.Abs(r.Loss-whole.Loss) > 1e-6 {
+			t.Errorf("chunk %d: loss %.8f, unchunked %.8f", chunk, r.Loss, whole.Loss)
+		}
+		if d := maxAbsDiff(g, gw); d > 1e-6 {
+			t.Errorf("chunk %d: gradients differ by %g", chunk, d)
+		}
 	}
 }

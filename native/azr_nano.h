@@ -50,6 +50,8 @@ typedef struct {
     float beta1, beta2, eps, weight_decay; /* AdamW; decay applies to matrices only */
     float grad_clip;     /* global-norm clip; <= 0 = off */
     float init_std;      /* std-dev of the initial matrices; <= 0 = 0.02 */
+    int32_t head_chunk;  /* rows per chunk of the vocabulary-sized loss head (memory vs. per-op
+                            overhead); <= 0 = auto, about 64 MiB per [vocab, rows] tensor */
 } azr_nano_params;
 
 azr_nano_params azr_nano_default_params(void);

@@ -130,11 +130,21 @@ struct builder {
     }
 };
 
+// Rows per chunk of the loss head: the caller's choice, or ~64 MiB per
+// [V, rows] F32 tensor; chunk-local flat indices row * V + y stay in int32.
+int head_chunk_rows(const azr_nano *nn, int n) {
+    const int64_t V = nn->shape.n_vocab;
+    int64_t c = nn->p.head_chunk > 0 ? nn->p.head_chunk : std::max<int64_t>(1, (16ll << 20) / V);
+    c = std::min<int64_t>(c, (int64_t)(INT32_MAX - 1) / V);
+    return (int)std::max<int64_t>(1, std::min<int64_t>(c, n));
+}
+
 std::unique_ptr<nano_graph> build_graph(azr_nano *nn, nano_mode mode, int S, int T) {
     auto g = std::make_unique<nano_graph>();
     g->mode = mode;
     g->S = S;
     g->T = T;
+    g->chunk = head_chunk_rows(nn, S * T);
     const size_t max_nodes = 16384;
     ggml_init_params ip = {ggml_tensor_overhead() * max_nodes * 2 + ggml_graph_overhead_custom(max_nodes, false), nullptr, true};
     g->ctx = ggml_init(ip);
@@ -226,25 +236,6 @@ std::unique_ptr<nano_graph> build_graph(azr_nano *nn, nano_mode mode, int S, int
         return g;
     }
 
-    // log p(y_r) = (logit_y - c) - log Σ exp(logit - c) with c the row max: stable for any logits.
-    g->tgt = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n); // flat index r * V + y_r
-    ggml_set_input(g->tgt);
-    ggml_tensor *c = ggml_pool_2d(ctx, ggml_reshape_4d(ctx, logits, V, n, 1, 1), GGML_OP_POOL_MAX, V, 1, V, 1, 0, 0);
-    ggml_tensor *shl = ggml_sub(ctx, logits, ggml_reshape_2d(ctx, c, 1, n));
-    ggml_tensor *lse = ggml_log(ctx, ggml_sum_rows(ctx, ggml_exp(ctx, shl))); // [1, n]
-    ggml_tensor *ly = ggml_get_rows(ctx, ggml_reshape_2d(ctx, shl, 1, (int64_t)V * n), g->tgt);
-    g->logp = ggml_sub(ctx, ggml_reshape_2d(ctx, ly, 1, n), lse);
-    ggml_set_output(g->logp);
-    ggml_build_forward_expand(gf, g->logp);
-    if (mode == NANO_LOSS) return g;
-
-    // dlogits = w_r (softmax - onehot(y_r)), w_r = weight_r / Σ weights.
-    g->w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
-    ggml_set_input(g->w);
-    ggml_tensor *dl = ggml_mul(ctx, ggml_soft_max(ctx, logits), g->w);
-    ggml_tensor *onehot = ggml_get_rows_back(ctx, ggml_scale(ctx, g->w, -1.0f), g->tgt, ggml_reshape_2d(ctx, logits, 1, (int64_t)V * n));
-    dl = ggml_add(ctx, dl, ggml_reshape_2d(ctx, onehot, V, n));
-
     std::vector<ggml_tensor *> grad_of(nn->params.size(), nullptr);
     auto index_of = [&](ggml_tensor *p) -> size_t {
         return (size_t)(std::find(nn->params.begin(), nn->params.end(), p) - nn->params.begin());
@@ -257,8 +248,47 @@ std::unique_ptr<nano_graph> build_graph(azr_nano *nn, nano_mode mode, int S, int
         set_grad(gain, ggml_repeat_back(ctx, ggml_mul(ctx, dy, normed), gain));
     };
 
-    set_grad(nn->tok_embd, b.wgrad(zf, dl));
-    ggml_tensor *dzf = ggml_mul_mat(ctx, b.T_(nn->tok_embd), dl); // [E, n]
+    // The vocabulary-sized head runs in chunks of rows, so only one chunk's
+    // [V, rows] tensors are alive at a time. Expanding each chunk's results
+    // as they are made fixes that order (each concat takes the chunks before
+    // it as its first source).
+    const bool train = mode == NANO_TRAIN;
+    g->tgt = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n); // chunk-local flat index (r - r0) * V + y_r
+    ggml_set_input(g->tgt);
+    if (train) {
+        g->w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n); // weight_r / Σ weights
+        ggml_set_input(g->w);
+    }
+    auto rows_of = [&](ggml_tensor *t, int r0, int nr) { return ggml_view_2d(ctx, t, t->ne[0], nr, t->nb[1], (size_t)r0 * t->nb[1]); };
+    auto cat = [&](ggml_tensor *acc, ggml_tensor *t) { return acc ? ggml_concat(ctx, acc, t, 1) : t; };
+    ggml_tensor *ET = train ? b.T_(nn->tok_embd) : nullptr; // [V, E]
+    ggml_tensor *dzf = nullptr;
+    for (int r0 = 0; r0 < n; r0 += g->chunk) {
+        const int nr = std::min(g->chunk, n - r0);
+        ggml_tensor *zc = rows_of(zf, r0, nr);
+        ggml_tensor *lg = ggml_mul_mat(ctx, nn->tok_embd, zc); // [V, nr]
+        ggml_tensor *tgt = ggml_view_1d(ctx, g->tgt, nr, (size_t)r0 * sizeof(int32_t));
+        // log p(y) = (z_y - c) - log Σ exp(z - c) with c the row max: stable for any logits.
+        ggml_tensor *c = ggml_pool_2d(ctx, ggml_reshape_4d(ctx, lg, V, nr, 1, 1), GGML_OP_POOL_MAX, V, 1, V, 1, 0, 0);
+        ggml_tensor *shl = ggml_sub(ctx, lg, ggml_reshape_2d(ctx, c, 1, nr));
+        ggml_tensor *lse = ggml_log(ctx, ggml_sum_rows(ctx, ggml_exp(ctx, shl))); // [1, nr]
+        ggml_tensor *ly = ggml_get_rows(ctx, ggml_reshape_2d(ctx, shl, 1, (int64_t)V * nr), tgt);
+        g->logp = cat(g->logp, ggml_sub(ctx, ggml_reshape_2d(ctx, ly, 1, nr), lse));
+        ggml_build_forward_expand(gf, g->logp);
+        if (!train) continue;
+        // dlogits = w_r (softmax - onehot(y_r))
+        ggml_tensor *wc = rows_of(g->w, r0, nr);
+        ggml_tensor *dl = ggml_mul(ctx, ggml_soft_max(ctx, lg), wc);
+        ggml_tensor *onehot = ggml_get_rows_back(ctx, ggml_scale(ctx, wc, -1.0f), tgt, ggml_reshape_2d(ctx, lg, 1, (int64_t)V * nr));
+        dl = ggml_add(ctx, dl, ggml_reshape_2d(ctx, onehot, V, nr));
+        set_grad(nn->tok_embd, b.wgrad(zc, dl));
+        ggml_build_forward_expand(gf, grad_of[index_of(nn->tok_embd)]);
+        dzf = cat(dzf, ggml_mul_mat(ctx, ET, dl)); // [E, nr]
+        ggml_build_forward_expand(gf, dzf);
+    }
+    ggml_set_output(g->logp);
+    if (!train) return g;
+
     norm_grad(dzf, rf, nn->output_norm);
     ggml_tensor *dx = b.keep_inputs(ggml_rms_norm_back(ctx, ggml_mul(ctx, dzf, nn->output_norm), xL, eps));
     for (int il = sh.n_layer - 1; il >= 0; il--) {
@@ -329,9 +359,7 @@ azr_status check_batch(const azr_nano *nn, const int32_t *tokens, int32_t n_seq,
         return fail(err, err_cap, AZR_ERR_CONTEXT_FULL, "%s: rows of %d tokens exceed the model's context of %d", what, seq_len,
                     nn->shape.n_ctx);
     const int64_t n = (int64_t)n_seq * seq_len;
-    if (n * (int64_t)nn->shape.n_vocab >= INT32_MAX)
-        return fail(err, err_cap, AZR_ERR_INVALID_ARG, "%s: %lld token rows x %d vocabulary entries is too large for one step; use fewer rows",
-                    what, (long long)n, nn->shape.n_vocab);
+    if (n > INT32_MAX / 2) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "%s: %lld token rows is too many for one step", what, (long long)n);
     const int64_t total = (int64_t)n_seq * (seq_len + 1);
     for (int64_t i = 0; i < total; i++)
         if (tokens[i] < 0 || tokens[i] >= nn->shape.n_vocab)
@@ -408,7 +436,7 @@ azr_status run_batch(azr_nano *nn, nano_mode mode, const int32_t *tokens, int32_
             const int32_t *row = tokens + (size_t)s * (T + 1);
             in[(size_t)rr] = row[t];
             pos[(size_t)rr] = t;
-            tgt[(size_t)rr] = rr * V + row[t + 1];
+            tgt[(size_t)rr] = (rr % g->chunk) * V + row[t + 1];
             w[(size_t)rr] = (float)((weights ? weights[rr] : 1.0) / wsum);
         }
     for (int q = 0; q < T; q++)
@@ -420,7 +448,7 @@ azr_status run_batch(azr_nano *nn, nano_mode mode, const int32_t *tokens, int32_
     if (g->w) ggml_backend_tensor_set(g->w, w.data(), 0, ggml_nbytes(g->w));
     if (g->labels) {
         std::vector<float> onehot((size_t)n * V, 0.0f);
-        for (int i = 0; i < n; i++) onehot[(size_t)tgt[(size_t)i]] = 1.0f;
+        for (int i = 0; i < n; i++) onehot[(size_t)i * V + (size_t)(tgt[(size_t)i] % V)] = 1.0f;
         ggml_backend_tensor_set(g->labels, onehot.data(), 0, ggml_nbytes(g->labels));
         ggml_graph_reset(g->gf); // loss gradient 1, every other gradient 0
     }
@@ -461,6 +489,7 @@ azr_status check_params(const azr_nano_params &p, char *err, size_t err_cap) {
     if (!(p.eps > 0) || !std::isfinite(p.eps)) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "nano: eps must be > 0, got %g", p.eps);
     if (!(p.weight_decay >= 0) || !std::isfinite(p.weight_decay))
         return fail(err, err_cap, AZR_ERR_INVALID_ARG, "nano: weight decay must be >= 0, got %g", p.weight_decay);
+    if (p.head_chunk < 0) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "nano: head chunk must be >= 0, got %d", p.head_chunk);
     if (!std::isfinite(p.grad_clip) || !std::isfinite(p.init_std))
         return fail(err, err_cap, AZR_ERR_INVALID_ARG, "nano: grad clip and init std must be finite");
     return AZR_OK;

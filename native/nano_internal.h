@@ -39,6 +39,7 @@ enum nano_mode { NANO_LOGITS, NANO_LOSS, NANO_TRAIN, NANO_AUTO };
 struct nano_graph {
     nano_mode mode = NANO_LOSS;
     int S = 0, T = 0;
+    int chunk = 1; // rows per chunk of the vocabulary-sized loss head
     ggml_context *ctx = nullptr;
     ggml_cgraph *gf = nullptr;
     ggml_gallocr_t galloc = nullptr;

@@ -74,6 +74,7 @@ func TestAFileWithoutUsableRowsIsAnError(t *testing.T) {
 		{"empty", "", "no rows"},
 		{"blank lines", "\n  \n\n", "no rows"},
 		{"all bad", "{}\n{\"id\": 1}\n", "no usable output rows, 2 bad:\nline 1: missing field \"id\"\nline 2 (id 1): missing field \"code\""},
+		{"a JSON array", "[\n  {\"id\": \"a\"}\n]\n", "x.jsonl is a JSON array; eval reads JSON lines"},
 		{"wrong layout", `{"task_id": "HumanEval/0", "prompt": "def f():\n", "entry_point": "f", "test": "def check(c): pass"}`, `missing field "id"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

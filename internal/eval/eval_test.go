@@ -80,7 +80,8 @@ var answerSheets = []struct {
 		map[string]string{
 			// Right on the shown pairs only: every pair is checked.
 			"ind_0": block("python", "def f(s):\n    return {'ab': 'BA', 'xyz': 'ZYX'}.get(s, '')"),
-			"ind_1": block("python", "def f(a, b):\n    return min(a, b)"),
+			// Right on the held-back pairs only, which is all self-play checks.
+			"ind_1": block("python", "def f(a, b):\n    return {(0, 9): 9, (100, 75): 25}.get((a, b), 0)"),
 		}},
 	{TaskFunction, "testdata/humaneval.jsonl",
 		map[string]string{
