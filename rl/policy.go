@@ -96,6 +96,10 @@ type Executor interface {
 	// Validate checks a proposed program on its inputs (syntax, banned modules,
 	// determinism, output size, one line) and returns the outputs and imports.
 	Validate(ctx context.Context, program string, inputs []string) (sandbox.Validation, error)
+	// ValidateInputs is Validate without the module policy, for inputs to a
+	// program that comes from the buffers (an induction proposal): the
+	// reference validates those runs with an empty banned list.
+	ValidateInputs(ctx context.Context, program string, inputs []string) (sandbox.Validation, error)
 	// CheckOutput: deduction, predicted == gold as Python values.
 	CheckOutput(ctx context.Context, gold, predicted string) (bool, error)
 	// CheckInput: abduction, gold == f(predictedInput).

@@ -135,21 +135,35 @@ type ProposalScore struct {
 // base is the task whose program the proposer was shown (Program, Imports).
 // The new task is stamped with step. The error is non-nil only when ctx ends.
 func (s *Scorer) ScoreProposal(ctx context.Context, typ TaskType, base Task, response string, step int) (ProposalScore, error) {
+	return s.scoreProposal(ctx, typ, base, response, step, ParseProposal)
+}
+
+// ScoreSeedProposal is ScoreProposal for the seeding phase: the response is
+// parsed as the reference's seeding does (ParseSeedProposal, no <answer>
+// needed). Format is still reported but seeding does not require it.
+func (s *Scorer) ScoreSeedProposal(ctx context.Context, typ TaskType, base Task, response string) (ProposalScore, error) {
+	return s.scoreProposal(ctx, typ, base, response, 0, ParseSeedProposal)
+}
+
+func (s *Scorer) scoreProposal(ctx context.Context, typ TaskType, base Task, response string, step int,
+	parse func(TaskType, string, int, ParseOptions) (Proposal, error)) (ProposalScore, error) {
 	text := GenerationText(s.Template, response, s.Parse)
 	var ps ProposalScore
 	ps.Format = FormatScore(text)
-	p, err := ParseProposal(typ, text, s.NumInputs, s.Parse)
+	p, err := parse(typ, text, s.NumInputs, s.Parse)
 	ps.Parsed = p
 	if err != nil {
 		ps.Reason = "parse: " + err.Error()
 		return ps, nil
 	}
-	program, inputs := p.Program, []string{p.Input}
-	if typ == Induction {
-		program, inputs = base.Program, p.Inputs
-	}
 	v, err := retry(ctx, s.Retries, func() (sandbox.Validation, error) {
-		return s.Exec.Validate(ctx, program, inputs)
+		if typ == Induction {
+			// The program comes from our own buffers; the proposer wrote only
+			// the inputs. The reference validates these runs with an empty
+			// banned list, so the module policy does not apply here.
+			return s.Exec.ValidateInputs(ctx, base.Program, p.Inputs)
+		}
+		return s.Exec.Validate(ctx, p.Program, []string{p.Input})
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -165,8 +179,12 @@ func (s *Scorer) ScoreProposal(ctx context.Context, typ TaskType, base Task, res
 		}
 		return ps, nil
 	}
-	if len(v.Outputs) != len(inputs) {
-		ps.Reason = fmt.Sprintf("executor returned %d outputs for %d inputs", len(v.Outputs), len(inputs))
+	want := 1
+	if typ == Induction {
+		want = len(p.Inputs)
+	}
+	if len(v.Outputs) != want {
+		ps.Reason = fmt.Sprintf("executor returned %d outputs for %d inputs", len(v.Outputs), want)
 		return ps, nil
 	}
 	ps.Valid = true

@@ -320,6 +320,12 @@ func (e *timedExecutor) Validate(ctx context.Context, program string, inputs []s
 	return e.exec.Validate(ctx, program, inputs)
 }
 
+func (e *timedExecutor) ValidateInputs(ctx context.Context, program string, inputs []string) (sandbox.Validation, error) {
+	e.enter()
+	defer e.leave()
+	return e.exec.ValidateInputs(ctx, program, inputs)
+}
+
 func (e *timedExecutor) CheckOutput(ctx context.Context, gold, predicted string) (bool, error) {
 	e.enter()
 	defer e.leave()
