@@ -152,7 +152,7 @@ func summarizeAdapter(a *lorafile.Adapter) adapterSummary {
 
 func adapterInfo(c *cli.Context) error {
 	if c.NArg() != 1 {
-		return fmt.Errorf("adapter info: give one ADAPTER.gguf")
+		return fmt.Errorf("adapter info: give one ADAPTER.gguf, after the flags (adapter info --base MODEL.gguf ADAPTER.gguf); got %q", c.Args().Slice())
 	}
 	a, err := lorafile.Open(c.Args().First())
 	if err != nil {
