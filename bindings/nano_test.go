@@ -339,8 +339,8 @@ func TestNanoGradientsMatchFiniteDifferences(t *testing.T) {
 
 func TestNanoDeterministicBySeed(t *testing.T) {
 	rows := repetitiveRows(3, 16, testPattern)
-	run := func(seed uint64) []float32 {
-		tr := newTestNano(t, NanoTrainOptions{Seed: seed})
+	run := func(seed uint64, threads int) []float32 {
+		tr := newTestNano(t, NanoTrainOptions{Seed: seed, Threads: threads})
 		for i := 0; i < 3; i++ {
 			if _, err := tr.Step(context.Background(), rows, 3, 16, nil, 1e-2); err != nil {
 				t.Fatal(err)
@@ -352,9 +352,12 @@ func TestNanoDeterministicBySeed(t *testing.T) {
 		}
 		return p
 	}
-	a, b, c := run(11), run(11), run(12)
+	a, b, c := run(11, 1), run(11, 1), run(12, 1)
 	if d := maxAbsDiff(a, b); d != 0 {
-		t.Errorf("same seed, same data, same threads: weights differ by %g", d)
+		t.Errorf("same seed, same data, one thread: weights differ by %g", d)
+	}
+	if d := maxAbsDiff(run(11, 2), run(11, 2)); d != 0 {
+		t.Errorf("same seed, same data, two threads: weights differ by %g", d)
 	}
 	if d := maxAbsDiff(a, c); d == 0 {
 		t.Errorf("different seeds gave identical weights")

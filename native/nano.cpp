@@ -200,7 +200,8 @@ std::unique_ptr<nano_graph> build_graph(azr_nano *nn, nano_mode mode, int S, int
     ggml_tensor *xL = x;
     ggml_tensor *rf = ggml_rms_norm(ctx, xL, eps);
     ggml_tensor *zf = ggml_mul(ctx, rf, nn->output_norm);
-    ggml_tensor *logits = ggml_mul_mat(ctx, nn->tok_embd, zf); // [V, n]: the head is the embedding matrix
+    // Whole-batch logits for the logits and autodiff graphs; the loss graphs make them chunk by chunk below.
+    ggml_tensor *logits = mode == NANO_LOGITS || mode == NANO_AUTO ? ggml_mul_mat(ctx, nn->tok_embd, zf) : nullptr; // [V, n]
     if (mode == NANO_LOGITS) {
         g->logits = logits;
         ggml_set_output(logits);
