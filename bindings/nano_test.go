@@ -661,6 +661,9 @@ func TestNanoCancellation(t *testing.T) {
 	if tr.Steps() != 1 {
 		t.Errorf("step count %d, want 1", tr.Steps())
 	}
+	if _, err := tr.Step(context.Background(), rows, 8, 64, nil, 1e-3); err != nil || tr.Steps() != 2 {
+		t.Errorf("a step after a cancelled one: err = %v, steps = %d", err, tr.Steps())
+	}
 }
 
 // ggml's automatic backward (on this graph with no KV-cache views it works

@@ -94,8 +94,11 @@ struct builder {
     // token axis on transposed copies (ggml's MUL_MAT path), or OUT_PROD.
     ggml_tensor *wgrad(ggml_tensor *z, ggml_tensor *dy) {
         if (outprod_wgrad) return ggml_out_prod(ctx, z, dy);
-        return ggml_mul_mat(ctx, T_(z), T_(dy));
+        ggml_tensor *&zt = transposed[z]; // Q/K/V share their input, as do gate/up: transpose it once
+        if (!zt) zt = T_(z);
+        return ggml_mul_mat(ctx, zt, T_(dy));
     }
+    std::map<ggml_tensor *, ggml_tensor *> transposed;
 
     // The CPU kernels of RMS_NORM_BACK and SOFT_MAX_BACK may take over an
     // input's memory (ggml-alloc's in-place list) but read it after writing
@@ -151,7 +154,7 @@ std::unique_ptr<nano_graph> build_graph(azr_nano *nn, nano_mode mode, int S, int
     if (!g->ctx) throw std::bad_alloc();
     ggml_context *ctx = g->ctx;
     const azr_nano_shape &sh = nn->shape;
-    builder b{nn, ctx, nullptr, S, T, S * T, sh.n_embd, sh.n_head, sh.n_head_kv, sh.n_embd / sh.n_head, false};
+    builder b{nn, ctx, nullptr, S, T, S * T, sh.n_embd, sh.n_head, sh.n_head_kv, sh.n_embd / sh.n_head, false, {}};
     b.outprod_wgrad = getenv("AZR_NANO_WGRAD") && std::string(getenv("AZR_NANO_WGRAD")) == "outprod";
     g->gf = ggml_new_graph_custom(ctx, max_nodes, mode == NANO_AUTO);
     b.gf = g->gf;
