@@ -15,10 +15,11 @@
 // ggml's automatic backward works on this graph (no KV-cache views) and is
 // kept as the test oracle (azr_nano_grads mode 1), but it cannot express the
 // stable weighted loss (the row max has no backward; log(softmax) with zero
-// weights gives 0 * -inf), and it was no faster (autodiff/hand 1.01).
-// Weight gradients as a GEMM on transposed copies or as OUT_PROD measured
-// the same within noise (0.91 and 1.08 in two runs); attention's dV and dK
-// use OUT_PROD, which needs no transposed copy of the seqLen² matrices.
+// weights gives 0 * -inf), and it is slower (autodiff/hand 1.38, one
+// thread; 1.01 before attention's dV and dK moved to OUT_PROD, which needs no
+// transposed copy of the seqLen² matrices). Weight gradients as a GEMM on
+// transposed copies or as OUT_PROD measure the same (outprod/gemm 0.91, 1.08,
+// 1.03 in three runs).
 // Development switches: AZR_NANO_WGRAD=outprod, AZR_NANO_PROFILE=1 (time per
 // op kind), AZR_NANO_DEBUG=1 (graph size and compute buffer).
 #include "nano_internal.h"
