@@ -209,7 +209,8 @@ func (t *NanoTrainer) Shape() NanoShape { return t.shape }
 // VocabSize returns the number of tokens.
 func (t *NanoTrainer) VocabSize() int { return t.vocab }
 
-// SetName sets general.name of the files Save writes ("" = a default).
+// SetName sets general.name of the files Save writes ("" = the name of the
+// file the model was opened from, else a default).
 func (t *NanoTrainer) SetName(name string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

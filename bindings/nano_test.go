@@ -1,6 +1,7 @@
 package bindings
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -127,7 +128,13 @@ func TestNanoLossFallsOnRepetitiveCorpus(t *testing.T) {
 // the training graph: F32 within 1e-4 (different kernels and summation
 // order), Q8_0 and Q4_0 close to it.
 func TestNanoGGUFLoadsInLlamaAndMatchesTrainingLogits(t *testing.T) {
-	tr := newTestNano(t, NanoTrainOptions{Seed: 5, InitStd: 0.1})
+	v := testNanoVocab()
+	v.ChatTemplate = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+	tr, err := NewNanoTrainer(testNanoShape, v, NanoTrainOptions{Seed: 5, InitStd: 0.1, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
 	rows := repetitiveRows(2, 24, testPattern)
 	for i := 0; i < 5; i++ { // move off the initial weights so logits are not all near zero
 		if _, err := tr.Step(context.Background(), rows, 2, 24, nil, 1e-2); err != nil {
@@ -141,7 +148,6 @@ func TestNanoGGUFLoadsInLlamaAndMatchesTrainingLogits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := testNanoVocab()
 	for _, tc := range []struct {
 		quant    string
 		fileType string
@@ -166,6 +172,9 @@ func TestNanoGGUFLoadsInLlamaAndMatchesTrainingLogits(t *testing.T) {
 			if info.Arch != "qwen2" || info.Layers != 2 || info.Embedding != 64 || info.Heads != 4 || info.KVHeads != 2 ||
 				info.FeedForward != 96 || info.Vocab != len(v.Tokens) || info.TrainContext != 64 || info.EOS != v.EOS || info.EOT != v.EOT {
 				t.Errorf("llama.cpp reads %+v", info)
+			}
+			if !info.HasChatTemplate {
+				t.Errorf("the chat template was not written")
 			}
 			if !strings.Contains(info.FileType, tc.fileType) {
 				t.Errorf("file type %q, want %q", info.FileType, tc.fileType)
@@ -338,11 +347,11 @@ func TestNanoGradientsMatchFiniteDifferences(t *testing.T) {
 }
 
 func TestNanoDeterministicBySeed(t *testing.T) {
-	rows := repetitiveRows(3, 16, testPattern)
-	run := func(seed uint64) []float32 {
-		tr := newTestNano(t, NanoTrainOptions{Seed: seed})
-		for i := 0; i < 3; i++ {
-			if _, err := tr.Step(context.Background(), rows, 3, 16, nil, 1e-2); err != nil {
+	rows := repetitiveRows(2, 12, testPattern)
+	run := func(seed uint64, threads int) []float32 {
+		tr := newTestNano(t, NanoTrainOptions{Seed: seed, Threads: threads})
+		for i := 0; i < 2; i++ {
+			if _, err := tr.Step(context.Background(), rows, 2, 12, nil, 1e-2); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -352,9 +361,12 @@ func TestNanoDeterministicBySeed(t *testing.T) {
 		}
 		return p
 	}
-	a, b, c := run(11), run(11), run(12)
+	a, b, c := run(11, 1), run(11, 1), run(12, 1)
 	if d := maxAbsDiff(a, b); d != 0 {
-		t.Errorf("same seed, same data, same threads: weights differ by %g", d)
+		t.Errorf("same seed, same data, one thread: weights differ by %g", d)
+	}
+	if d := maxAbsDiff(run(11, 2), run(11, 2)); d != 0 {
+		t.Errorf("same seed, same data, two threads: weights differ by %g", d)
 	}
 	if d := maxAbsDiff(a, c); d == 0 {
 		t.Errorf("different seeds gave identical weights")
@@ -375,6 +387,7 @@ func TestNanoOpenContinueAndExactResume(t *testing.T) {
 		}
 	}
 	model, state := filepath.Join(dir, "m.gguf"), filepath.Join(dir, "m.state")
+	a.SetName("nano resume test")
 	if err := a.Save(model, "f32"); err != nil {
 		t.Fatal(err)
 	}
@@ -417,6 +430,14 @@ func TestNanoOpenContinueAndExactResume(t *testing.T) {
 	got, _ := b.Params()
 	if d := maxAbsDiff(got, wantParams); d != 0 {
 		t.Errorf("resumed training differs from uninterrupted training by %g", d)
+	}
+	// A reopened model keeps its name in the files it writes.
+	again := filepath.Join(dir, "again.gguf")
+	if err := b.Save(again, "q8_0"); err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := os.ReadFile(again); !bytes.Contains(raw, []byte("nano resume test")) {
+		t.Errorf("the reopened model's file lost general.name")
 	}
 	// The state no longer matches b's weights (they moved): refused.
 	if err := b.LoadState(state); err == nil || !strings.Contains(err.Error(), "weights") {
@@ -639,6 +660,9 @@ func TestNanoCancellation(t *testing.T) {
 	}
 	if tr.Steps() != 1 {
 		t.Errorf("step count %d, want 1", tr.Steps())
+	}
+	if _, err := tr.Step(context.Background(), rows, 8, 64, nil, 1e-3); err != nil || tr.Steps() != 2 {
+		t.Errorf("a step after a cancelled one: err = %v, steps = %d", err, tr.Steps())
 	}
 }
 

@@ -112,8 +112,8 @@ azr_status azr_nano_set_params(azr_nano *nano, const float *in, int64_t n, char 
 
 /* Writes the model as a qwen2 GGUF: quant "f32", "f16", "q8_0" or "q4_0"
  * (matrices whose rows do not divide the block fall back to Q8_0, then F16;
- * q4_0 keeps the tied embeddings at Q8_0). name = general.name (NULL = a
- * default). The file also records azr.nano.* metadata: a fingerprint of the
+ * q4_0 keeps the tied embeddings at Q8_0). name = general.name (NULL = the
+ * name of the file the model was opened from, else a default). The file also records azr.nano.* metadata: a fingerprint of the
  * F32 weights, the optimizer step and the seed. Written to a temporary name
  * and renamed. */
 azr_status azr_nano_save(const azr_nano *nano, const char *path, const char *quant, const char *name, char *err,

@@ -15,10 +15,11 @@
 // ggml's automatic backward works on this graph (no KV-cache views) and is
 // kept as the test oracle (azr_nano_grads mode 1), but it cannot express the
 // stable weighted loss (the row max has no backward; log(softmax) with zero
-// weights gives 0 * -inf), and it was no faster (autodiff/hand 1.01).
-// Weight gradients as a GEMM on transposed copies or as OUT_PROD measured
-// the same within noise (0.91 and 1.08 in two runs); attention's dV and dK
-// use OUT_PROD, which needs no transposed copy of the seqLen² matrices.
+// weights gives 0 * -inf), and it is slower (autodiff/hand 1.38, one
+// thread; 1.01 before attention's dV and dK moved to OUT_PROD, which needs no
+// transposed copy of the seqLen² matrices). Weight gradients as a GEMM on
+// transposed copies or as OUT_PROD measure the same (outprod/gemm 0.91, 1.08,
+// 1.03 in three runs).
 // Development switches: AZR_NANO_WGRAD=outprod, AZR_NANO_PROFILE=1 (time per
 // op kind), AZR_NANO_DEBUG=1 (graph size and compute buffer).
 #include "nano_internal.h"
@@ -94,8 +95,11 @@ struct builder {
     // token axis on transposed copies (ggml's MUL_MAT path), or OUT_PROD.
     ggml_tensor *wgrad(ggml_tensor *z, ggml_tensor *dy) {
         if (outprod_wgrad) return ggml_out_prod(ctx, z, dy);
-        return ggml_mul_mat(ctx, T_(z), T_(dy));
+        ggml_tensor *&zt = transposed[z]; // Q/K/V share their input, as do gate/up: transpose it once
+        if (!zt) zt = T_(z);
+        return ggml_mul_mat(ctx, zt, T_(dy));
     }
+    std::map<ggml_tensor *, ggml_tensor *> transposed;
 
     // The CPU kernels of RMS_NORM_BACK and SOFT_MAX_BACK may take over an
     // input's memory (ggml-alloc's in-place list) but read it after writing
@@ -151,7 +155,7 @@ std::unique_ptr<nano_graph> build_graph(azr_nano *nn, nano_mode mode, int S, int
     if (!g->ctx) throw std::bad_alloc();
     ggml_context *ctx = g->ctx;
     const azr_nano_shape &sh = nn->shape;
-    builder b{nn, ctx, nullptr, S, T, S * T, sh.n_embd, sh.n_head, sh.n_head_kv, sh.n_embd / sh.n_head, false};
+    builder b{nn, ctx, nullptr, S, T, S * T, sh.n_embd, sh.n_head, sh.n_head_kv, sh.n_embd / sh.n_head, false, {}};
     b.outprod_wgrad = getenv("AZR_NANO_WGRAD") && std::string(getenv("AZR_NANO_WGRAD")) == "outprod";
     g->gf = ggml_new_graph_custom(ctx, max_nodes, mode == NANO_AUTO);
     b.gf = g->gf;
@@ -200,7 +204,8 @@ std::unique_ptr<nano_graph> build_graph(azr_nano *nn, nano_mode mode, int S, int
     ggml_tensor *xL = x;
     ggml_tensor *rf = ggml_rms_norm(ctx, xL, eps);
     ggml_tensor *zf = ggml_mul(ctx, rf, nn->output_norm);
-    ggml_tensor *logits = ggml_mul_mat(ctx, nn->tok_embd, zf); // [V, n]: the head is the embedding matrix
+    // Whole-batch logits for the logits and autodiff graphs; the loss graphs make them chunk by chunk below.
+    ggml_tensor *logits = mode == NANO_LOGITS || mode == NANO_AUTO ? ggml_mul_mat(ctx, nn->tok_embd, zf) : nullptr; // [V, n]
     if (mode == NANO_LOGITS) {
         g->logits = logits;
         ggml_set_output(logits);

@@ -63,6 +63,7 @@ struct azr_nano {
     azr_nano_shape shape{};
     azr_nano_params p{};
     azr::nano_vocab vocab;
+    std::string name; // general.name of the file it was opened from ("" for a new model)
     int n_threads = 1;
     float norm_eps = 1e-6f;
     // Parameters: F32 tensors in one CPU buffer, in the flattened order.

@@ -8,7 +8,7 @@ import (
 )
 
 // OptimConfig holds the optimizer and loss settings the Policy applies in
-// TrainStep (TRAINING-MATH.md). They are passed through unchanged.
+// TrainStep (docs/TRAINING.md). They are passed through unchanged.
 type OptimConfig struct {
 	// LearningRate defaults to 1e-5, ten times the reference's 1e-6: the
 	// reference trains all weights, azr-native trains a LoRA adapter, and the
@@ -43,7 +43,7 @@ type OptimConfig struct {
 	LoRAAlpha   float64 `json:"lora_alpha"` // 32 (scale alpha/rank = 2); 0 = rank (scale 1)
 }
 
-// Config holds every hyperparameter of a self-play run (AZR-SPEC §5.4). The
+// Config holds every hyperparameter of a self-play run (docs/AZR.md §5.4). The
 // zero value is not useful: start from DefaultConfig, the one place each
 // default is set (the layers below take the values as given).
 //
@@ -58,7 +58,7 @@ type Config struct {
 	SaveEvery int        `json:"save_every"` // save_freq: 10
 	EvalEvery int        `json:"eval_every"` // test_freq: 10 (evaluation is wired by the caller)
 
-	// Sampling (AZR-SPEC §5.3): the same for proposer and solver.
+	// Sampling (docs/AZR.md §5.3): the same for proposer and solver.
 	Temperature        float32  `json:"temperature"`         // 1.0
 	TopP               float32  `json:"top_p"`               // 1.0
 	TopK               int      `json:"top_k"`               // -1 (off)
@@ -69,7 +69,7 @@ type Config struct {
 	PromptRedrawTries  int      `json:"prompt_redraw_tries"` // redraws of an over-long proposer prompt: 10
 	LearnabilityGreedy bool     `json:"learnability_greedy"` // false; true reproduces master's greedy MC rollouts (Q1)
 
-	// Learnability reward (AZR-SPEC §4.3).
+	// Learnability reward (docs/AZR.md §4.3).
 	NSamples int `json:"n_samples"` // MC solver rollouts per valid proposal: 8
 	// TrivialReward is the proposer reward of a valid, well-formatted task
 	// with r = 0 (always or never solved). Default -0.5, what the reference
@@ -90,10 +90,10 @@ type Config struct {
 	// about 2). "" (checkpoints from before the option) means full.
 	PromptStyle string `json:"prompt_style"`
 
-	// Parsing (AZR-SPEC §2.4, §4.1).
+	// Parsing (docs/AZR.md §2.4, §4.1).
 	Parse ParseOptions `json:"parse"`
 
-	// Buffers (AZR-SPEC §6).
+	// Buffers (docs/AZR.md §6).
 	MaxPrograms     int    `json:"max_programs"`      // 16384 per buffer
 	Eviction        string `json:"eviction"`          // "oldest" (default), "uniform", or "drop_new" (reference Q10)
 	Dedup           bool   `json:"dedup"`             // false (reference: no dedup during self-play)
@@ -113,7 +113,7 @@ type Config struct {
 	// else keeping what was found. 3; 0 never stops early (the reference).
 	SeedPatience int `json:"seed_patience"`
 
-	// Advantages (AZR-SPEC §5.1).
+	// Advantages (docs/AZR.md §5.1).
 	// Advantage is the estimator: "task_relative" (TRR++, default), "global"
 	// (one whitening over all six batches: plain REINFORCE++), and the
 	// per-prompt baselines "per_prompt" and "grpo" (see Advantages), which
@@ -126,7 +126,7 @@ type Config struct {
 	TrainPropose bool    `json:"train_propose"`
 	AdvEps       float64 `json:"adv_eps"` // 1e-8 in (σ² + eps)^-1/2
 
-	// Executor (AZR-SPEC §3). The trainer passes these to nobody: whoever
+	// Executor (docs/AZR.md §3). The trainer passes these to nobody: whoever
 	// builds the sandbox pool reads them.
 	// ExecTimeout is the wall-clock limit of one program run. Default 500 ms,
 	// not the reference's 10 s: AZR programs finish in milliseconds, and each

@@ -1,7 +1,7 @@
 // Package rl is the Absolute Zero Reasoner's self-play core in pure Go: task
 // types and roles, prompt builders, parsers for proposals and answers,
 // buffers, rewards, Task-Relative REINFORCE++ advantages, one self-play step,
-// checkpoints, metrics and an "uh-oh" monitor. ../shared/spec/AZR-SPEC.md
+// checkpoints, metrics and an "uh-oh" monitor. docs/AZR.md
 // describes the reference it follows; the deviations are listed below.
 //
 // It talks to the model only through [Policy] (generate with sampling; one
@@ -16,7 +16,7 @@
 //	tr.SetDir("runs/x")                                 // checkpoints/, metrics.jsonl, uhoh.jsonl
 //	err = tr.Run(ctx, cfg.Steps)                        // seeding phase (unless done), then steps
 //
-// Before the first step, Run performs the seeding phase (AZR-SPEC §6.3):
+// Before the first step, Run performs the seeding phase (docs/AZR.md §6.3):
 // the policy, not yet trained, proposes until BatchSize x SeedBatchFactor
 // (64 x 4 = 256) distinct valid triplets and induction tasks exist, which
 // then fill the buffers at step 0. As in the reference, seeding parses the
@@ -26,7 +26,7 @@
 // starts from the zero triplet alone; Trainer.SetSeeds installs seeds read
 // from files (ReadSeedFiles, the reference's seed JSONL layout).
 //
-// # One step (AZR-SPEC §7)
+// # One step (docs/AZR.md §7)
 //
 //  1. Build the six prompt sets from the current buffers: for abduction,
 //     deduction and induction, BatchSize proposer prompts (K = 6 distinct
@@ -59,7 +59,7 @@
 // for base models: an instruction to reason in <think> and answer in
 // <answer>, then "User: <task>" and "Assistant: <think>") or "chatml" (the
 // <|im_start|> format). The task texts are our own wording of what
-// AZR-SPEC §2.2-2.3 and §4.3 say each must carry: the requirements on the
+// docs/AZR.md §2.2-2.3 and §4.3 say each must carry: the requirements on the
 // code and the input, the answer format, the judging criteria with the
 // banned-module list, the plan-first instruction, the K reference triplets;
 // for induction the N-input / message contract and the program.

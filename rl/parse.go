@@ -13,7 +13,7 @@ type ParseOptions struct {
 	// CodeFence picks the proposal's code block. "python" (default): the first
 	// block labelled python/py or unlabelled. "first": the reference's regex,
 	// the first block of ANY language, so an input block written first became
-	// "the code" (AZR-SPEC Q7). It also picks the induction solver's program:
+	// "the code" (docs/AZR.md Q7). It also picks the induction solver's program:
 	// the last python/unlabelled block, or (with "first") the last block of any kind.
 	CodeFence string `json:"code_fence"`
 	// RejectMultipleFunctions rejects proposals defining more than one function (reference: true).
@@ -96,7 +96,7 @@ func GenerationText(tpl Template, response string, opt ParseOptions) string {
 }
 
 // FormatScore is 1 when the text starts with <think>...</think> followed by
-// <answer>...</answer> (trailing text allowed), else 0 (AZR-SPEC §4.1).
+// <answer>...</answer> (trailing text allowed), else 0 (docs/AZR.md §4.1).
 func FormatScore(text string) float64 {
 	// Equivalent to formatRe (which the tests check) without running a
 	// lazy DOTALL regex over the whole response: some "</think>" after the
@@ -250,7 +250,7 @@ func ParseProposal(typ TaskType, text string, numInputs int, opt ParseOptions) (
 }
 
 // ParseSeedProposal parses a proposal made during seeding the way the
-// reference does (AZR-SPEC §6.3): the blocks are looked for in the whole
+// reference does (docs/AZR.md §6.3): the blocks are looked for in the whole
 // generation text, so a response without <answer> tags (usual for a base
 // model before any training) still yields a task.
 func ParseSeedProposal(typ TaskType, text string, numInputs int, opt ParseOptions) (Proposal, error) {
@@ -332,7 +332,7 @@ func parseProposalBody(typ TaskType, text, body string, numInputs int, opt Parse
 }
 
 // NormalizeProgram counts the program's functions and renames the entry
-// function to f (AZR-SPEC §2.4 steps 4-5).
+// function to f (docs/AZR.md §2.4 steps 4-5).
 func NormalizeProgram(code string, opt ParseOptions) (string, []string, error) {
 	re := defTopRe
 	if opt.CountNestedFunctions {
@@ -378,7 +378,7 @@ type SolverAnswer struct {
 	OK     bool   `json:"ok"`     // false: nothing usable (format 0 for induction)
 }
 
-// ExtractSolverAnswer takes the solver's answer for a task type (AZR-SPEC §4.1):
+// ExtractSolverAnswer takes the solver's answer for a task type (docs/AZR.md §4.1):
 // deduction the last ```output block, abduction the last ```input block,
 // then the fallbacks ParseOptions.SolverFallbacks lists, then the whole
 // answer content; induction the last python block.

@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-// Each test case below is one rule of AZR-SPEC §2.4, §2.5 and §4.1, written
+// Each test case below is one rule of docs/AZR.md §2.4, §2.5 and §4.1, written
 // as a crafted model output and what it must parse into.
 
 func TestFormatScore(t *testing.T) {
@@ -341,7 +341,7 @@ func TestExtractSolverAnswer(t *testing.T) {
 }
 
 // The reference's fallbacks for a deduction/abduction answer without its
-// ```output / ```input block (AZR-SPEC §4.1), in order, each taking its last
+// ```output / ```input block (docs/AZR.md §4.1), in order, each taking its last
 // match; "strict" keeps only a one-line "# Output:", a closed tag and the
 // whole answer.
 func TestSolverAnswerFallbacks(t *testing.T) {
@@ -422,7 +422,7 @@ func TestSolverFallbacksDefaultIsReference(t *testing.T) {
 	}
 }
 
-// Seeding parses the raw response (AZR-SPEC §6.3): the blocks may stand
+// Seeding parses the raw response (docs/AZR.md §6.3): the blocks may stand
 // anywhere in the text, with or without <answer>, where self-play requires
 // them inside <answer>.
 func TestParseSeedProposal(t *testing.T) {

@@ -66,7 +66,7 @@ type TrainStats struct {
 type Policy interface {
 	// Generate answers every request (len(result) == len(reqs), each with N samples).
 	Generate(ctx context.Context, reqs []GenRequest) ([]GenResult, error)
-	// TrainStep makes ONE optimizer update over the whole batch (TRAINING-MATH.md).
+	// TrainStep makes ONE optimizer update over the whole batch (docs/TRAINING.md).
 	TrainStep(ctx context.Context, batch []TrainSequence) (TrainStats, error)
 	// SaveState writes the adapter and optimizer state into dir (which exists and is empty);
 	// LoadState restores them.
@@ -84,7 +84,7 @@ type OptimConfigurable interface {
 // TokenCounter is implemented by policies that can count prompt tokens
 // without generating. When present, proposer prompts longer than
 // Config.ContentMaxLength are redrawn and solver/MC prompts over
-// Config.MaxPromptLength are skipped (AZR-SPEC §2.1, §4.3).
+// Config.MaxPromptLength are skipped (docs/AZR.md §2.1, §4.3).
 type TokenCounter interface {
 	CountTokens(text string) (int, error)
 }

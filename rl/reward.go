@@ -7,7 +7,7 @@ import (
 	"github.com/azr-native/azr-native/sandbox"
 )
 
-// SolverReward is the solver's reward (AZR-SPEC §4.2): -1 for a bad format,
+// SolverReward is the solver's reward (docs/AZR.md §4.2): -1 for a bad format,
 // +1 for a correct answer, -0.5 for a well-formatted wrong one.
 func SolverReward(format float64, correct bool) float64 {
 	switch {
@@ -20,7 +20,7 @@ func SolverReward(format float64, correct bool) float64 {
 }
 
 // LearnabilityReward is r = 1 - p̄ for 0 < p̄ < 1, and 0 when the task is
-// always solved (p̄ = 1) or never solved (p̄ = 0) (AZR-SPEC §4.3).
+// always solved (p̄ = 1) or never solved (p̄ = 0) (docs/AZR.md §4.3).
 func LearnabilityReward(pbar float64) float64 {
 	if pbar <= 0 || pbar >= 1 {
 		return 0
@@ -106,7 +106,7 @@ func (s *Scorer) ScoreSolve(ctx context.Context, typ TaskType, task Task, respon
 	sc.Parsed = ExtractSolverAnswer(typ, text, s.Parse)
 	sc.Format = FormatScore(text)
 	if typ == Induction && !sc.Parsed.OK {
-		sc.Format = 0 // no program block: bad format (AZR-SPEC §4.1)
+		sc.Format = 0 // no program block: bad format (docs/AZR.md §4.1)
 	}
 	if sc.Parsed.OK {
 		ok, err := s.check(ctx, typ, &task, sc.Parsed.Value)
@@ -210,7 +210,7 @@ type Learnability struct {
 	R       float64   `json:"r"` // LearnabilityReward(PBar)
 }
 
-// Learnability scores N solver rollouts of a valid task (AZR-SPEC §4.3): only
+// Learnability scores N solver rollouts of a valid task (docs/AZR.md §4.3): only
 // the <answer> content matters, not the think/answer format; identical
 // answers are judged once. With no counted rollouts p̄ = 0, so r = 0.
 func (s *Scorer) Learnability(ctx context.Context, typ TaskType, task Task, responses []string) (Learnability, error) {

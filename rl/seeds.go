@@ -10,7 +10,7 @@ import (
 )
 
 // ReadTasksJSONL reads tasks, one JSON object per line, in our Task format
-// or in the reference's seed-file format (AZR-SPEC §6.4: "snippet" for the
+// or in the reference's seed-file format (docs/AZR.md §6.4: "snippet" for the
 // program, "imports" as a list or as one string of lines; other reference
 // fields are ignored). Blank lines are skipped.
 func ReadTasksJSONL(r io.Reader) ([]Task, error) {
@@ -60,7 +60,7 @@ func ReadTasksJSONL(r io.Reader) ([]Task, error) {
 }
 
 // ReadSeedFiles reads seed tasks for Trainer.SetSeeds from JSONL files in
-// the reference's seed layout (AZR-SPEC §6.4: *_seed_io.jsonl rows are
+// the reference's seed layout (docs/AZR.md §6.4: *_seed_io.jsonl rows are
 // triplets, *_code_f_seed_io.jsonl rows carry "inputs", "outputs" and a
 // "message") or in our Task format; one file may hold both kinds. Rows are
 // classified by their fields, not by the file name. limit > 0 keeps the

@@ -19,7 +19,7 @@ import (
 )
 
 // Trainer runs Absolute Zero self-play: propose, validate, solve, reward and
-// one policy update per step (AZR-SPEC §7). Use NewTrainer or Resume.
+// one policy update per step (docs/AZR.md §7). Use NewTrainer or Resume.
 type Trainer struct {
 	cfg    Config
 	policy Policy
@@ -50,7 +50,7 @@ type Trainer struct {
 	OnProgress func(Progress)
 	// Eval, when set, is called by Run before the first step of a run (step
 	// 0, the base policy), every cfg.EvalEvery steps (0: never in between) and
-	// after the last step of each Run (AZR-SPEC §7 step 5: greedy CruxEval /
+	// after the last step of each Run (docs/AZR.md §7 step 5: greedy CruxEval /
 	// LiveCodeBench-Execution in the reference); its scores are logged and
 	// written to metrics.jsonl as {"step": n, "eval": {...}}.
 	Eval func(ctx context.Context, step int) (map[string]float64, error)
@@ -306,7 +306,7 @@ type proposerItem struct {
 	Prompt string
 }
 
-// buildProposer builds a batch of proposer prompts for a task type (AZR-SPEC
+// buildProposer builds a batch of proposer prompts for a task type (docs/AZR.md
 // §2.1). A prompt over ContentMaxLength or MaxPromptLength tokens is redrawn
 // (other references, another program) up to PromptRedrawTries times; one
 // still over MaxPromptLength after that is dropped, as the reference's
@@ -370,7 +370,7 @@ type scored struct {
 	task        *Task // proposer: the valid task proposed; solver: the task solved
 }
 
-// Seed runs the optional seeding phase (AZR-SPEC §6.3): propose with the
+// Seed runs the optional seeding phase (docs/AZR.md §6.3): propose with the
 // current (not updated) policy until cfg.SeedTarget() distinct valid triplets
 // and induction tasks exist, then install them, tagged step 0, as the
 // initial buffers. Responses are parsed as the reference's seeding parses
@@ -572,7 +572,7 @@ func (t *Trainer) proposeSeeds(ctx context.Context, typ TaskType, items []propos
 	return out, nil
 }
 
-// Step runs one self-play step (AZR-SPEC §7) and returns its metrics.
+// Step runs one self-play step (docs/AZR.md §7) and returns its metrics.
 func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 	start := time.Now()
 	step := t.step + 1
@@ -711,7 +711,7 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 	return m, nil
 }
 
-// solverTasks draws a solver batch (AZR-SPEC §6.7). With a TokenCounter,
+// solverTasks draws a solver batch (docs/AZR.md §6.7). With a TokenCounter,
 // tasks whose solver prompt exceeds MaxPromptLength are dropped and the
 // batch is refilled by repeating uniformly chosen kept tasks, as the
 // reference does; if none fits, the batch is empty. It returns the batch and
@@ -739,8 +739,9 @@ func (t *Trainer) solverTasks(typ TaskType, step int) ([]Task, int) {
 	return kept, dropped
 }
 
-// proposeBatch is §7.3a: generate, parse and validate, learnability rollouts,
-// rewards, then append the valid tasks to the buffer. With RolloutN > 1 each
+// proposeBatch is the proposing half of step 2 in docs/AZR.md §7: generate,
+// parse and validate, learnability rollouts, rewards, then append the valid
+// tasks to the buffer. With RolloutN > 1 each
 // prompt gets RolloutN proposals (sequence j = prompt j/n, sample j%n).
 func (t *Trainer) proposeBatch(ctx context.Context, step int, typ TaskType, items []proposerItem) ([]scored, error) {
 	n := t.cfg.RolloutN
@@ -773,7 +774,7 @@ func (t *Trainer) proposeBatch(ctx context.Context, step int, typ TaskType, item
 		}
 		prompt := t.tpl.Render(SolveTextWith(typ, ps[j].Task, t.popts))
 		if !t.fits(prompt, t.cfg.MaxPromptLength) {
-			continue // filtered for length: p̄ forced to 0 (AZR-SPEC §4.3)
+			continue // filtered for length: p̄ forced to 0 (docs/AZR.md §4.3)
 		}
 		mcIdx = append(mcIdx, j)
 		mcReqs = append(mcReqs, GenRequest{Prompt: prompt, N: t.cfg.NSamples, Sampling: t.cfg.mcSampling(t.rng.Uint64())})
@@ -830,7 +831,8 @@ func (t *Trainer) proposeBatch(ctx context.Context, step int, typ TaskType, item
 	return out, nil
 }
 
-// solveBatch is §7.3b: generate answers and reward them (RolloutN per task).
+// solveBatch is the solving half of step 2 in docs/AZR.md §7: generate
+// answers and reward them (RolloutN per task).
 func (t *Trainer) solveBatch(ctx context.Context, step int, typ TaskType, tasks []Task) ([]scored, error) {
 	n := t.cfg.RolloutN
 	reqs := make([]GenRequest, len(tasks))

@@ -587,7 +587,7 @@ func applyPatch(s *runSettings, patch map[string]any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(s); err != nil {
-		return fmt.Errorf("config: %w", describeJSONError(err))
+		return describeJSONError(err)
 	}
 	return nil
 }
@@ -595,7 +595,8 @@ func applyPatch(s *runSettings, patch map[string]any) error {
 // describeJSONError names the key of a type mismatch in the config's terms.
 func describeJSONError(err error) error {
 	if te, ok := err.(*json.UnmarshalTypeError); ok {
-		return fmt.Errorf("key %q: a %s is not a valid %s", te.Field, te.Value, te.Type)
+		// Fields of the embedded rl.Config carry its type name in the path.
+		return fmt.Errorf("key %q: a %s is not a valid %s", strings.TrimPrefix(te.Field, "Config."), te.Value, te.Type)
 	}
 	return err
 }

@@ -289,7 +289,7 @@ pre { background: #f7f7f8; border: 1px solid #eee; border-radius: 4px; padding: 
 <div class="card"><b>{{pct .Signal.ValidProposalRate}}</b><span>valid proposals</span></div>
 <div class="card"><b>{{pct .Signal.LearnableShare}}</b><span>learnable (0 &lt; p̄ &lt; 1)</span></div>
 {{range $t, $v := .Signal.SolveRate}}<div class="card"><b>{{pct $v}}</b><span>solved: {{$t}}</span></div>
-{{end}}<div class="card"><b>{{if .Signal.ValidProposalRate}}{{f3 .Signal.ProgramDiversity}}{{else}}–{{end}}</b><span>program diversity (step)</span></div>
+{{end}}<div class="card"><b>{{if .Signal.ValidPrograms}}{{f3 .Signal.ProgramDiversity}}{{else}}–{{end}}</b><span>program diversity (step)</span></div>
 <div class="card"><b>{{f1 .Signal.ProposerResponseLen}} / {{f1 .Signal.SolverResponseLen}}</b><span>response tokens: proposer / solver</span></div>
 <div class="card"><b>{{f1 (index .Last.Seconds "total")}} s</b><span>step time (train {{f1 (index .Last.Seconds "train")}} s)</span></div>
 <div class="card"><b>{{.Last.UhOh}}</b><span>uh-oh flags so far</span></div>

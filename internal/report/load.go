@@ -11,7 +11,6 @@
 package report
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -177,21 +176,26 @@ func readLines(path string, f func([]byte) error) error {
 	return scanLines(path, file, f)
 }
 
-// scanLines calls f on each non-empty line; an error names the file and line.
+// scanLines calls f on each non-empty line; an error names the file and
+// line. A last line without its newline that does not parse is one the run
+// is writing right now: it is left for the next report, not an error.
 func scanLines(path string, in io.Reader, f func([]byte) error) error {
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), 64<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
+	data, err := io.ReadAll(in)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	lines := bytes.Split(data, []byte("\n"))
+	for i, raw := range lines {
+		line := bytes.TrimSpace(raw)
 		if len(line) == 0 {
 			continue
 		}
 		if err := f(line); err != nil {
-			return fmt.Errorf("%s:%d: %w", path, n, err)
+			if i == len(lines)-1 && !json.Valid(line) {
+				return nil // still being written
+			}
+			return fmt.Errorf("%s:%d: %w", path, i+1, err)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
 }

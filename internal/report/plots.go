@@ -112,7 +112,7 @@ func Charts(r *Run) []Chart {
 				perStep("valid proposal rate", st, func(m rl.StepMetrics) (float64, bool) { return always(m.Signal.ValidProposalRate) }),
 				perStep("learnable share (0 < p̄ < 1)", st, func(m rl.StepMetrics) (float64, bool) { return always(m.Signal.LearnableShare) }),
 				perStep("program diversity (step)", st, func(m rl.StepMetrics) (float64, bool) {
-					return m.Signal.ProgramDiversity, m.Signal.ValidProposalRate > 0
+					return m.Signal.ProgramDiversity, m.Signal.ValidPrograms > 0
 				}),
 			}},
 		{ID: "lengths", Title: "Response length (mean tokens)", YLabel: "tokens",

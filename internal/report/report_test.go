@@ -255,7 +255,8 @@ func TestLoadErrorsNameTheFileAndLine(t *testing.T) {
 	}{
 		{"no metrics file", map[string]string{}, "no metrics.jsonl: is this a run directory"},
 		{"no step yet", map[string]string{MetricsFile: "\n"}, "holds no step yet"},
-		{"corrupt line", map[string]string{MetricsFile: step1 + "\n{\"step\": 2, \"batc\n"}, "metrics.jsonl:2: unexpected end of JSON input"},
+		{"corrupt line", map[string]string{MetricsFile: step1 + "\n{\"step\": 2, \"batc\n" + step2 + "\n"}, "metrics.jsonl:2: unexpected end of JSON input"},
+		{"corrupt last line (with its newline)", map[string]string{MetricsFile: step1 + "\n{\"step\": 2, \"batc\n"}, "metrics.jsonl:2: unexpected end of JSON input"},
 		{"not JSON at all", map[string]string{MetricsFile: "hello\n"}, "metrics.jsonl:1: invalid character 'h'"},
 		{"no step field", map[string]string{MetricsFile: `{"batches":{}}` + "\n"}, `metrics.jsonl:1: no "step" field`},
 		{"neither step nor eval", map[string]string{MetricsFile: `{"step":1}` + "\n"}, `metrics.jsonl:1: neither a step record`},
@@ -271,6 +272,17 @@ func TestLoadErrorsNameTheFileAndLine(t *testing.T) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A report made while the run writes a line reads the lines before it.
+func TestLoadLeavesALineBeingWritten(t *testing.T) {
+	r, err := Load(writeFiles(t, map[string]string{MetricsFile: step1 + "\n" + step2[:40]}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Steps) != 1 || r.Steps[0].Step != 1 {
+		t.Errorf("steps %+v: want step 1 only", r.Steps)
 	}
 }
 
