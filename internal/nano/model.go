@@ -94,7 +94,9 @@ type RunDefaults struct {
 }
 
 // BuiltinRunDefaults returns the settings `run` uses with the built-in base
-// for every setting the user did not give.
+// for every setting the user did not give: the corpus's prompt settings and
+// responses as long as a third of the context.
 func BuiltinRunDefaults() RunDefaults {
-	return RunDefaults{Template: "r1", PromptStyle: "compact", References: 2, MaxResponseLength: 256}
+	return RunDefaults{Template: DefaultTemplate, PromptStyle: DefaultPromptStyle, References: DefaultReferences,
+		MaxResponseLength: DefaultModelContext / 3}
 }
