@@ -36,22 +36,29 @@ func syntheticNanoVocab(n int) Vocab {
 	return v
 }
 
+// nanoBenchThreads is AZR_NANO_BENCH_THREADS, default 1: on a machine shared
+// with other jobs, ggml's spinning thread barriers make two threads slower
+// and far noisier than one.
+func nanoBenchThreads() int {
+	if s, err := strconv.Atoi(os.Getenv("AZR_NANO_BENCH_THREADS")); err == nil && s > 0 {
+		return s
+	}
+	return 1
+}
+
 // BenchmarkNanoTrainVsDecode measures a full-parameter training step of the
 // nano shape of the pretraining plan (4 layers, 256 wide, 4 heads, ff 768,
 // vocabulary 2048, rows of 512) against the baseline it is judged by: a
 // forward pass of the same model and tokens through stock llama_decode
 // (F32, one 512-token batch). Reported: train_tok/s, decode_tok/s and
 // step/forward, how many forward passes one training step costs.
-// Env: AZR_NANO_BENCH_ROWS (rows per step, default 4), AZR_NANO_BENCH_THREADS.
+// Env: AZR_NANO_BENCH_ROWS (rows per step, default 4), AZR_NANO_BENCH_THREADS (default 1).
 func BenchmarkNanoTrainVsDecode(b *testing.B) {
 	shape := NanoShape{Layers: 4, Embd: 256, Heads: 4, KVHeads: 4, FF: 768, Context: 512, RopeTheta: 10000}
 	const seqLen = 512
-	nSeq, threads := 4, 2
+	nSeq, threads := 4, nanoBenchThreads()
 	if s, err := strconv.Atoi(os.Getenv("AZR_NANO_BENCH_ROWS")); err == nil && s > 0 {
 		nSeq = s
-	}
-	if s, err := strconv.Atoi(os.Getenv("AZR_NANO_BENCH_THREADS")); err == nil && s > 0 {
-		threads = s
 	}
 	v := syntheticNanoVocab(2048)
 	tr, err := NewNanoTrainer(shape, v, NanoTrainOptions{Threads: threads, Seed: 1})
@@ -136,7 +143,7 @@ func BenchmarkNanoWeightGradients(b *testing.B) {
 	}
 	ctx := context.Background()
 	mk := func(outprod bool) *NanoTrainer {
-		tr, err := NewNanoTrainer(shape, v, NanoTrainOptions{Threads: 2, Seed: 1})
+		tr, err := NewNanoTrainer(shape, v, NanoTrainOptions{Threads: nanoBenchThreads(), Seed: 1})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -188,7 +195,7 @@ func BenchmarkNanoBackwardHandVsAutodiff(b *testing.B) {
 		rows[i] = int32((i * 7919) % 2000)
 	}
 	ctx := context.Background()
-	tr, err := NewNanoTrainer(shape, v, NanoTrainOptions{Threads: 2, Seed: 1})
+	tr, err := NewNanoTrainer(shape, v, NanoTrainOptions{Threads: nanoBenchThreads(), Seed: 1})
 	if err != nil {
 		b.Fatal(err)
 	}

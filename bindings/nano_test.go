@@ -1,6 +1,7 @@
 package bindings
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -64,7 +65,9 @@ var testNanoShape = NanoShape{Layers: 2, Embd: 64, Heads: 4, KVHeads: 2, FF: 96,
 func newTestNano(t testing.TB, o NanoTrainOptions) *NanoTrainer {
 	t.Helper()
 	if o.Threads == 0 {
-		o.Threads = 2
+		// One thread: these graphs are small, and on a busy machine every
+		// node's thread barrier costs more than the node itself.
+		o.Threads = 1
 	}
 	tr, err := NewNanoTrainer(testNanoShape, testNanoVocab(), o)
 	if err != nil {
@@ -125,7 +128,13 @@ func TestNanoLossFallsOnRepetitiveCorpus(t *testing.T) {
 // the training graph: F32 within 1e-4 (different kernels and summation
 // order), Q8_0 and Q4_0 close to it.
 func TestNanoGGUFLoadsInLlamaAndMatchesTrainingLogits(t *testing.T) {
-	tr := newTestNano(t, NanoTrainOptions{Seed: 5, InitStd: 0.1})
+	v := testNanoVocab()
+	v.ChatTemplate = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+	tr, err := NewNanoTrainer(testNanoShape, v, NanoTrainOptions{Seed: 5, InitStd: 0.1, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
 	rows := repetitiveRows(2, 24, testPattern)
 	for i := 0; i < 5; i++ { // move off the initial weights so logits are not all near zero
 		if _, err := tr.Step(context.Background(), rows, 2, 24, nil, 1e-2); err != nil {
@@ -139,7 +148,6 @@ func TestNanoGGUFLoadsInLlamaAndMatchesTrainingLogits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := testNanoVocab()
 	for _, tc := range []struct {
 		quant    string
 		fileType string
@@ -155,7 +163,7 @@ func TestNanoGGUFLoadsInLlamaAndMatchesTrainingLogits(t *testing.T) {
 			if err := tr.Save(path, tc.quant); err != nil {
 				t.Fatal(err)
 			}
-			m, err := LoadModel(path, ModelOptions{Threads: 2})
+			m, err := LoadModel(path, ModelOptions{Threads: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -164,6 +172,9 @@ func TestNanoGGUFLoadsInLlamaAndMatchesTrainingLogits(t *testing.T) {
 			if info.Arch != "qwen2" || info.Layers != 2 || info.Embedding != 64 || info.Heads != 4 || info.KVHeads != 2 ||
 				info.FeedForward != 96 || info.Vocab != len(v.Tokens) || info.TrainContext != 64 || info.EOS != v.EOS || info.EOT != v.EOT {
 				t.Errorf("llama.cpp reads %+v", info)
+			}
+			if !info.HasChatTemplate {
+				t.Errorf("the chat template was not written")
 			}
 			if !strings.Contains(info.FileType, tc.fileType) {
 				t.Errorf("file type %q, want %q", info.FileType, tc.fileType)
@@ -263,7 +274,7 @@ func nanoTensorSizes(s NanoShape, vocab int) (names []string, sizes []int) {
 // The hand-built backward against central finite differences of the loss,
 // for the largest-gradient entries of every tensor (weighted loss, GQA).
 func TestNanoGradientsMatchFiniteDifferences(t *testing.T) {
-	tr := newTestNano(t, NanoTrainOptions{Seed: 7, InitStd: 0.15})
+	tr := newTestNano(t, NanoTrainOptions{Seed: 7, InitStd: 0.15, HeadChunk: 5}) // 16 rows: loss head chunks of 5, 5, 5, 1
 	// Move the norm gains and biases off 1 and 0 so their gradients are generic.
 	p0, err := tr.Params()
 	if err != nil {
@@ -336,11 +347,11 @@ func TestNanoGradientsMatchFiniteDifferences(t *testing.T) {
 }
 
 func TestNanoDeterministicBySeed(t *testing.T) {
-	rows := repetitiveRows(3, 16, testPattern)
-	run := func(seed uint64) []float32 {
-		tr := newTestNano(t, NanoTrainOptions{Seed: seed})
-		for i := 0; i < 3; i++ {
-			if _, err := tr.Step(context.Background(), rows, 3, 16, nil, 1e-2); err != nil {
+	rows := repetitiveRows(2, 12, testPattern)
+	run := func(seed uint64, threads int) []float32 {
+		tr := newTestNano(t, NanoTrainOptions{Seed: seed, Threads: threads})
+		for i := 0; i < 2; i++ {
+			if _, err := tr.Step(context.Background(), rows, 2, 12, nil, 1e-2); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -350,9 +361,12 @@ func TestNanoDeterministicBySeed(t *testing.T) {
 		}
 		return p
 	}
-	a, b, c := run(11), run(11), run(12)
+	a, b, c := run(11, 1), run(11, 1), run(12, 1)
 	if d := maxAbsDiff(a, b); d != 0 {
-		t.Errorf("same seed, same data, same threads: weights differ by %g", d)
+		t.Errorf("same seed, same data, one thread: weights differ by %g", d)
+	}
+	if d := maxAbsDiff(run(11, 2), run(11, 2)); d != 0 {
+		t.Errorf("same seed, same data, two threads: weights differ by %g", d)
 	}
 	if d := maxAbsDiff(a, c); d == 0 {
 		t.Errorf("different seeds gave identical weights")
@@ -373,6 +387,7 @@ func TestNanoOpenContinueAndExactResume(t *testing.T) {
 		}
 	}
 	model, state := filepath.Join(dir, "m.gguf"), filepath.Join(dir, "m.state")
+	a.SetName("nano resume test")
 	if err := a.Save(model, "f32"); err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +402,7 @@ func TestNanoOpenContinueAndExactResume(t *testing.T) {
 	}
 	wantParams, _ := a.Params()
 
-	b, err := OpenNanoTrainer(model, NanoTrainOptions{Threads: 2})
+	b, err := OpenNanoTrainer(model, NanoTrainOptions{Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,13 +431,21 @@ func TestNanoOpenContinueAndExactResume(t *testing.T) {
 	if d := maxAbsDiff(got, wantParams); d != 0 {
 		t.Errorf("resumed training differs from uninterrupted training by %g", d)
 	}
+	// A reopened model keeps its name in the files it writes.
+	again := filepath.Join(dir, "again.gguf")
+	if err := b.Save(again, "q8_0"); err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := os.ReadFile(again); !bytes.Contains(raw, []byte("nano resume test")) {
+		t.Errorf("the reopened model's file lost general.name")
+	}
 	// The state no longer matches b's weights (they moved): refused.
 	if err := b.LoadState(state); err == nil || !strings.Contains(err.Error(), "weights") {
 		t.Errorf("loading a state onto other weights: err = %v, want a fingerprint mismatch", err)
 	}
 
 	// Open without state and keep training: "more pretraining".
-	c, err := OpenNanoTrainer(model, NanoTrainOptions{Threads: 2})
+	c, err := OpenNanoTrainer(model, NanoTrainOptions{Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,6 +474,12 @@ func TestNanoRejectsBadInput(t *testing.T) {
 		{"heads not divisible by kv heads", NanoShape{Layers: 1, Embd: 64, Heads: 4, KVHeads: 3, FF: 96, Context: 64}, "divide by kv heads"},
 		{"odd head size", NanoShape{Layers: 1, Embd: 60, Heads: 4, KVHeads: 4, FF: 96, Context: 64}, "even"},
 	}
+	t.Run("options/negative weight decay", func(t *testing.T) {
+		_, err := NewNanoTrainer(testNanoShape, v, NanoTrainOptions{WeightDecay: -0.1})
+		if !errors.Is(err, ErrInvalidArg) || !strings.Contains(err.Error(), "weight decay") {
+			t.Errorf("err = %v", err)
+		}
+	})
 	for _, tc := range shapeCases {
 		t.Run("shape/"+tc.name, func(t *testing.T) {
 			_, err := NewNanoTrainer(tc.shape, v, NanoTrainOptions{})
@@ -622,7 +651,7 @@ func TestNanoCancellation(t *testing.T) {
 	ctx, cancel2 := context.WithTimeout(context.Background(), full/20)
 	defer cancel2()
 	_, err := tr.Step(ctx, rows, 8, 64, nil, 1e-3)
-	if !errors.Is(err, ErrCancelled) {
+	if !errors.Is(err, ErrCancelled) || !strings.HasPrefix(err.Error(), "nano step: cancelled: context deadline exceeded") {
 		t.Fatalf("cancelled mid-step (after %v of a %v step): err = %v", full/20, full, err)
 	}
 	after, _ := tr.Params()
@@ -632,13 +661,16 @@ func TestNanoCancellation(t *testing.T) {
 	if tr.Steps() != 1 {
 		t.Errorf("step count %d, want 1", tr.Steps())
 	}
+	if _, err := tr.Step(context.Background(), rows, 8, 64, nil, 1e-3); err != nil || tr.Steps() != 2 {
+		t.Errorf("a step after a cancelled one: err = %v, steps = %d", err, tr.Steps())
+	}
 }
 
 // ggml's automatic backward (on this graph with no KV-cache views it works
 // on the pinned version) is an independent oracle for every gradient of the
 // hand-built backward.
 func TestNanoHandBackwardMatchesGGMLAutodiff(t *testing.T) {
-	tr := newTestNano(t, NanoTrainOptions{Seed: 9, InitStd: 0.1})
+	tr := newTestNano(t, NanoTrainOptions{Seed: 9, InitStd: 0.1, HeadChunk: 7}) // 36 rows in chunks of 7
 	rows := repetitiveRows(3, 12, testPattern)
 	ctx := context.Background()
 	hand, gh, err := tr.Grads(ctx, rows, 3, 12, nil)
@@ -667,5 +699,62 @@ func TestNanoHandBackwardMatchesGGMLAutodiff(t *testing.T) {
 	}
 	if _, _, err := tr.grads(ctx, rows, 3, 12, make([]float32, 36), gradsAutodiff); !errors.Is(err, ErrInvalidArg) {
 		t.Errorf("autodiff with token weights: err = %v, want invalid argument", err)
+	}
+}
+
+// Weight decay shrinks the matrices (embeddings included) and leaves biases
+// and norm gains alone: one step with and without it differs exactly there.
+func TestNanoWeightDecayOnMatricesOnly(t *testing.T) {
+	rows := repetitiveRows(2, 8, testPattern)
+	step := func(wd float32) []float32 {
+		tr := newTestNano(t, NanoTrainOptions{Seed: 4, WeightDecay: wd})
+		if _, err := tr.Step(context.Background(), rows, 2, 8, nil, 1e-2); err != nil {
+			t.Fatal(err)
+		}
+		p, _ := tr.Params()
+		return p
+	}
+	plain, decayed := step(0), step(0.5)
+	names, sizes := nanoTensorSizes(testNanoShape, testNanoVocabSize())
+	off := 0
+	for i, n := range names {
+		d := maxAbsDiff(plain[off:off+sizes[i]], decayed[off:off+sizes[i]])
+		vector := strings.Contains(n, "norm") || strings.Contains(n, "bias")
+		if vector && d != 0 {
+			t.Errorf("%s changed by %g under weight decay", n, d)
+		}
+		if !vector && d == 0 {
+			t.Errorf("%s is not decayed", n)
+		}
+		off += sizes[i]
+	}
+}
+
+func testNanoVocabSize() int { return len(testNanoVocab().Tokens) }
+
+// Chunking the vocabulary-sized loss head changes memory, not results.
+func TestNanoHeadChunksGiveTheSameGradients(t *testing.T) {
+	rows := repetitiveRows(3, 10, testPattern)
+	weights := make([]float32, 30)
+	for i := range weights {
+		weights[i] = float32(i%4) / 3
+	}
+	grads := func(chunk int) (NanoResult, []float32) {
+		tr := newTestNano(t, NanoTrainOptions{Seed: 2, HeadChunk: chunk})
+		r, g, err := tr.Grads(context.Background(), rows, 3, 10, weights)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, g
+	}
+	whole, gw := grads(0)
+	for _, chunk := range []int{1, 4, 29, 30} {
+		r, g := grads(chunk)
+		if math.Abs(r.Loss-whole.Loss) > 1e-6 {
+			t.Errorf("chunk %d: loss %.8f, unchunked %.8f", chunk, r.Loss, whole.Loss)
+		}
+		if d := maxAbsDiff(g, gw); d > 1e-6 {
+			t.Errorf("chunk %d: gradients differ by %g", chunk, d)
+		}
 	}
 }

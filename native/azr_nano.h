@@ -50,6 +50,8 @@ typedef struct {
     float beta1, beta2, eps, weight_decay; /* AdamW; decay applies to matrices only */
     float grad_clip;     /* global-norm clip; <= 0 = off */
     float init_std;      /* std-dev of the initial matrices; <= 0 = 0.02 */
+    int32_t head_chunk;  /* rows per chunk of the vocabulary-sized loss head (memory vs. per-op
+                            overhead); <= 0 = auto, about 64 MiB per [vocab, rows] tensor */
 } azr_nano_params;
 
 azr_nano_params azr_nano_default_params(void);
@@ -110,8 +112,8 @@ azr_status azr_nano_set_params(azr_nano *nano, const float *in, int64_t n, char 
 
 /* Writes the model as a qwen2 GGUF: quant "f32", "f16", "q8_0" or "q4_0"
  * (matrices whose rows do not divide the block fall back to Q8_0, then F16;
- * q4_0 keeps the tied embeddings at Q8_0). name = general.name (NULL = a
- * default). The file also records azr.nano.* metadata: a fingerprint of the
+ * q4_0 keeps the tied embeddings at Q8_0). name = general.name (NULL = the
+ * name of the file the model was opened from, else a default). The file also records azr.nano.* metadata: a fingerprint of the
  * F32 weights, the optimizer step and the seed. Written to a temporary name
  * and renamed. */
 azr_status azr_nano_save(const azr_nano *nano, const char *path, const char *quant, const char *name, char *err,

@@ -94,6 +94,26 @@ azr_status azr_lora_set_params(azr_lora *lora, const float *in, int64_t n, char 
  * are the live parameters. Detach it from every context before freeing lora. */
 void *azr_lora_llama_adapter(azr_lora *lora);
 
+/* ---------------------------------------------------------------- merge */
+
+/* Type of the merged matrices: KEEP requantizes each to its type in the base. */
+enum { AZR_MERGE_KEEP = 0, AZR_MERGE_F32 = 1, AZR_MERGE_F16 = 2, AZR_MERGE_Q8_0 = 3, AZR_MERGE_Q4_0 = 4, AZR_MERGE_Q4_K = 5 };
+
+typedef struct {
+    int32_t n_merged;   /* matrices with the adapter folded in */
+    int32_t n_tensors;  /* tensors in the file */
+    double delta_rel;   /* ||scale B A|| / ||W|| over the merged matrices (before requantizing) */
+} azr_merge_info;
+
+/* Writes a standalone model: the GGUF file at base_path (which must be the
+ * adapter's base) with every adapted matrix W replaced by W + alpha/rank * B A
+ * (exactly what llama.cpp computes with the adapter attached), quantized as
+ * `quant` asks; every other tensor and all metadata are copied. The whole base
+ * is read into memory. Written to a temporary name and renamed. n_threads <= 0:
+ * all cores. info may be NULL. */
+azr_status azr_lora_merge(const azr_lora *lora, const char *base_path, const char *out_path, int32_t quant, int32_t n_threads,
+                          azr_merge_info *info, char *err, size_t err_cap);
+
 /* ---------------------------------------------------------------- trainer */
 
 typedef struct azr_trainer azr_trainer;

@@ -10,14 +10,31 @@
 //   x0 = E[tokens]       dE += scatter-add of dx0 into the token rows
 //   logits = Eᵀ z        dE += z dlogitsᵀ (the head is tied to the embeddings)
 // Files (GGUF, optimizer state) are in nano_gguf.cpp.
+//
+// Choices, measured with the nano benchmarks in bindings/nano_bench_test.go:
+// ggml's automatic backward works on this graph (no KV-cache views) and is
+// kept as the test oracle (azr_nano_grads mode 1), but it cannot express the
+// stable weighted loss (the row max has no backward; log(softmax) with zero
+// weights gives 0 * -inf), and it is slower (autodiff/hand 1.38, one
+// thread; 1.01 before attention's dV and dK moved to OUT_PROD, which needs no
+// transposed copy of the seqLen² matrices). Weight gradients as a GEMM on
+// transposed copies or as OUT_PROD measure the same (outprod/gemm 0.91, 1.08,
+// 1.03 in three runs).
+// Development switches: AZR_NANO_WGRAD=outprod, AZR_NANO_PROFILE=1 (time per
+// op kind), AZR_NANO_DEBUG=1 (graph size and compute buffer).
 #include "nano_internal.h"
 
 #include "ggml-cpu.h"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "ggml-impl.h" // ggml_graph_view, for the profiler
+#pragma GCC diagnostic pop
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <thread>
 
 using namespace azr;
@@ -78,8 +95,11 @@ struct builder {
     // token axis on transposed copies (ggml's MUL_MAT path), or OUT_PROD.
     ggml_tensor *wgrad(ggml_tensor *z, ggml_tensor *dy) {
         if (outprod_wgrad) return ggml_out_prod(ctx, z, dy);
-        return ggml_mul_mat(ctx, T_(z), T_(dy));
+        ggml_tensor *&zt = transposed[z]; // Q/K/V share their input, as do gate/up: transpose it once
+        if (!zt) zt = T_(z);
+        return ggml_mul_mat(ctx, zt, T_(dy));
     }
+    std::map<ggml_tensor *, ggml_tensor *> transposed;
 
     // The CPU kernels of RMS_NORM_BACK and SOFT_MAX_BACK may take over an
     // input's memory (ggml-alloc's in-place list) but read it after writing
@@ -114,18 +134,28 @@ struct builder {
     }
 };
 
+// Rows per chunk of the loss head: the caller's choice, or ~64 MiB per
+// [V, rows] F32 tensor; chunk-local flat indices row * V + y stay in int32.
+int head_chunk_rows(const azr_nano *nn, int n) {
+    const int64_t V = nn->shape.n_vocab;
+    int64_t c = nn->p.head_chunk > 0 ? nn->p.head_chunk : std::max<int64_t>(1, (16ll << 20) / V);
+    c = std::min<int64_t>(c, (int64_t)(INT32_MAX - 1) / V);
+    return (int)std::max<int64_t>(1, std::min<int64_t>(c, n));
+}
+
 std::unique_ptr<nano_graph> build_graph(azr_nano *nn, nano_mode mode, int S, int T) {
     auto g = std::make_unique<nano_graph>();
     g->mode = mode;
     g->S = S;
     g->T = T;
+    g->chunk = head_chunk_rows(nn, S * T);
     const size_t max_nodes = 16384;
     ggml_init_params ip = {ggml_tensor_overhead() * max_nodes * 2 + ggml_graph_overhead_custom(max_nodes, false), nullptr, true};
     g->ctx = ggml_init(ip);
     if (!g->ctx) throw std::bad_alloc();
     ggml_context *ctx = g->ctx;
     const azr_nano_shape &sh = nn->shape;
-    builder b{nn, ctx, nullptr, S, T, S * T, sh.n_embd, sh.n_head, sh.n_head_kv, sh.n_embd / sh.n_head, false};
+    builder b{nn, ctx, nullptr, S, T, S * T, sh.n_embd, sh.n_head, sh.n_head_kv, sh.n_embd / sh.n_head, false, {}};
     b.outprod_wgrad = getenv("AZR_NANO_WGRAD") && std::string(getenv("AZR_NANO_WGRAD")) == "outprod";
     g->gf = ggml_new_graph_custom(ctx, max_nodes, mode == NANO_AUTO);
     b.gf = g->gf;
@@ -174,7 +204,8 @@ std::unique_ptr<nano_graph> build_graph(azr_nano *nn, nano_mode mode, int S, int
     ggml_tensor *xL = x;
     ggml_tensor *rf = ggml_rms_norm(ctx, xL, eps);
     ggml_tensor *zf = ggml_mul(ctx, rf, nn->output_norm);
-    ggml_tensor *logits = ggml_mul_mat(ctx, nn->tok_embd, zf); // [V, n]: the head is the embedding matrix
+    // Whole-batch logits for the logits and autodiff graphs; the loss graphs make them chunk by chunk below.
+    ggml_tensor *logits = mode == NANO_LOGITS || mode == NANO_AUTO ? ggml_mul_mat(ctx, nn->tok_embd, zf) : nullptr; // [V, n]
     if (mode == NANO_LOGITS) {
         g->logits = logits;
         ggml_set_output(logits);
@@ -210,25 +241,6 @@ std::unique_ptr<nano_graph> build_graph(azr_nano *nn, nano_mode mode, int S, int
         return g;
     }
 
-    // log p(y_r) = (logit_y - c) - log Σ exp(logit - c) with c the row max: stable for any logits.
-    g->tgt = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n); // flat index r * V + y_r
-    ggml_set_input(g->tgt);
-    ggml_tensor *c = ggml_pool_2d(ctx, ggml_reshape_4d(ctx, logits, V, n, 1, 1), GGML_OP_POOL_MAX, V, 1, V, 1, 0, 0);
-    ggml_tensor *shl = ggml_sub(ctx, logits, ggml_reshape_2d(ctx, c, 1, n));
-    ggml_tensor *lse = ggml_log(ctx, ggml_sum_rows(ctx, ggml_exp(ctx, shl))); // [1, n]
-    ggml_tensor *ly = ggml_get_rows(ctx, ggml_reshape_2d(ctx, shl, 1, (int64_t)V * n), g->tgt);
-    g->logp = ggml_sub(ctx, ggml_reshape_2d(ctx, ly, 1, n), lse);
-    ggml_set_output(g->logp);
-    ggml_build_forward_expand(gf, g->logp);
-    if (mode == NANO_LOSS) return g;
-
-    // dlogits = w_r (softmax - onehot(y_r)), w_r = weight_r / Σ weights.
-    g->w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
-    ggml_set_input(g->w);
-    ggml_tensor *dl = ggml_mul(ctx, ggml_soft_max(ctx, logits), g->w);
-    ggml_tensor *onehot = ggml_get_rows_back(ctx, ggml_scale(ctx, g->w, -1.0f), g->tgt, ggml_reshape_2d(ctx, logits, 1, (int64_t)V * n));
-    dl = ggml_add(ctx, dl, ggml_reshape_2d(ctx, onehot, V, n));
-
     std::vector<ggml_tensor *> grad_of(nn->params.size(), nullptr);
     auto index_of = [&](ggml_tensor *p) -> size_t {
         return (size_t)(std::find(nn->params.begin(), nn->params.end(), p) - nn->params.begin());
@@ -241,8 +253,47 @@ std::unique_ptr<nano_graph> build_graph(azr_nano *nn, nano_mode mode, int S, int
         set_grad(gain, ggml_repeat_back(ctx, ggml_mul(ctx, dy, normed), gain));
     };
 
-    set_grad(nn->tok_embd, b.wgrad(zf, dl));
-    ggml_tensor *dzf = ggml_mul_mat(ctx, b.T_(nn->tok_embd), dl); // [E, n]
+    // The vocabulary-sized head runs in chunks of rows, so only one chunk's
+    // [V, rows] tensors are alive at a time. Expanding each chunk's results
+    // as they are made fixes that order (each concat takes the chunks before
+    // it as its first source).
+    const bool train = mode == NANO_TRAIN;
+    g->tgt = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n); // chunk-local flat index (r - r0) * V + y_r
+    ggml_set_input(g->tgt);
+    if (train) {
+        g->w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n); // weight_r / Σ weights
+        ggml_set_input(g->w);
+    }
+    auto rows_of = [&](ggml_tensor *t, int r0, int nr) { return ggml_view_2d(ctx, t, t->ne[0], nr, t->nb[1], (size_t)r0 * t->nb[1]); };
+    auto cat = [&](ggml_tensor *acc, ggml_tensor *t) { return acc ? ggml_concat(ctx, acc, t, 1) : t; };
+    ggml_tensor *ET = train ? b.T_(nn->tok_embd) : nullptr; // [V, E]
+    ggml_tensor *dzf = nullptr;
+    for (int r0 = 0; r0 < n; r0 += g->chunk) {
+        const int nr = std::min(g->chunk, n - r0);
+        ggml_tensor *zc = rows_of(zf, r0, nr);
+        ggml_tensor *lg = ggml_mul_mat(ctx, nn->tok_embd, zc); // [V, nr]
+        ggml_tensor *tgt = ggml_view_1d(ctx, g->tgt, nr, (size_t)r0 * sizeof(int32_t));
+        // log p(y) = (z_y - c) - log Σ exp(z - c) with c the row max: stable for any logits.
+        ggml_tensor *c = ggml_pool_2d(ctx, ggml_reshape_4d(ctx, lg, V, nr, 1, 1), GGML_OP_POOL_MAX, V, 1, V, 1, 0, 0);
+        ggml_tensor *shl = ggml_sub(ctx, lg, ggml_reshape_2d(ctx, c, 1, nr));
+        ggml_tensor *lse = ggml_log(ctx, ggml_sum_rows(ctx, ggml_exp(ctx, shl))); // [1, nr]
+        ggml_tensor *ly = ggml_get_rows(ctx, ggml_reshape_2d(ctx, shl, 1, (int64_t)V * nr), tgt);
+        g->logp = cat(g->logp, ggml_sub(ctx, ggml_reshape_2d(ctx, ly, 1, nr), lse));
+        ggml_build_forward_expand(gf, g->logp);
+        if (!train) continue;
+        // dlogits = w_r (softmax - onehot(y_r))
+        ggml_tensor *wc = rows_of(g->w, r0, nr);
+        ggml_tensor *dl = ggml_mul(ctx, ggml_soft_max(ctx, lg), wc);
+        ggml_tensor *onehot = ggml_get_rows_back(ctx, ggml_scale(ctx, wc, -1.0f), tgt, ggml_reshape_2d(ctx, lg, 1, (int64_t)V * nr));
+        dl = ggml_add(ctx, dl, ggml_reshape_2d(ctx, onehot, V, nr));
+        set_grad(nn->tok_embd, b.wgrad(zc, dl));
+        ggml_build_forward_expand(gf, grad_of[index_of(nn->tok_embd)]);
+        dzf = cat(dzf, ggml_mul_mat(ctx, ET, dl)); // [E, nr]
+        ggml_build_forward_expand(gf, dzf);
+    }
+    ggml_set_output(g->logp);
+    if (!train) return g;
+
     norm_grad(dzf, rf, nn->output_norm);
     ggml_tensor *dx = b.keep_inputs(ggml_rms_norm_back(ctx, ggml_mul(ctx, dzf, nn->output_norm), xL, eps));
     for (int il = sh.n_layer - 1; il >= 0; il--) {
@@ -264,10 +315,13 @@ std::unique_ptr<nano_graph> build_graph(azr_nano *nn, nano_mode mode, int S, int
         ggml_tensor *dO = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, do2, hd, nh, T, S), 0, 2, 1, 3)); // [hd, Tq, nh, S]
         ggml_tensor *Vx = b.regroup(a.Vg), *Kx = b.regroup(a.Kg);
         ggml_tensor *dP = ggml_mul_mat(ctx, Vx, dO);                   // [Tk, Tq, nh, S]
-        ggml_tensor *dVx = ggml_mul_mat(ctx, b.T_(dO), b.T_(a.P));      // [hd, Tk, nh, S]
+        // dV = dO Pᵀ and dK = Q dXᵀ contract over the query axis, which is
+        // the second axis of both operands: OUT_PROD, no transposed copies
+        // of the [Tk, Tq] matrices.
+        ggml_tensor *dVx = ggml_out_prod(ctx, dO, a.P);                 // [hd, Tk, nh, S]
         ggml_tensor *dX = b.keep_inputs(ggml_soft_max_ext_back(ctx, dP, a.P, kq_scale, 0.0f)); // [Tk, Tq, nh, S]
         ggml_tensor *dQ = ggml_mul_mat(ctx, b.T_(Kx), dX);              // [hd, Tq, nh, S]
-        ggml_tensor *dKx = ggml_mul_mat(ctx, b.T_(a.Q), b.T_(dX));      // [hd, Tk, nh, S]
+        ggml_tensor *dKx = ggml_out_prod(ctx, a.Q, dX);                 // [hd, Tk, nh, S]
         ggml_tensor *dK = b.rope(b.group_sum(dKx, a.Kg), g->pos, true);
         ggml_tensor *dV = b.group_sum(dVx, a.Vg);
         ggml_tensor *dQ3 = b.rope(ggml_reshape_3d(ctx, ggml_cont(ctx, ggml_permute(ctx, dQ, 0, 2, 1, 3)), hd, nh, n), g->pos, true);
@@ -310,9 +364,7 @@ azr_status check_batch(const azr_nano *nn, const int32_t *tokens, int32_t n_seq,
         return fail(err, err_cap, AZR_ERR_CONTEXT_FULL, "%s: rows of %d tokens exceed the model's context of %d", what, seq_len,
                     nn->shape.n_ctx);
     const int64_t n = (int64_t)n_seq * seq_len;
-    if (n * (int64_t)nn->shape.n_vocab >= INT32_MAX)
-        return fail(err, err_cap, AZR_ERR_INVALID_ARG, "%s: %lld token rows x %d vocabulary entries is too large for one step; use fewer rows",
-                    what, (long long)n, nn->shape.n_vocab);
+    if (n > INT32_MAX / 2) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "%s: %lld token rows is too many for one step", what, (long long)n);
     const int64_t total = (int64_t)n_seq * (seq_len + 1);
     for (int64_t i = 0; i < total; i++)
         if (tokens[i] < 0 || tokens[i] >= nn->shape.n_vocab)
@@ -348,6 +400,34 @@ nano_graph *graph_for(azr_nano *nn, nano_mode mode, int S, int T) {
     return slot.get();
 }
 
+// AZR_NANO_PROFILE=1: computes the graph node by node and prints the time
+// per op kind to stderr (a development aid; slower than a whole-graph run).
+ggml_status profile_compute(azr_nano *nn, ggml_cgraph *gf) {
+    std::map<std::string, std::pair<double, int>> by_op;
+    double total = 0;
+    for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
+        ggml_cgraph one = ggml_graph_view(gf, i, i + 1);
+        const auto t0 = clock_type::now();
+        const ggml_status st = ggml_backend_graph_compute(nn->backend, &one);
+        if (st != GGML_STATUS_SUCCESS) return st;
+        const double dt = std::chrono::duration<double>(clock_type::now() - t0).count();
+        ggml_tensor *nd = ggml_graph_node(gf, i);
+        std::string key = ggml_op_desc(nd);
+        if (nd->op == GGML_OP_MUL_MAT || nd->op == GGML_OP_OUT_PROD)
+            key += nd->src[0]->buffer == nn->wbuf ? " weight" : nd->ne[2] * nd->ne[3] > 1 ? " attention" : " other";
+        auto &e = by_op[key];
+        e.first += dt;
+        e.second++;
+        total += dt;
+    }
+    std::vector<std::pair<double, std::string>> rows;
+    for (auto &kv : by_op) rows.push_back({kv.second.first, kv.first});
+    std::sort(rows.rbegin(), rows.rend());
+    fprintf(stderr, "azr nano profile: %.3f s over %d nodes\n", total, ggml_graph_n_nodes(gf));
+    for (auto &r : rows) fprintf(stderr, "  %-20s %8.3f s %5.1f%%  (%d nodes)\n", r.second.c_str(), r.first, 100 * r.first / total, by_op[r.second].second);
+    return GGML_STATUS_SUCCESS;
+}
+
 // Runs one batch through the graph of mode; returns the weighted loss.
 azr_status run_batch(azr_nano *nn, nano_mode mode, const int32_t *tokens, int32_t n_seq, int32_t seq_len, const float *weights,
                      double wsum, nano_graph **out, double *loss, char *err, size_t err_cap) {
@@ -361,7 +441,7 @@ azr_status run_batch(azr_nano *nn, nano_mode mode, const int32_t *tokens, int32_
             const int32_t *row = tokens + (size_t)s * (T + 1);
             in[(size_t)rr] = row[t];
             pos[(size_t)rr] = t;
-            tgt[(size_t)rr] = rr * V + row[t + 1];
+            tgt[(size_t)rr] = (rr % g->chunk) * V + row[t + 1];
             w[(size_t)rr] = (float)((weights ? weights[rr] : 1.0) / wsum);
         }
     for (int q = 0; q < T; q++)
@@ -373,13 +453,13 @@ azr_status run_batch(azr_nano *nn, nano_mode mode, const int32_t *tokens, int32_
     if (g->w) ggml_backend_tensor_set(g->w, w.data(), 0, ggml_nbytes(g->w));
     if (g->labels) {
         std::vector<float> onehot((size_t)n * V, 0.0f);
-        for (int i = 0; i < n; i++) onehot[(size_t)tgt[(size_t)i]] = 1.0f;
+        for (int i = 0; i < n; i++) onehot[(size_t)i * V + (size_t)(tgt[(size_t)i] % V)] = 1.0f;
         ggml_backend_tensor_set(g->labels, onehot.data(), 0, ggml_nbytes(g->labels));
         ggml_graph_reset(g->gf); // loss gradient 1, every other gradient 0
     }
     ggml_backend_cpu_set_n_threads(nn->backend, nn->n_threads);
     ggml_backend_cpu_set_abort_callback(nn->backend, abort_requested, nn);
-    const ggml_status st = ggml_backend_graph_compute(nn->backend, g->gf);
+    const ggml_status st = getenv("AZR_NANO_PROFILE") ? profile_compute(nn, g->gf) : ggml_backend_graph_compute(nn->backend, g->gf);
     if (st == GGML_STATUS_ABORTED || nn->cancel.load()) return fail(err, err_cap, AZR_ERR_CANCELLED, "nano: cancelled");
     if (st != GGML_STATUS_SUCCESS) return fail(err, err_cap, AZR_ERR_INTERNAL, "nano: graph compute failed (status %d)", (int)st);
     if (g->loss) {
@@ -414,6 +494,7 @@ azr_status check_params(const azr_nano_params &p, char *err, size_t err_cap) {
     if (!(p.eps > 0) || !std::isfinite(p.eps)) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "nano: eps must be > 0, got %g", p.eps);
     if (!(p.weight_decay >= 0) || !std::isfinite(p.weight_decay))
         return fail(err, err_cap, AZR_ERR_INVALID_ARG, "nano: weight decay must be >= 0, got %g", p.weight_decay);
+    if (p.head_chunk < 0) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "nano: head chunk must be >= 0, got %d", p.head_chunk);
     if (!std::isfinite(p.grad_clip) || !std::isfinite(p.init_std))
         return fail(err, err_cap, AZR_ERR_INVALID_ARG, "nano: grad clip and init std must be finite");
     return AZR_OK;

@@ -185,7 +185,7 @@ extern "C" azr_status azr_nano_save(const azr_nano *nn, const char *path, const 
         if (!g || !meta) return fail(err, err_cap, AZR_ERR_NOMEM, "nano save: out of memory");
 
         gguf_set_val_str(g, "general.architecture", kArch);
-        gguf_set_val_str(g, "general.name", name && *name ? name : "azr-native nano");
+        gguf_set_val_str(g, "general.name", name && *name ? name : !nn->name.empty() ? nn->name.c_str() : "azr-native nano");
         gguf_set_val_u32(g, "general.file_type", qc->ftype);
         gguf_set_val_u32(g, kv_key("block_count").c_str(), (uint32_t)s.n_layer);
         gguf_set_val_u32(g, kv_key("context_length").c_str(), (uint32_t)s.n_ctx);
@@ -306,6 +306,7 @@ extern "C" azr_status azr_nano_open(const char *path, const azr_nano_params *par
         v.eot = r.id("tokenizer.ggml.eot_token_id");
         v.pad = r.id("tokenizer.ggml.padding_token_id");
         v.chat_template = r.str("tokenizer.chat_template");
+        nn->name = r.str("general.name");
         std::string why = check_nano_vocab(v);
         if (!why.empty()) return fail(err, err_cap, AZR_ERR_BAD_MODEL, "open nano %s: %s", path, why.c_str());
         s.n_vocab = (int32_t)v.tokens.size();

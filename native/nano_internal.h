@@ -39,6 +39,7 @@ enum nano_mode { NANO_LOGITS, NANO_LOSS, NANO_TRAIN, NANO_AUTO };
 struct nano_graph {
     nano_mode mode = NANO_LOSS;
     int S = 0, T = 0;
+    int chunk = 1; // rows per chunk of the vocabulary-sized loss head
     ggml_context *ctx = nullptr;
     ggml_cgraph *gf = nullptr;
     ggml_gallocr_t galloc = nullptr;
@@ -62,6 +63,7 @@ struct azr_nano {
     azr_nano_shape shape{};
     azr_nano_params p{};
     azr::nano_vocab vocab;
+    std::string name; // general.name of the file it was opened from ("" for a new model)
     int n_threads = 1;
     float norm_eps = 1e-6f;
     // Parameters: F32 tensors in one CPU buffer, in the flattened order.

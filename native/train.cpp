@@ -2,7 +2,7 @@
 // decoder over full sequences (no KV cache), a hand-built backward that never
 // differentiates through a quantized matrix (input gradients multiply by a
 // transposed copy with the ordinary MUL_MAT), and AdamW on the host.
-// The math is written out in shared/spec/TRAINING-MATH.md.
+// The math is written out in docs/TRAINING.md.
 #include "train_internal.h"
 
 #include "ggml-alloc.h"

@@ -6,7 +6,7 @@
 #include "ggml-backend.h"
 #include "ggml.h"
 
-// llama.cpp internals of the pinned version (see ENGINE-FACTS.md).
+// llama.cpp internals of the pinned version (see docs/ENGINE.md).
 #include "llama-adapter.h"
 #include "llama-model.h"
 

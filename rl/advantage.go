@@ -2,7 +2,7 @@ package rl
 
 import "math"
 
-// WhitenedAdvantages is the REINFORCE++ advantage of one batch (AZR-SPEC
+// WhitenedAdvantages is the REINFORCE++ advantage of one batch (docs/AZR.md
 // §5.1): every response token of sequence j carries the return r_j (γ = 1),
 // and the returns are whitened over all response tokens of the batch,
 //

@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 )
 
-// Buffer holds the tasks of one type (AZR-SPEC §6). Entries are kept in
+// Buffer holds the tasks of one type (docs/AZR.md §6). Entries are kept in
 // insertion order; each records the step that added it.
 type Buffer struct {
 	Entries  []Task `json:"entries"`

@@ -8,7 +8,7 @@ import (
 )
 
 // OptimConfig holds the optimizer and loss settings the Policy applies in
-// TrainStep (TRAINING-MATH.md). They are passed through unchanged.
+// TrainStep (docs/TRAINING.md). They are passed through unchanged.
 type OptimConfig struct {
 	// LearningRate defaults to 1e-5, ten times the reference's 1e-6: the
 	// reference trains all weights, azr-native trains a LoRA adapter, and the
@@ -29,12 +29,21 @@ type OptimConfig struct {
 	KLCoeff       float64 `json:"kl_coeff"`      // 0: no KL at all
 	PPOEpochs     int     `json:"ppo_epochs"`    // 1: one update per step
 	MicroBatch    int     `json:"micro_batch"`   // 16 sequences per forward/backward
-	LossAggMode   string  `json:"loss_agg_mode"` // "token-mean"
-	LoRARank      int     `json:"lora_rank"`     // 16; the engine takes it as given
-	LoRAAlpha     float64 `json:"lora_alpha"`    // 32 (scale alpha/rank = 2); 0 = rank (scale 1)
+	LossAggMode   string  `json:"loss_agg_mode"` // "token-mean": over all response tokens of the update (see docs/DEVIATIONS.md)
+	// OldLogProbs is where the PPO ratio's old log-probs come from. "train"
+	// (default): the training forward's own log-probs, detached, so with one
+	// update per step the ratio is exactly 1 and the clip never binds — as in
+	// the reference, which recomputes them with the training model. "sampler":
+	// the log-probs the sampler reported, so the ratio also carries the
+	// numerical gap between the inference and training paths (quantized
+	// kernels, F16 K/V cache) and the clip zeroes tokens where it is large;
+	// kept to measure that gap (clip_frac).
+	OldLogProbs string  `json:"old_logprobs"`
+	LoRARank    int     `json:"lora_rank"`  // 16; the engine takes it as given
+	LoRAAlpha   float64 `json:"lora_alpha"` // 32 (scale alpha/rank = 2); 0 = rank (scale 1)
 }
 
-// Config holds every hyperparameter of a self-play run (AZR-SPEC §5.4). The
+// Config holds every hyperparameter of a self-play run (docs/AZR.md §5.4). The
 // zero value is not useful: start from DefaultConfig, the one place each
 // default is set (the layers below take the values as given).
 //
@@ -49,7 +58,7 @@ type Config struct {
 	SaveEvery int        `json:"save_every"` // save_freq: 10
 	EvalEvery int        `json:"eval_every"` // test_freq: 10 (evaluation is wired by the caller)
 
-	// Sampling (AZR-SPEC §5.3): the same for proposer and solver.
+	// Sampling (docs/AZR.md §5.3): the same for proposer and solver.
 	Temperature        float32  `json:"temperature"`         // 1.0
 	TopP               float32  `json:"top_p"`               // 1.0
 	TopK               int      `json:"top_k"`               // -1 (off)
@@ -60,7 +69,7 @@ type Config struct {
 	PromptRedrawTries  int      `json:"prompt_redraw_tries"` // redraws of an over-long proposer prompt: 10
 	LearnabilityGreedy bool     `json:"learnability_greedy"` // false; true reproduces master's greedy MC rollouts (Q1)
 
-	// Learnability reward (AZR-SPEC §4.3).
+	// Learnability reward (docs/AZR.md §4.3).
 	NSamples int `json:"n_samples"` // MC solver rollouts per valid proposal: 8
 	// TrivialReward is the proposer reward of a valid, well-formatted task
 	// with r = 0 (always or never solved). Default -0.5, what the reference
@@ -81,10 +90,10 @@ type Config struct {
 	// about 2). "" (checkpoints from before the option) means full.
 	PromptStyle string `json:"prompt_style"`
 
-	// Parsing (AZR-SPEC §2.4, §4.1).
+	// Parsing (docs/AZR.md §2.4, §4.1).
 	Parse ParseOptions `json:"parse"`
 
-	// Buffers (AZR-SPEC §6).
+	// Buffers (docs/AZR.md §6).
 	MaxPrograms     int    `json:"max_programs"`      // 16384 per buffer
 	Eviction        string `json:"eviction"`          // "oldest" (default), "uniform", or "drop_new" (reference Q10)
 	Dedup           bool   `json:"dedup"`             // false (reference: no dedup during self-play)
@@ -99,8 +108,12 @@ type Config struct {
 	// seeds given to Trainer.SetSeeds).
 	SeedBatchFactor int `json:"seed_batch_factor"`
 	SeedMaxRounds   int `json:"seed_max_rounds"` // give up seeding after this many proposer batches: 100
+	// SeedPatience stops seeding after this many rounds in a row without a
+	// new task: with an error that says what to try when nothing was found,
+	// else keeping what was found. 3; 0 never stops early (the reference).
+	SeedPatience int `json:"seed_patience"`
 
-	// Advantages (AZR-SPEC §5.1).
+	// Advantages (docs/AZR.md §5.1).
 	// Advantage is the estimator: "task_relative" (TRR++, default), "global"
 	// (one whitening over all six batches: plain REINFORCE++), and the
 	// per-prompt baselines "per_prompt" and "grpo" (see Advantages), which
@@ -113,7 +126,7 @@ type Config struct {
 	TrainPropose bool    `json:"train_propose"`
 	AdvEps       float64 `json:"adv_eps"` // 1e-8 in (σ² + eps)^-1/2
 
-	// Executor (AZR-SPEC §3). The trainer passes these to nobody: whoever
+	// Executor (docs/AZR.md §3). The trainer passes these to nobody: whoever
 	// builds the sandbox pool reads them.
 	// ExecTimeout is the wall-clock limit of one program run. Default 500 ms,
 	// not the reference's 10 s: AZR programs finish in milliseconds, and each
@@ -185,6 +198,7 @@ func DefaultConfig() Config {
 		PastEpochWindow:          1,
 		SeedBatchFactor:          4,
 		SeedMaxRounds:            100,
+		SeedPatience:             3,
 		TrainPropose:             true,
 		Advantage:                "task_relative",
 		RolloutN:                 1,
@@ -196,7 +210,7 @@ func DefaultConfig() Config {
 		Optim: OptimConfig{
 			LearningRate: 1e-5, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
 			GradClip: 1.0, ClipRatioLow: 0.2, ClipRatioHigh: 0.2, EntropyCoeff: 0.001,
-			PPOEpochs: 1, MicroBatch: 16, LossAggMode: "token-mean", LoRARank: 16, LoRAAlpha: 32,
+			PPOEpochs: 1, MicroBatch: 16, LossAggMode: "token-mean", OldLogProbs: "train", LoRARank: 16, LoRAAlpha: 32,
 		},
 		UhOhPatterns: append([]string(nil), DefaultUhOhPatterns...),
 	}
@@ -226,6 +240,7 @@ func (c *Config) Validate() error {
 	check(c.SaveEvery >= 0, "save_every must be >= 0")
 	check(c.PastEpochWindow >= 0, "past_epoch_window must be >= 0")
 	check(c.SeedBatchFactor >= 0, "seed_batch_factor must be >= 0")
+	check(c.SeedPatience >= 0, "seed_patience must be >= 0")
 	check(c.KeepCheckpoints >= 0, "keep_checkpoints must be >= 0")
 	check(c.ExecParallelism > 0, "exec_parallelism must be > 0")
 	check(c.ExecTimeout >= time.Millisecond, "exec_timeout %v is under 1ms (write a duration such as \"500ms\"; a bare number counts nanoseconds)", c.ExecTimeout)
@@ -236,6 +251,7 @@ func (c *Config) Validate() error {
 	check(oneOf(c.PredMix, "max_new", "uniform"), "pred_mix must be max_new or uniform, not %q", c.PredMix)
 	check(oneOf(c.Advantage, "task_relative", "global", "per_prompt", "grpo"), "advantage must be task_relative, global, per_prompt or grpo, not %q", c.Advantage)
 	check(c.RolloutN > 0, "rollout_n must be > 0")
+	check(oneOf(c.Optim.OldLogProbs, "", "train", "sampler"), "optim.old_logprobs must be train or sampler, not %q", c.Optim.OldLogProbs)
 	check(c.Optim.LoRARank >= 1, "optim.lora_rank must be >= 1")
 	check(c.Optim.LoRAAlpha >= 0, "optim.lora_alpha must be >= 0 (0 = rank)")
 	check(c.Optim.ClipRatioLow >= 0 && c.Optim.ClipRatioLow < 1, "optim.clip_ratio_low must be in [0, 1)")

@@ -1,7 +1,7 @@
 // Package rl is the Absolute Zero Reasoner's self-play core in pure Go: task
 // types and roles, prompt builders, parsers for proposals and answers,
 // buffers, rewards, Task-Relative REINFORCE++ advantages, one self-play step,
-// checkpoints, metrics and an "uh-oh" monitor. ../shared/spec/AZR-SPEC.md
+// checkpoints, metrics and an "uh-oh" monitor. docs/AZR.md
 // describes the reference it follows; the deviations are listed below.
 //
 // It talks to the model only through [Policy] (generate with sampling; one
@@ -16,13 +16,17 @@
 //	tr.SetDir("runs/x")                                 // checkpoints/, metrics.jsonl, uhoh.jsonl
 //	err = tr.Run(ctx, cfg.Steps)                        // seeding phase (unless done), then steps
 //
-// Before the first step, Run performs the seeding phase (AZR-SPEC §6.3):
+// Before the first step, Run performs the seeding phase (docs/AZR.md §6.3):
 // the policy, not yet trained, proposes until BatchSize x SeedBatchFactor
 // (64 x 4 = 256) distinct valid triplets and induction tasks exist, which
-// then fill the buffers at step 0. SeedBatchFactor = 0 starts from the zero
-// triplet alone; Trainer.SetSeeds installs seeds read from files.
+// then fill the buffers at step 0. As in the reference, seeding parses the
+// raw response (no <answer> needed) and draws induction programs at random;
+// unlike it, seeding stops after Config.SeedPatience rounds without a new
+// task (an error with advice when nothing was found). SeedBatchFactor = 0
+// starts from the zero triplet alone; Trainer.SetSeeds installs seeds read
+// from files (ReadSeedFiles, the reference's seed JSONL layout).
 //
-// # One step (AZR-SPEC §7)
+// # One step (docs/AZR.md §7)
 //
 //  1. Build the six prompt sets from the current buffers: for abduction,
 //     deduction and induction, BatchSize proposer prompts (K = 6 distinct
@@ -55,7 +59,7 @@
 // for base models: an instruction to reason in <think> and answer in
 // <answer>, then "User: <task>" and "Assistant: <think>") or "chatml" (the
 // <|im_start|> format). The task texts are our own wording of what
-// AZR-SPEC §2.2-2.3 and §4.3 say each must carry: the requirements on the
+// docs/AZR.md §2.2-2.3 and §4.3 say each must carry: the requirements on the
 // code and the input, the answer format, the judging criteria with the
 // banned-module list, the plan-first instruction, the K reference triplets;
 // for induction the N-input / message contract and the program.
@@ -79,7 +83,9 @@
 // at least NumInputs ```input blocks (the last NumInputs are used) and a
 // ```message block (fallbacks <message> tags, "# Message:") for induction;
 // the entry function is renamed to f. Solver answers: the last ```output /
-// ```input block (fallbacks "# Output:", <output> tags, the whole answer);
+// ```input block, then the reference's fallbacks ("# Output:" block,
+// output(...) call, <output> tag closed or not, "the output is ...", the
+// whole answer; ParseOptions.SolverFallbacks "strict" keeps fewer);
 // induction the last python block. Fixed by default, reference behaviour
 // available through [ReferenceParseOptions] or [Config] fields:
 //

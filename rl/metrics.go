@@ -32,8 +32,12 @@ type BatchMetrics struct {
 	RespLenMax       int     `json:"response_len_max"`
 	ClipRatio        float64 `json:"clip_ratio"` // responses that hit the length cap
 	PromptLen        float64 `json:"prompt_len_mean"`
-	PromptChars      float64 `json:"prompt_chars_mean"`
-	ProgramLines     float64 `json:"program_lines_mean,omitempty"` // proposer (deduction/abduction): valid programs
+	// PromptsDropped counts prompts over max_prompt_length: proposer prompts
+	// still too long after the redraws (the batch is that much shorter);
+	// solver tasks replaced by repeats of tasks that fit.
+	PromptsDropped int     `json:"prompts_dropped,omitempty"`
+	PromptChars    float64 `json:"prompt_chars_mean"`
+	ProgramLines   float64 `json:"program_lines_mean,omitempty"` // proposer (deduction/abduction): valid programs
 	// ProgramBranches is a cheap complexity proxy: control-flow keywords
 	// (if, for, while, def, lambda, try, return ... ) per valid program.
 	ProgramBranches float64 `json:"program_branches_mean,omitempty"`

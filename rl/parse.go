@@ -13,7 +13,7 @@ type ParseOptions struct {
 	// CodeFence picks the proposal's code block. "python" (default): the first
 	// block labelled python/py or unlabelled. "first": the reference's regex,
 	// the first block of ANY language, so an input block written first became
-	// "the code" (AZR-SPEC Q7). It also picks the induction solver's program:
+	// "the code" (docs/AZR.md Q7). It also picks the induction solver's program:
 	// the last python/unlabelled block, or (with "first") the last block of any kind.
 	CodeFence string `json:"code_fence"`
 	// RejectMultipleFunctions rejects proposals defining more than one function (reference: true).
@@ -33,17 +33,26 @@ type ParseOptions struct {
 	// StripQuotes strips " and ' characters from both ends of the generation
 	// text before parsing, as the reference's strip('"\'') did. Default false.
 	StripQuotes bool `json:"strip_quotes"`
+	// SolverFallbacks says where a deduction/abduction answer may come from
+	// when the <answer> holds no ```output / ```input block. "reference"
+	// (default): the reference's full list, in its order — a "# Output:"
+	// block (to the next fence or the end, so it may span lines), an
+	// output(...) / input(...) call, an <output> tag (closed or not), a
+	// sentence "the output is ...", then the whole answer. The solver reward
+	// then agrees with the one that trained the published models. "strict":
+	// a one-line "# Output:" comment, a closed tag, then the whole answer.
+	SolverFallbacks string `json:"solver_fallbacks"`
 }
 
 // DefaultParseOptions returns azr-native's rules: the reference's with its quirks fixed.
 func DefaultParseOptions() ParseOptions {
-	return ParseOptions{CodeFence: "python", RejectMultipleFunctions: true, FReplaceLocation: "not_first"}
+	return ParseOptions{CodeFence: "python", RejectMultipleFunctions: true, FReplaceLocation: "not_first", SolverFallbacks: "reference"}
 }
 
 // ReferenceParseOptions reproduces the paper branch's parsing.
 func ReferenceParseOptions() ParseOptions {
 	return ParseOptions{CodeFence: "first", RejectMultipleFunctions: true, CountNestedFunctions: true,
-		FReplaceLocation: "not_first", ReferenceRename: true, StripQuotes: true}
+		FReplaceLocation: "not_first", ReferenceRename: true, StripQuotes: true, SolverFallbacks: "reference"}
 }
 
 func (o *ParseOptions) validate() error {
@@ -52,6 +61,9 @@ func (o *ParseOptions) validate() error {
 	}
 	if !oneOf(o.FReplaceLocation, "not_first", "any_last") {
 		return fmt.Errorf("parse.f_replace_location must be not_first or any_last, not %q", o.FReplaceLocation)
+	}
+	if !oneOf(o.SolverFallbacks, "", "reference", "strict") { // "" (configs written before the option): reference
+		return fmt.Errorf("parse.solver_fallbacks must be reference or strict, not %q", o.SolverFallbacks)
 	}
 	return nil
 }
@@ -84,7 +96,7 @@ func GenerationText(tpl Template, response string, opt ParseOptions) string {
 }
 
 // FormatScore is 1 when the text starts with <think>...</think> followed by
-// <answer>...</answer> (trailing text allowed), else 0 (AZR-SPEC §4.1).
+// <answer>...</answer> (trailing text allowed), else 0 (docs/AZR.md §4.1).
 func FormatScore(text string) float64 {
 	// Equivalent to formatRe (which the tests check) without running a
 	// lazy DOTALL regex over the whole response: some "</think>" after the
@@ -230,12 +242,31 @@ type Proposal struct {
 // A non-nil error says why the proposal is unusable (reward -1).
 // For induction, numInputs is the required number of inputs (10).
 func ParseProposal(typ TaskType, text string, numInputs int, opt ParseOptions) (Proposal, error) {
-	var p Proposal
 	answer, ok := ExtractAnswer(text)
-	p.Answer, p.Thought = answer, ExtractThought(text)
 	if !ok || answer == "" {
-		return p, fmt.Errorf("no <answer> content")
+		return Proposal{Answer: answer, Thought: ExtractThought(text)}, fmt.Errorf("no <answer> content")
 	}
+	return parseProposalBody(typ, text, answer, numInputs, opt)
+}
+
+// ParseSeedProposal parses a proposal made during seeding the way the
+// reference does (docs/AZR.md §6.3): the blocks are looked for in the whole
+// generation text, so a response without <answer> tags (usual for a base
+// model before any training) still yields a task.
+func ParseSeedProposal(typ TaskType, text string, numInputs int, opt ParseOptions) (Proposal, error) {
+	if answer, ok := ExtractAnswer(text); ok && answer != "" {
+		if p, err := parseProposalBody(typ, text, answer, numInputs, opt); err == nil {
+			return p, nil
+		}
+	}
+	return parseProposalBody(typ, text, text, numInputs, opt)
+}
+
+// parseProposalBody finds a proposal's blocks in body (the <answer> content,
+// or during seeding the whole text).
+func parseProposalBody(typ TaskType, text, body string, numInputs int, opt ParseOptions) (Proposal, error) {
+	p := Proposal{Answer: body, Thought: ExtractThought(text)}
+	answer := body
 	fences := Fences(answer)
 	if typ == Induction {
 		var ins []string
@@ -265,7 +296,7 @@ func ParseProposal(typ TaskType, text string, numInputs int, opt ParseOptions) (
 
 	// Deduction and abduction: one program and one input.
 	var code string
-	ok = false
+	ok := false
 	if opt.CodeFence == "first" {
 		if m := refFirstFence.FindStringSubmatch(answer); m != nil {
 			code, ok = m[1], true
@@ -301,7 +332,7 @@ func ParseProposal(typ TaskType, text string, numInputs int, opt ParseOptions) (
 }
 
 // NormalizeProgram counts the program's functions and renames the entry
-// function to f (AZR-SPEC §2.4 steps 4-5).
+// function to f (docs/AZR.md §2.4 steps 4-5).
 func NormalizeProgram(code string, opt ParseOptions) (string, []string, error) {
 	re := defTopRe
 	if opt.CountNestedFunctions {
@@ -347,10 +378,10 @@ type SolverAnswer struct {
 	OK     bool   `json:"ok"`     // false: nothing usable (format 0 for induction)
 }
 
-// ExtractSolverAnswer takes the solver's answer for a task type (AZR-SPEC §4.1):
-// deduction the last ```output block, abduction the last ```input block, with
-// fallbacks to a "# Output:"/"# Input:" line, then <output>/<input> tags, then
-// the whole answer content (untrimmed); induction the last python block.
+// ExtractSolverAnswer takes the solver's answer for a task type (docs/AZR.md §4.1):
+// deduction the last ```output block, abduction the last ```input block,
+// then the fallbacks ParseOptions.SolverFallbacks lists, then the whole
+// answer content; induction the last python block.
 func ExtractSolverAnswer(typ TaskType, text string, opt ParseOptions) SolverAnswer {
 	answer, ok := ExtractAnswer(text)
 	a := SolverAnswer{Answer: answer}
@@ -374,12 +405,93 @@ func ExtractSolverAnswer(typ TaskType, text string, opt ParseOptions) SolverAnsw
 	}
 	if v, ok := lastFence(fences, label); ok {
 		a.Value, a.Source, a.OK = strings.TrimSpace(v), "fence", true
-	} else if v, ok := commentLine(answer, label, true); ok {
-		a.Value, a.Source, a.OK = v, "comment", true
-	} else if v, ok := tagged(answer, label, true); ok {
-		a.Value, a.Source, a.OK = v, "tag", true
-	} else {
-		a.Value, a.Source, a.OK = answer, "answer", answer != ""
+		return a
 	}
+	if opt.SolverFallbacks == "strict" {
+		if v, ok := commentLine(answer, label, true); ok {
+			a.Value, a.Source, a.OK = v, "comment", true
+		} else if v, ok := tagged(answer, label, true); ok {
+			a.Value, a.Source, a.OK = v, "tag", true
+		} else {
+			a.Value, a.Source, a.OK = answer, "answer", answer != ""
+		}
+		return a
+	}
+	for _, f := range referenceFallbacks {
+		if v, ok := f.find(answer, label); ok {
+			a.Value, a.Source, a.OK = strings.TrimSpace(v), f.source, true
+			return a
+		}
+	}
+	a.Value, a.Source, a.OK = answer, "answer", answer != ""
 	return a
+}
+
+// The reference's solver-answer fallbacks, in its order; each takes the LAST
+// match of its pattern (case-insensitive, "." matching newlines too).
+var referenceFallbacks = []struct {
+	source string
+	find   func(answer, label string) (string, bool)
+}{
+	{"comment", commentBlock},
+	{"call", func(s, l string) (string, bool) { return lastGroup(callRes[l], s) }},
+	{"tag", func(s, l string) (string, bool) { return lastGroup(openTagRes[l], s) }},
+	{"sentence", func(s, l string) (string, bool) { return lastGroup(sentenceRes[l], s) }},
+}
+
+// Patterns of the reference fallbacks, per label ("input", "output").
+var callRes, openTagRes, sentenceRes = map[string]*regexp.Regexp{}, map[string]*regexp.Regexp{}, map[string]*regexp.Regexp{}
+
+func init() {
+	for _, l := range []string{"input", "output"} {
+		// input(...) up to the FIRST ")": a nested call is cut short, as in the reference.
+		callRes[l] = regexp.MustCompile(`(?is)` + l + `\s*\((.*?)\)`)
+		// <input> up to </input>, or to the end when the tag is never closed.
+		openTagRes[l] = regexp.MustCompile(`(?is)<` + l + `>\s*(.*?)(?:</` + l + `>|\s*$)`)
+		// "the input is X" to the end of the answer, without a final period.
+		sentenceRes[l] = regexp.MustCompile(`(?is)the ` + l + ` is\s*(.*?)\.?$`)
+	}
+}
+
+// lastGroup returns group 1 of re's last match in s.
+func lastGroup(re *regexp.Regexp, s string) (string, bool) {
+	ms := re.FindAllStringSubmatch(s, -1)
+	if len(ms) == 0 {
+		return "", false
+	}
+	return ms[len(ms)-1][1], true
+}
+
+// commentBlock finds the last "# Input:" (any case) and returns what follows
+// it, leading whitespace skipped, up to the next line that opens a ``` fence
+// or the end of the answer: the block may span several lines. (The
+// reference's pattern needs a look-ahead, which Go's regexp lacks.)
+func commentBlock(s, label string) (string, bool) {
+	marker := "# " + label + ":"
+	lower := strings.ToLower(s)
+	value, found := "", false
+	for pos := 0; ; {
+		i := strings.Index(lower[pos:], marker)
+		if i < 0 {
+			return value, found
+		}
+		start := pos + i + len(marker)
+		for start < len(s) && isSpace(s[start]) {
+			start++
+		}
+		end := len(s)
+		if j := strings.Index(s[start:], "\n```"); j >= 0 {
+			end = start + j
+		} else if strings.HasSuffix(s, "\n") && end > start {
+			end-- // Python's $ also matches before a final newline
+		}
+		value, found, pos = s[start:end], true, end
+		if pos >= len(s) {
+			return value, found
+		}
+	}
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
 }

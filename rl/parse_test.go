@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-// Each test case below is one rule of AZR-SPEC §2.4, §2.5 and §4.1, written
+// Each test case below is one rule of docs/AZR.md §2.4, §2.5 and §4.1, written
 // as a crafted model output and what it must parse into.
 
 func TestFormatScore(t *testing.T) {
@@ -335,6 +335,124 @@ func TestExtractSolverAnswer(t *testing.T) {
 			got := ExtractSolverAnswer(tc.typ, tc.text, tc.opt)
 			if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreFields(SolverAnswer{}, "Answer")); diff != "" {
 				t.Errorf("(-want +got)\n%s", diff)
+			}
+		})
+	}
+}
+
+// The reference's fallbacks for a deduction/abduction answer without its
+// ```output / ```input block (docs/AZR.md §4.1), in order, each taking its last
+// match; "strict" keeps only a one-line "# Output:", a closed tag and the
+// whole answer.
+func TestSolverAnswerFallbacks(t *testing.T) {
+	def := DefaultParseOptions()
+	strict := DefaultParseOptions()
+	strict.SolverFallbacks = "strict"
+	type want struct{ value, source string }
+	for _, tc := range []struct {
+		name   string
+		typ    TaskType
+		answer string
+		ref    want // the default: the reference's full set
+		strict want
+	}{
+		{"multi-line '# Input:' block up to the next fence", Abduction, "# Input: 'a',\n[1, 2]\n```python\nx\n```",
+			want{"'a',\n[1, 2]", "comment"}, want{"'a',", "comment"}},
+		{"'# Output:' block to the end of the answer", Deduction, "# Output:\n  [1,\n 2]",
+			want{"[1,\n 2]", "comment"}, want{"# Output:\n  [1,\n 2]", "answer"}},
+		{"the last '# Output:' block wins", Deduction, "# Output: 1\n```\nx\n```\n# output: 2",
+			want{"2", "comment"}, want{"2", "comment"}},
+		{"input(...) call form", Abduction, "I call input('abc', 3) here",
+			want{"'abc', 3", "call"}, want{"I call input('abc', 3) here", "answer"}},
+		{"output(...) call form, any case", Deduction, "Output( [1, 2] )",
+			want{"[1, 2]", "call"}, want{"Output( [1, 2] )", "answer"}},
+		{"the call form stops at the first ')'", Abduction, "input(f(1), 2)",
+			want{"f(1", "call"}, want{"input(f(1), 2)", "answer"}},
+		{"the last call wins", Deduction, "output(1) or output(2)",
+			want{"2", "call"}, want{"output(1) or output(2)", "answer"}},
+		{"closed <input> tag", Abduction, "<input> 5 </input>",
+			want{"5", "tag"}, want{"5", "tag"}},
+		{"unclosed <output> tag runs to the end", Deduction, "<output> {'a': 1}  ",
+			want{"{'a': 1}", "tag"}, want{"<output> {'a': 1}", "answer"}},
+		{"'the input is' sentence, final period dropped", Abduction, "So the input is 'xyz'.",
+			want{"'xyz'", "sentence"}, want{"So the input is 'xyz'.", "answer"}},
+		{"'The output is' sentence, any case", Deduction, "The output is [3, 4]",
+			want{"[3, 4]", "sentence"}, want{"The output is [3, 4]", "answer"}},
+		{"a comment block comes before a call", Deduction, "output(9)\n# Output: 7",
+			want{"7", "comment"}, want{"7", "comment"}},
+		{"a call comes before a tag", Abduction, "<input>1</input> input(2)",
+			want{"2", "call"}, want{"1", "tag"}},
+		{"a fence beats every fallback", Deduction, "# Output: 1\n```output\n2\n```",
+			want{"2", "fence"}, want{"2", "fence"}},
+		{"nothing matches: the whole answer", Deduction, "[5, 6]",
+			want{"[5, 6]", "answer"}, want{"[5, 6]", "answer"}},
+		{"input words do not answer a deduction", Deduction, "the input is 3",
+			want{"the input is 3", "answer"}, want{"the input is 3", "answer"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := ans(tc.answer)
+			for _, c := range []struct {
+				mode string
+				opt  ParseOptions
+				want want
+			}{{"reference", def, tc.ref}, {"strict", strict, tc.strict}} {
+				got := ExtractSolverAnswer(tc.typ, text, c.opt)
+				if got.Value != c.want.value || got.Source != c.want.source || !got.OK {
+					t.Errorf("%s: got %q from %s (ok %v), want %q from %s", c.mode, got.Value, got.Source, got.OK, c.want.value, c.want.source)
+				}
+			}
+		})
+	}
+}
+
+// The reference set is the default: an answer in one of its extra forms is
+// checked as that value, not as the whole answer.
+func TestSolverFallbacksDefaultIsReference(t *testing.T) {
+	if got := DefaultParseOptions().SolverFallbacks; got != "reference" {
+		t.Fatalf("default solver_fallbacks = %q, want reference", got)
+	}
+	var old ParseOptions // a config written before the option existed
+	old = DefaultParseOptions()
+	old.SolverFallbacks = ""
+	if err := old.validate(); err != nil {
+		t.Fatalf("an empty solver_fallbacks must read as the default: %v", err)
+	}
+	if got := ExtractSolverAnswer(Deduction, ans("output(1)"), old); got.Value != "1" {
+		t.Errorf("empty solver_fallbacks: got %q, want the reference's call form", got.Value)
+	}
+}
+
+// Seeding parses the raw response (docs/AZR.md §6.3): the blocks may stand
+// anywhere in the text, with or without <answer>, where self-play requires
+// them inside <answer>.
+func TestParseSeedProposal(t *testing.T) {
+	opt := DefaultParseOptions()
+	code := "```python\ndef g(x):\n    return x + 1\n```\n```input\n3\n```"
+	ind := strings.Repeat("```input\n1\n```\n", 2) + "```message\nadd one\n```"
+	for _, tc := range []struct {
+		name        string
+		typ         TaskType
+		text        string
+		seed, play  bool // parses during seeding / during self-play
+		wantProgram string
+	}{
+		{"blocks without <answer>", Deduction, "<think>I write " + code + " and stop", true, false, "def f(x):\n    return x + 1"},
+		{"no </think>, no tags at all", Abduction, code, true, false, "def f(x):\n    return x + 1"},
+		{"blocks inside <answer>", Deduction, "<think>p</think><answer>" + code + "</answer>", true, true, "def f(x):\n    return x + 1"},
+		{"an empty <answer> falls back to the whole text", Deduction, "<think>" + code + "</think><answer></answer>", true, false, "def f(x):\n    return x + 1"},
+		{"no input block anywhere", Deduction, "```python\ndef f(x):\n    return x\n```", false, false, ""},
+		{"induction inputs and message without <answer>", Induction, "<think>" + ind, true, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := ParseSeedProposal(tc.typ, tc.text, 2, opt)
+			if (err == nil) != tc.seed {
+				t.Fatalf("seeding parse: err %v, want ok=%v", err, tc.seed)
+			}
+			if err == nil && p.Program != tc.wantProgram {
+				t.Errorf("program %q, want %q", p.Program, tc.wantProgram)
+			}
+			if _, err := ParseProposal(tc.typ, tc.text, 2, opt); (err == nil) != tc.play {
+				t.Errorf("self-play parse: err %v, want ok=%v", err, tc.play)
 			}
 		})
 	}

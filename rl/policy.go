@@ -66,7 +66,7 @@ type TrainStats struct {
 type Policy interface {
 	// Generate answers every request (len(result) == len(reqs), each with N samples).
 	Generate(ctx context.Context, reqs []GenRequest) ([]GenResult, error)
-	// TrainStep makes ONE optimizer update over the whole batch (TRAINING-MATH.md).
+	// TrainStep makes ONE optimizer update over the whole batch (docs/TRAINING.md).
 	TrainStep(ctx context.Context, batch []TrainSequence) (TrainStats, error)
 	// SaveState writes the adapter and optimizer state into dir (which exists and is empty);
 	// LoadState restores them.
@@ -84,7 +84,7 @@ type OptimConfigurable interface {
 // TokenCounter is implemented by policies that can count prompt tokens
 // without generating. When present, proposer prompts longer than
 // Config.ContentMaxLength are redrawn and solver/MC prompts over
-// Config.MaxPromptLength are skipped (AZR-SPEC §2.1, §4.3).
+// Config.MaxPromptLength are skipped (docs/AZR.md §2.1, §4.3).
 type TokenCounter interface {
 	CountTokens(text string) (int, error)
 }
@@ -96,6 +96,10 @@ type Executor interface {
 	// Validate checks a proposed program on its inputs (syntax, banned modules,
 	// determinism, output size, one line) and returns the outputs and imports.
 	Validate(ctx context.Context, program string, inputs []string) (sandbox.Validation, error)
+	// ValidateInputs is Validate without the module policy, for inputs to a
+	// program that comes from the buffers (an induction proposal): the
+	// reference validates those runs with an empty banned list.
+	ValidateInputs(ctx context.Context, program string, inputs []string) (sandbox.Validation, error)
 	// CheckOutput: deduction, predicted == gold as Python values.
 	CheckOutput(ctx context.Context, gold, predicted string) (bool, error)
 	// CheckInput: abduction, gold == f(predictedInput).

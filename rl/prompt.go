@@ -20,7 +20,7 @@ type Template struct {
 func (t Template) Render(task string) string { return t.Before + task + t.After }
 
 // wrapperInstruction is our wording of the R1-Zero style instruction
-// (AZR-SPEC §0): reason inside <think>, answer inside <answer>.
+// (docs/AZR.md §0): reason inside <think>, answer inside <answer>.
 const wrapperInstruction = "A User and an Assistant are talking. The User poses a problem and the Assistant solves it. " +
 	"The Assistant first works the problem out step by step, writing that reasoning between <think> and </think>, " +
 	"and then writes its final answer between <answer> and </answer>, like this: " +
@@ -69,7 +69,7 @@ type PromptOptions struct {
 func fence(label, body string) string { return "```" + label + "\n" + body + "\n```" }
 
 // ProposeTriplet writes the task text asking for a new deduction or abduction
-// task (AZR-SPEC §2.2), with the reference triplets to differ from.
+// task (docs/AZR.md §2.2), with the reference triplets to differ from.
 func ProposeTriplet(typ TaskType, refs []Task, o PromptOptions) string {
 	if o.Style == PromptStyleCompact {
 		return proposeTripletCompact(typ, refs, o)
@@ -126,7 +126,7 @@ func ProposeTriplet(typ TaskType, refs []Task, o PromptOptions) string {
 }
 
 // ProposeInduction writes the task text asking for N inputs and a message for
-// an existing program (AZR-SPEC §2.3).
+// an existing program (docs/AZR.md §2.3).
 func ProposeInduction(program string, o PromptOptions) string {
 	if o.Style == PromptStyleCompact {
 		return proposeInductionCompact(program, o)

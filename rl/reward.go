@@ -7,7 +7,7 @@ import (
 	"github.com/azr-native/azr-native/sandbox"
 )
 
-// SolverReward is the solver's reward (AZR-SPEC §4.2): -1 for a bad format,
+// SolverReward is the solver's reward (docs/AZR.md §4.2): -1 for a bad format,
 // +1 for a correct answer, -0.5 for a well-formatted wrong one.
 func SolverReward(format float64, correct bool) float64 {
 	switch {
@@ -20,7 +20,7 @@ func SolverReward(format float64, correct bool) float64 {
 }
 
 // LearnabilityReward is r = 1 - p̄ for 0 < p̄ < 1, and 0 when the task is
-// always solved (p̄ = 1) or never solved (p̄ = 0) (AZR-SPEC §4.3).
+// always solved (p̄ = 1) or never solved (p̄ = 0) (docs/AZR.md §4.3).
 func LearnabilityReward(pbar float64) float64 {
 	if pbar <= 0 || pbar >= 1 {
 		return 0
@@ -106,7 +106,7 @@ func (s *Scorer) ScoreSolve(ctx context.Context, typ TaskType, task Task, respon
 	sc.Parsed = ExtractSolverAnswer(typ, text, s.Parse)
 	sc.Format = FormatScore(text)
 	if typ == Induction && !sc.Parsed.OK {
-		sc.Format = 0 // no program block: bad format (AZR-SPEC §4.1)
+		sc.Format = 0 // no program block: bad format (docs/AZR.md §4.1)
 	}
 	if sc.Parsed.OK {
 		ok, err := s.check(ctx, typ, &task, sc.Parsed.Value)
@@ -135,21 +135,35 @@ type ProposalScore struct {
 // base is the task whose program the proposer was shown (Program, Imports).
 // The new task is stamped with step. The error is non-nil only when ctx ends.
 func (s *Scorer) ScoreProposal(ctx context.Context, typ TaskType, base Task, response string, step int) (ProposalScore, error) {
+	return s.scoreProposal(ctx, typ, base, response, step, ParseProposal)
+}
+
+// ScoreSeedProposal is ScoreProposal for the seeding phase: the response is
+// parsed as the reference's seeding does (ParseSeedProposal, no <answer>
+// needed). Format is still reported but seeding does not require it.
+func (s *Scorer) ScoreSeedProposal(ctx context.Context, typ TaskType, base Task, response string) (ProposalScore, error) {
+	return s.scoreProposal(ctx, typ, base, response, 0, ParseSeedProposal)
+}
+
+func (s *Scorer) scoreProposal(ctx context.Context, typ TaskType, base Task, response string, step int,
+	parse func(TaskType, string, int, ParseOptions) (Proposal, error)) (ProposalScore, error) {
 	text := GenerationText(s.Template, response, s.Parse)
 	var ps ProposalScore
 	ps.Format = FormatScore(text)
-	p, err := ParseProposal(typ, text, s.NumInputs, s.Parse)
+	p, err := parse(typ, text, s.NumInputs, s.Parse)
 	ps.Parsed = p
 	if err != nil {
 		ps.Reason = "parse: " + err.Error()
 		return ps, nil
 	}
-	program, inputs := p.Program, []string{p.Input}
-	if typ == Induction {
-		program, inputs = base.Program, p.Inputs
-	}
 	v, err := retry(ctx, s.Retries, func() (sandbox.Validation, error) {
-		return s.Exec.Validate(ctx, program, inputs)
+		if typ == Induction {
+			// The program comes from our own buffers; the proposer wrote only
+			// the inputs. The reference validates these runs with an empty
+			// banned list, so the module policy does not apply here.
+			return s.Exec.ValidateInputs(ctx, base.Program, p.Inputs)
+		}
+		return s.Exec.Validate(ctx, p.Program, []string{p.Input})
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -165,8 +179,12 @@ func (s *Scorer) ScoreProposal(ctx context.Context, typ TaskType, base Task, res
 		}
 		return ps, nil
 	}
-	if len(v.Outputs) != len(inputs) {
-		ps.Reason = fmt.Sprintf("executor returned %d outputs for %d inputs", len(v.Outputs), len(inputs))
+	want := 1
+	if typ == Induction {
+		want = len(p.Inputs)
+	}
+	if len(v.Outputs) != want {
+		ps.Reason = fmt.Sprintf("executor returned %d outputs for %d inputs", len(v.Outputs), want)
 		return ps, nil
 	}
 	ps.Valid = true
@@ -192,7 +210,7 @@ type Learnability struct {
 	R       float64   `json:"r"` // LearnabilityReward(PBar)
 }
 
-// Learnability scores N solver rollouts of a valid task (AZR-SPEC §4.3): only
+// Learnability scores N solver rollouts of a valid task (docs/AZR.md §4.3): only
 // the <answer> content matters, not the think/answer format; identical
 // answers are judged once. With no counted rollouts p̄ = 0, so r = 0.
 func (s *Scorer) Learnability(ctx context.Context, typ TaskType, task Task, responses []string) (Learnability, error) {

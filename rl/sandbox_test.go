@@ -169,3 +169,35 @@ func TestSelfPlayStepRealSandbox(t *testing.T) {
 		}
 	}
 }
+
+// An induction proposal supplies only inputs; the program comes from our own
+// buffers (here: a seed-file program that imports a banned module). The
+// reference validates those runs with an empty banned list, so the module
+// policy must not reject the proposal, while a new deduction proposal with
+// the same program is still rejected.
+func TestSandboxInductionValidationSkipsTheModulePolicy(t *testing.T) {
+	ctx := context.Background()
+	s := testScorer(realSandbox(t))
+	s.NumInputs = 2
+	program := "import calendar\ndef f(y):\n    return calendar.isleap(y)"
+	base := Task{Program: program, Imports: []string{"import calendar"}}
+	resp := "plan</think>\n<answer>\n```input\n2000\n```\n```input\n2001\n```\n```message\nleap years\n```\n</answer>"
+	ps, err := s.ScoreProposal(ctx, Induction, base, resp, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ps.Valid {
+		t.Fatalf("induction proposal on a buffer program importing a banned module: invalid (%s), want valid", ps.Reason)
+	}
+	if diff := cmp.Diff([]string{"True", "False"}, ps.Task.Outputs); diff != "" {
+		t.Errorf("outputs (-want +got)\n%s", diff)
+	}
+	ded := "plan</think>\n<answer>\n```python\n" + program + "\n```\n```input\n2000\n```\n</answer>"
+	ps, err = s.ScoreProposal(ctx, Deduction, Task{}, ded, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps.Valid {
+		t.Errorf("a new deduction program importing a banned module was accepted")
+	}
+}

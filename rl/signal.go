@@ -20,6 +20,9 @@ type SignalHealth struct {
 	// step's deduction and abduction proposals, comparing programs after
 	// NormalizeForDiversity (induction proposals reuse buffer programs).
 	ProgramDiversity float64 `json:"program_diversity"`
+	// ValidPrograms is the diversity's denominator: valid deduction and
+	// abduction proposals in the step (0: no diversity to speak of).
+	ValidPrograms int `json:"valid_programs"`
 	// BufferProgramDiversity is, per buffer, distinct normalized programs / entries.
 	BufferProgramDiversity map[string]float64 `json:"buffer_program_diversity"`
 	// Response lengths in tokens, mean over the step's trained responses.
@@ -72,6 +75,7 @@ func signalHealth(batches map[BatchKey][]scored, bufs *Buffers) SignalHealth {
 	h.ValidProposalRate = ratio(valid, proposals)
 	h.LearnableShare = ratio(learnableN, proposals)
 	h.ProgramDiversity = ratio(len(programs), nPrograms)
+	h.ValidPrograms = nPrograms
 	h.ProposerResponseLen = ratio(propTokens, proposals)
 	h.SolverResponseLen = ratio(solveTokens, solves)
 	if bufs != nil {

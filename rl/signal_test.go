@@ -87,6 +87,9 @@ func TestSignalHealthArithmetic(t *testing.T) {
 			t.Errorf("%s: got %v", c.name, c.got)
 		}
 	}
+	if h.ValidPrograms != 3 {
+		t.Errorf("valid programs %d, want the 3 valid deduction proposals", h.ValidPrograms)
+	}
 	if _, ok := h.SolveRate["abduction"]; ok {
 		t.Errorf("a task type without a batch has no solve rate: %v", h.SolveRate)
 	}

@@ -19,7 +19,7 @@ const (
 )
 
 // AllTaskTypes lists the task types in the order a self-play step processes
-// them (AZR-SPEC §7: abduction, deduction, induction).
+// them (docs/AZR.md §7: abduction, deduction, induction).
 var AllTaskTypes = []TaskType{Abduction, Deduction, Induction}
 
 func (t TaskType) String() string {
@@ -108,7 +108,7 @@ type BatchKey struct {
 func (k BatchKey) String() string { return k.Role.String() + "_" + k.Type.String() }
 
 // BatchOrder is the order in which the six batches are concatenated for the
-// single optimizer update (AZR-SPEC §7: gen_i, pred_i, gen_o, pred_o, gen_f, pred_f).
+// single optimizer update (docs/AZR.md §7: gen_i, pred_i, gen_o, pred_o, gen_f, pred_f).
 var BatchOrder = []BatchKey{
 	{Abduction, Propose}, {Abduction, Solve},
 	{Deduction, Propose}, {Deduction, Solve},

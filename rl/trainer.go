@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +19,7 @@ import (
 )
 
 // Trainer runs Absolute Zero self-play: propose, validate, solve, reward and
-// one policy update per step (AZR-SPEC §7). Use NewTrainer or Resume.
+// one policy update per step (docs/AZR.md §7). Use NewTrainer or Resume.
 type Trainer struct {
 	cfg    Config
 	policy Policy
@@ -48,7 +50,7 @@ type Trainer struct {
 	OnProgress func(Progress)
 	// Eval, when set, is called by Run before the first step of a run (step
 	// 0, the base policy), every cfg.EvalEvery steps (0: never in between) and
-	// after the last step of each Run (AZR-SPEC §7 step 5: greedy CruxEval /
+	// after the last step of each Run (docs/AZR.md §7 step 5: greedy CruxEval /
 	// LiveCodeBench-Execution in the reference); its scores are logged and
 	// written to metrics.jsonl as {"step": n, "eval": {...}}.
 	Eval func(ctx context.Context, step int) (map[string]float64, error)
@@ -304,14 +306,20 @@ type proposerItem struct {
 	Prompt string
 }
 
-// buildProposer builds a batch of proposer prompts for a task type (AZR-SPEC §2.1).
-func (t *Trainer) buildProposer(typ TaskType, buf func(TaskType) *Buffer, n int) []proposerItem {
+// buildProposer builds a batch of proposer prompts for a task type (docs/AZR.md
+// §2.1). A prompt over ContentMaxLength or MaxPromptLength tokens is redrawn
+// (other references, another program) up to PromptRedrawTries times; one
+// still over MaxPromptLength after that is dropped, as the reference's
+// dataset loader drops it, so the batch may come out short. It returns the
+// items and the number dropped.
+func (t *Trainer) buildProposer(typ TaskType, buf func(TaskType) *Buffer, n int) ([]proposerItem, int) {
 	items := make([]proposerItem, 0, n)
+	dropped := 0
 	var programs []Task
 	if typ == Induction {
 		programs = t.bufs.InductionPrograms(t.cfg.InductionProgramFromBoth)
 	}
-	for len(items) < n {
+	for slot := 0; slot < n; slot++ {
 		var it proposerItem
 		for try := 0; ; try++ {
 			if typ == Induction {
@@ -324,13 +332,25 @@ func (t *Trainer) buildProposer(typ TaskType, buf func(TaskType) *Buffer, n int)
 				refs := buf(typ).References(t.rng, t.cfg.References, t.cfg.RefStrategy)
 				it = proposerItem{Prompt: t.tpl.Render(ProposeTriplet(typ, refs, t.popts))}
 			}
-			if try >= t.cfg.PromptRedrawTries || t.fits(it.Prompt, t.cfg.ContentMaxLength) {
+			if t.fits(it.Prompt, t.cfg.ContentMaxLength) && t.fits(it.Prompt, t.cfg.MaxPromptLength) {
+				items = append(items, it)
+				break
+			}
+			if try >= t.cfg.PromptRedrawTries {
+				if t.fits(it.Prompt, t.cfg.MaxPromptLength) {
+					items = append(items, it) // over content_max_length only: the engine still takes it
+				} else {
+					dropped++
+				}
 				break
 			}
 		}
-		items = append(items, it)
 	}
-	return items
+	if dropped > 0 {
+		t.log.Warn("proposer prompts over max_prompt_length dropped", zap.String("type", typ.String()),
+			zap.Int("dropped", dropped), zap.Int("kept", len(items)), zap.Int("max_prompt_length", t.cfg.MaxPromptLength))
+	}
+	return items, dropped
 }
 
 // scored is one trained response with its reward.
@@ -350,59 +370,150 @@ type scored struct {
 	task        *Task // proposer: the valid task proposed; solver: the task solved
 }
 
-// Seed runs the optional seeding phase (AZR-SPEC §6.3): propose with the
+// Seed runs the optional seeding phase (docs/AZR.md §6.3): propose with the
 // current (not updated) policy until cfg.SeedTarget() distinct valid triplets
 // and induction tasks exist, then install them, tagged step 0, as the
-// initial buffers. It gives up after cfg.SeedMaxRounds batches per pool and
-// keeps what it found.
+// initial buffers. Responses are parsed as the reference's seeding parses
+// them (ParseSeedProposal: no <answer> needed); induction proposals are made
+// for seed programs drawn at random, and induction seeds are not
+// de-duplicated (both as in the reference).
+//
+// Seeding that cannot succeed stops early: after cfg.SeedPatience rounds in a
+// row without a new task it returns an error saying what to try when nothing
+// but the zero task was found, and otherwise keeps what it found (as it does
+// after cfg.SeedMaxRounds rounds).
 func (t *Trainer) Seed(ctx context.Context) error {
 	target := t.cfg.SeedTarget()
-	pool := NewBuffer(0, "oldest", true)
+	pool := NewBuffer(0, "oldest", true) // the reference de-duplicates triplet seeds (update_seed)
 	pool.Add(ZeroTriplet(), nil)
 	get := func(TaskType) *Buffer { return pool }
-	for round := 0; pool.Len() < target && round < t.cfg.SeedMaxRounds; round++ {
+	var st seedStats
+	for round, stale := 0, 0; pool.Len() < target && round < t.cfg.SeedMaxRounds; round++ {
+		added := 0
 		for _, typ := range []TaskType{Abduction, Deduction} {
-			items := t.buildProposer(typ, get, t.cfg.BatchSize)
-			tasks, err := t.proposeOnly(ctx, typ, items)
+			if pool.Len() >= target {
+				break
+			}
+			items, _ := t.buildProposer(typ, get, t.cfg.BatchSize)
+			tasks, err := t.proposeSeeds(ctx, typ, items, &st)
 			if err != nil {
 				return err
 			}
 			for _, tk := range tasks {
-				pool.Add(tk, nil)
+				if pool.Add(tk, nil) {
+					added++
+				}
 			}
 		}
-		t.log.Info("seeding triplets", zap.Int("have", pool.Len()), zap.Int("target", target))
+		t.log.Info("seeding triplets", zap.Int("round", round+1), zap.Int("have", pool.Len()), zap.Int("target", target),
+			zap.Int("new", added), zap.Int("responses", st.responses), zap.Int("valid", st.valid))
 		t.progress(Progress{Stage: "seeding triplets", Done: pool.Len(), Total: target})
+		if stale++; added > 0 {
+			stale = 0
+		}
+		if t.cfg.SeedPatience > 0 && stale >= t.cfg.SeedPatience {
+			if pool.Len() <= 1 {
+				return st.hopeless("triplets", round+1, t.cfg.MaxResponseLength)
+			}
+			t.log.Warn("seeding triplets stalled; keeping what was found", zap.Int("have", pool.Len()), zap.Int("target", target),
+				zap.Int("rounds_without_new", stale))
+			break
+		}
 	}
 	if pool.Len() > target {
 		pool.Entries = pool.Entries[:target]
 	}
-	problems := NewBuffer(0, "oldest", true)
+	problems := NewBuffer(0, "oldest", false)
 	problems.Add(ZeroInduction(), nil)
-	next := 0
-	for round := 0; problems.Len() < target && round < t.cfg.SeedMaxRounds; round++ {
+	st = seedStats{}
+	for round, stale := 0, 0; problems.Len() < target && round < t.cfg.SeedMaxRounds; round++ {
 		items := make([]proposerItem, 0, t.cfg.BatchSize)
 		for len(items) < t.cfg.BatchSize {
-			e := pool.Entries[next%pool.Len()]
-			next++
+			e := pool.Entries[t.rng.IntN(pool.Len())]
 			base := Task{Program: e.Program, Imports: e.Imports}
 			items = append(items, proposerItem{Base: base, Prompt: t.tpl.Render(ProposeInduction(base.Program, t.popts))})
 		}
-		tasks, err := t.proposeOnly(ctx, Induction, items)
+		tasks, err := t.proposeSeeds(ctx, Induction, items, &st)
 		if err != nil {
 			return err
 		}
 		for _, tk := range tasks {
 			problems.Add(tk, nil)
 		}
-		t.log.Info("seeding induction tasks", zap.Int("have", problems.Len()), zap.Int("target", target))
+		t.log.Info("seeding induction tasks", zap.Int("round", round+1), zap.Int("have", problems.Len()), zap.Int("target", target),
+			zap.Int("new", len(tasks)), zap.Int("responses", st.responses), zap.Int("valid", st.valid))
 		t.progress(Progress{Stage: "seeding induction", Done: problems.Len(), Total: target})
+		if stale++; len(tasks) > 0 {
+			stale = 0
+		}
+		if t.cfg.SeedPatience > 0 && stale >= t.cfg.SeedPatience {
+			if problems.Len() <= 1 {
+				return st.hopeless("induction tasks", round+1, t.cfg.MaxResponseLength)
+			}
+			t.log.Warn("seeding induction tasks stalled; keeping what was found", zap.Int("have", problems.Len()),
+				zap.Int("target", target), zap.Int("rounds_without_new", stale))
+			break
+		}
 	}
 	if problems.Len() > target {
 		problems.Entries = problems.Entries[:target]
 	}
 	t.SetSeeds(pool.Entries, problems.Entries)
 	return nil
+}
+
+// seedStats counts what the seeding proposals came to, for its progress log
+// and for the advice when seeding cannot succeed.
+type seedStats struct {
+	responses, valid, formatted, cut int
+	reasons                          map[string]int
+}
+
+func (st *seedStats) add(ps ProposalScore, finish string) {
+	st.responses++
+	if ps.Valid {
+		st.valid++
+	}
+	if ps.Format > 0 {
+		st.formatted++
+	}
+	if finish == "length" {
+		st.cut++
+	}
+	if !ps.Valid && ps.Reason != "" {
+		if st.reasons == nil {
+			st.reasons = map[string]int{}
+		}
+		r := ps.Reason
+		if len(r) > 60 {
+			r = r[:60] + "..."
+		}
+		st.reasons[r]++
+	}
+}
+
+// hopeless is the error of a seeding phase that found nothing in its first rounds.
+func (st *seedStats) hopeless(what string, rounds, maxResponse int) error {
+	type kv struct {
+		reason string
+		n      int
+	}
+	var top []kv
+	for r, n := range st.reasons {
+		top = append(top, kv{r, n})
+	}
+	sort.Slice(top, func(i, j int) bool {
+		return top[i].n > top[j].n || top[i].n == top[j].n && top[i].reason < top[j].reason
+	})
+	var why []string
+	for i := 0; i < len(top) && i < 3; i++ {
+		why = append(why, fmt.Sprintf("%dx %q", top[i].n, top[i].reason))
+	}
+	return fmt.Errorf("seeding found no valid %s in %d rounds (%d proposals: %d formatted as <think>...</think><answer>...</answer>, "+
+		"%d cut at --max-response-length %d; why they failed: %s). The model does not write tasks the sandbox accepts "+
+		"(a random or tiny test model never will). Try: --seed-file FILE to start from seed tasks (the reference's *_seed_io.jsonl layout); "+
+		"--seed-factor 0 to start self-play from the zero triplet; a pretrained base model; or a longer --max-response-length",
+		what, rounds, st.responses, st.formatted, st.cut, maxResponse, strings.Join(why, ", "))
 }
 
 // SetSeeds replaces the buffers by seed tasks, tagged step 0: triplets go to
@@ -428,8 +539,9 @@ func (t *Trainer) SetSeeds(triplets, induction []Task) {
 	t.bufs, t.seeded = fresh, true
 }
 
-// proposeOnly generates and validates proposals and returns the valid tasks (step 0).
-func (t *Trainer) proposeOnly(ctx context.Context, typ TaskType, items []proposerItem) ([]Task, error) {
+// proposeSeeds generates and validates seeding proposals (parsed as
+// ScoreSeedProposal does) and returns the valid tasks (step 0).
+func (t *Trainer) proposeSeeds(ctx context.Context, typ TaskType, items []proposerItem, st *seedStats) ([]Task, error) {
 	reqs := make([]GenRequest, len(items))
 	for i, it := range items {
 		reqs[i] = GenRequest{Prompt: it.Prompt, N: 1, Sampling: t.cfg.sampling(t.rng.Uint64())}
@@ -441,21 +553,26 @@ func (t *Trainer) proposeOnly(ctx context.Context, typ TaskType, items []propose
 	ps := make([]ProposalScore, len(items))
 	if err := parallel(ctx, len(items), t.cfg.ExecParallelism, func(i int) error {
 		var err error
-		ps[i], err = t.scorer.ScoreProposal(ctx, typ, items[i].Base, res[i].Samples[0].Text, 0)
+		ps[i], err = t.scorer.ScoreSeedProposal(ctx, typ, items[i].Base, res[i].Samples[0].Text)
 		return err
 	}); err != nil {
 		return nil, err
 	}
 	var out []Task
 	for i := range ps {
+		st.add(ps[i], res[i].Samples[0].Finish)
 		if ps[i].Valid {
-			out = append(out, ps[i].Task)
+			task := ps[i].Task
+			if !t.cfg.KeepThoughts {
+				task.Thought = ""
+			}
+			out = append(out, task)
 		}
 	}
 	return out, nil
 }
 
-// Step runs one self-play step (AZR-SPEC §7) and returns its metrics.
+// Step runs one self-play step (docs/AZR.md §7) and returns its metrics.
 func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 	start := time.Now()
 	step := t.step + 1
@@ -472,10 +589,11 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 	// 2. Build the six datasets from the current buffers.
 	proposers := map[TaskType][]proposerItem{}
 	solvers := map[TaskType][]Task{}
+	dropped := map[BatchKey]int{} // prompts over max_prompt_length
 	for _, typ := range types {
-		proposers[typ] = t.buildProposer(typ, t.bufs.Of, t.cfg.BatchSize)
+		proposers[typ], dropped[BatchKey{typ, Propose}] = t.buildProposer(typ, t.bufs.Of, t.cfg.BatchSize)
 		if !t.cfg.SolveFresh {
-			solvers[typ] = t.solverTasks(typ, step)
+			solvers[typ], dropped[BatchKey{typ, Solve}] = t.solverTasks(typ, step)
 		}
 	}
 
@@ -497,7 +615,7 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 		t.progress(Progress{Stage: "step", Step: step, Phase: "solve " + typ.String(), Done: len(batches), Total: phases})
 		ts = time.Now()
 		if t.cfg.SolveFresh {
-			solvers[typ] = t.solverTasks(typ, step)
+			solvers[typ], dropped[BatchKey{typ, Solve}] = t.solverTasks(typ, step)
 		}
 		ss, err := t.solveBatch(ctx, step, typ, solvers[typ])
 		if err != nil {
@@ -560,6 +678,7 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 	for _, k := range BatchOrder {
 		if b, ok := batches[k]; ok {
 			bm := batchMetrics(k, b, advs[k])
+			bm.PromptsDropped = dropped[k]
 			m.Batches[k.String()] = bm
 			if k.Role == Propose {
 				m.ValidProposals += bm.Valid
@@ -592,14 +711,15 @@ func (t *Trainer) Step(ctx context.Context) (StepMetrics, error) {
 	return m, nil
 }
 
-// solverTasks draws a solver batch (AZR-SPEC §6.7). With a TokenCounter,
+// solverTasks draws a solver batch (docs/AZR.md §6.7). With a TokenCounter,
 // tasks whose solver prompt exceeds MaxPromptLength are dropped and the
 // batch is refilled by repeating uniformly chosen kept tasks, as the
-// reference does (if none fits, the batch is kept as drawn).
-func (t *Trainer) solverTasks(typ TaskType, step int) []Task {
+// reference does; if none fits, the batch is empty. It returns the batch and
+// the number of tasks dropped for length.
+func (t *Trainer) solverTasks(typ TaskType, step int) ([]Task, int) {
 	tasks := t.bufs.Of(typ).SolverBatch(t.rng, t.cfg.BatchSize, step, t.cfg.PastEpochWindow, t.cfg.PredMix)
 	if t.counter == nil || t.cfg.MaxPromptLength <= 0 {
-		return tasks
+		return tasks, 0
 	}
 	kept := tasks[:0:0]
 	for _, tk := range tasks {
@@ -607,17 +727,21 @@ func (t *Trainer) solverTasks(typ TaskType, step int) []Task {
 			kept = append(kept, tk)
 		}
 	}
+	dropped := len(tasks) - len(kept)
 	if len(kept) == 0 {
-		return tasks
+		t.log.Warn("every solver prompt is over max_prompt_length; the batch is empty", zap.String("type", typ.String()),
+			zap.Int("dropped", dropped), zap.Int("max_prompt_length", t.cfg.MaxPromptLength))
+		return nil, dropped
 	}
 	for n := len(kept); len(kept) < len(tasks); {
 		kept = append(kept, kept[t.rng.IntN(n)])
 	}
-	return kept
+	return kept, dropped
 }
 
-// proposeBatch is §7.3a: generate, parse and validate, learnability rollouts,
-// rewards, then append the valid tasks to the buffer. With RolloutN > 1 each
+// proposeBatch is the proposing half of step 2 in docs/AZR.md §7: generate,
+// parse and validate, learnability rollouts, rewards, then append the valid
+// tasks to the buffer. With RolloutN > 1 each
 // prompt gets RolloutN proposals (sequence j = prompt j/n, sample j%n).
 func (t *Trainer) proposeBatch(ctx context.Context, step int, typ TaskType, items []proposerItem) ([]scored, error) {
 	n := t.cfg.RolloutN
@@ -650,7 +774,7 @@ func (t *Trainer) proposeBatch(ctx context.Context, step int, typ TaskType, item
 		}
 		prompt := t.tpl.Render(SolveTextWith(typ, ps[j].Task, t.popts))
 		if !t.fits(prompt, t.cfg.MaxPromptLength) {
-			continue // filtered for length: p̄ forced to 0 (AZR-SPEC §4.3)
+			continue // filtered for length: p̄ forced to 0 (docs/AZR.md §4.3)
 		}
 		mcIdx = append(mcIdx, j)
 		mcReqs = append(mcReqs, GenRequest{Prompt: prompt, N: t.cfg.NSamples, Sampling: t.cfg.mcSampling(t.rng.Uint64())})
@@ -707,7 +831,8 @@ func (t *Trainer) proposeBatch(ctx context.Context, step int, typ TaskType, item
 	return out, nil
 }
 
-// solveBatch is §7.3b: generate answers and reward them (RolloutN per task).
+// solveBatch is the solving half of step 2 in docs/AZR.md §7: generate
+// answers and reward them (RolloutN per task).
 func (t *Trainer) solveBatch(ctx context.Context, step int, typ TaskType, tasks []Task) ([]scored, error) {
 	n := t.cfg.RolloutN
 	reqs := make([]GenRequest, len(tasks))

@@ -441,7 +441,8 @@ func TestPromptLengthLimits(t *testing.T) {
 	cfg.MaxPromptLength = len(tr.tpl.Render(SolveText(Deduction, long))) - 1
 	tr.cfg.MaxPromptLength = cfg.MaxPromptLength
 	for i := 0; i < 20; i++ {
-		for _, tk := range tr.solverTasks(Deduction, 1) {
+		tasks, _ := tr.solverTasks(Deduction, 1)
+		for _, tk := range tasks {
 			if tk.Program == long.Program {
 				t.Fatalf("an over-long solver prompt was kept")
 			}
@@ -450,7 +451,8 @@ func TestPromptLengthLimits(t *testing.T) {
 	tr.cfg.References, tr.cfg.PromptRedrawTries = 1, 100 // the long reference is drawn half the time
 	tr.cfg.ContentMaxLength = len(tr.tpl.Render(ProposeTriplet(Deduction, []Task{ZeroTriplet()}, tr.popts))) + 10
 	for i := 0; i < 20; i++ {
-		for _, it := range tr.buildProposer(Deduction, tr.bufs.Of, 4) {
+		items, _ := tr.buildProposer(Deduction, tr.bufs.Of, 4)
+		for _, it := range items {
 			if strings.Contains(it.Prompt, "xxxxx") {
 				t.Fatalf("an over-long proposer prompt was kept")
 			}
@@ -557,5 +559,114 @@ func TestSingleTaskType(t *testing.T) {
 		if strings.Contains(c.reqs[0].Prompt, "find an input") || strings.Contains(c.reqs[0].Prompt, "inputs and a message") {
 			t.Errorf("generated for a disabled task type: %.80q", c.reqs[0].Prompt)
 		}
+	}
+}
+
+// A proposer prompt that stays over max_prompt_length after every redraw is
+// dropped, not sent, and the drops are counted in the step's metrics (the
+// reference's loader drops such prompts; the batch comes out short).
+func TestOverLongProposerPromptsAreDropped(t *testing.T) {
+	cfg := smallConfig(3)
+	pol := &countingPolicy{}
+	tr, err := NewTrainer(cfg, pol, &fakeExec{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := Task{Program: "def f(a):\n    return a  # " + strings.Repeat("x", 5000), Input: "1", Output: "1"}
+	tr.SetSeeds([]Task{long}, []Task{ZeroInduction()})
+	// Every proposer prompt shows the long program and is longer than the
+	// limit; the solver prompts fit.
+	limit := 0
+	for _, typ := range AllTaskTypes {
+		limit = max(limit, len(tr.tpl.Render(SolveText(typ, long))), len(tr.tpl.Render(SolveText(typ, ZeroInduction())))+10)
+	}
+	if p := len(tr.tpl.Render(ProposeInduction(long.Program, tr.popts))); p <= limit {
+		t.Fatalf("test set-up: the induction proposer prompt (%d) is not over the limit (%d)", p, limit)
+	}
+	tr.cfg.MaxPromptLength, tr.cfg.PromptRedrawTries = limit, 3
+	m, err := tr.Step(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range AllTaskTypes {
+		b := m.Batches[BatchKey{typ, Propose}.String()]
+		if b.PromptsDropped != 3 || b.N != 0 {
+			t.Errorf("propose %v: %d prompts dropped, %d sent; want 3 dropped, 0 sent", typ, b.PromptsDropped, b.N)
+		}
+		if b := m.Batches[BatchKey{typ, Solve}.String()]; b.PromptsDropped != 0 || b.N != 3 {
+			t.Errorf("solve %v: %d dropped, %d sent; want 0 and 3", typ, b.PromptsDropped, b.N)
+		}
+	}
+	for _, c := range pol.calls {
+		for _, r := range c.reqs {
+			if n, _ := pol.CountTokens(r.Prompt); n > tr.cfg.MaxPromptLength {
+				t.Fatalf("a %d-token prompt was generated from (max_prompt_length %d)", n, tr.cfg.MaxPromptLength)
+			}
+		}
+	}
+}
+
+// babblingPolicy never writes anything parseable, like a random model.
+type babblingPolicy struct{ scriptedPolicy }
+
+func (p *babblingPolicy) Generate(ctx context.Context, reqs []GenRequest) ([]GenResult, error) {
+	out := make([]GenResult, len(reqs))
+	for i, r := range reqs {
+		out[i].PromptTokens = tokenize(r.Prompt)
+		for k := 0; k < r.N; k++ {
+			out[i].Samples = append(out[i].Samples, Sample{Tokens: []int32{1, 2, 3}, LogProbs: []float32{-1, -1, -1},
+				Text: "zx qv ```py", Finish: "length"})
+		}
+	}
+	p.mu.Lock()
+	p.calls = append(p.calls, genCall{reqs: reqs, res: out})
+	p.mu.Unlock()
+	return out, nil
+}
+
+// Seeding that cannot succeed stops after seed_patience rounds with an error
+// that says what to try, instead of running seed_max_rounds silent rounds.
+func TestSeedingThatCannotSucceedStopsEarly(t *testing.T) {
+	cfg := smallConfig(4)
+	cfg.SeedBatchFactor, cfg.SeedPatience, cfg.SeedMaxRounds = 2, 3, 100
+	pol := &babblingPolicy{}
+	tr, err := NewTrainer(cfg, pol, &fakeExec{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = tr.Run(context.Background(), 1)
+	if err == nil {
+		t.Fatal("seeding with a model that writes nothing valid succeeded")
+	}
+	for _, want := range []string{"no valid triplets in 3 rounds", "24 proposals", "24 cut at --max-response-length", "--seed-file", "--seed-factor 0", "no python code block"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if got := len(pol.calls); got != 6 { // 3 rounds x (abduction, deduction)
+		t.Errorf("seeding made %d generate calls before giving up, want 6", got)
+	}
+	if tr.StepCount() != 0 {
+		t.Errorf("a self-play step ran after seeding failed")
+	}
+}
+
+// Seeding stops when it stalls after finding something, and keeps it.
+func TestSeedingThatStallsKeepsWhatItFound(t *testing.T) {
+	cfg := smallConfig(5)
+	cfg.SeedBatchFactor, cfg.SeedPatience = 100, 2 // a target the scripted policy's few programs cannot reach
+	pol := &scriptedPolicy{}
+	tr, err := NewTrainer(cfg, pol, &fakeExec{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Seed(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := tr.Buffers().Deduction.Len(); n < 2 || n >= 500 {
+		t.Errorf("deduction seeds: %d, want what was found (more than the zero triplet, less than the target)", n)
+	}
+	if len(pol.calls) >= 2*cfg.SeedMaxRounds {
+		t.Errorf("seeding ran all %d rounds", cfg.SeedMaxRounds)
 	}
 }

@@ -310,3 +310,7 @@ func (p *scriptedPolicy) LoadState(dir string) error {
 }
 
 func (p *scriptedPolicy) SetOptim(o OptimConfig) error { p.optim = &o; return nil }
+
+func (e *fakeExec) ValidateInputs(ctx context.Context, program string, inputs []string) (sandbox.Validation, error) {
+	return e.Validate(ctx, program, inputs)
+}

@@ -68,7 +68,7 @@ func ParseIsolation(s string) (Isolation, error) {
 	return "", fmt.Errorf("sandbox isolation %q: want %q or %q", s, IsolationStrict, IsolationBestEffort)
 }
 
-// DefaultBannedModules is the reference's banned list (AZR-SPEC §2.4) made
+// DefaultBannedModules is the reference's banned list (docs/AZR.md §2.4) made
 // effective: the dotted entries are applied as real dotted names.
 func DefaultBannedModules() []string {
 	return []string{

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -70,7 +71,13 @@ func TestNonRootPool(t *testing.T) {
 	}
 	cmd := exec.Command(bin, "-test.run=^TestNonRootPool$", "-test.v", "-test.count=1")
 	cmd.Env, cmd.Dir, cmd.SysProcAttr = env, dir, cred
-	out, err := cmd.CombinedOutput()
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Skipf("cannot start a copy of the test binary as uid %d (%v): a noexec %s?", nonRootUID, err, os.TempDir())
+	}
+	err = cmd.Wait()
+	out := buf.Bytes()
 	t.Logf("as uid %d:\n%s", nonRootUID, out)
 	if err != nil {
 		t.Fatalf("the unprivileged run failed: %v", err)

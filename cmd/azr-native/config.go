@@ -46,6 +46,9 @@ type runSettings struct {
 	// EvalData lists TASK=FILE benchmark files evaluated during training
 	// (eval_cmd.go); like the engine options it is taken as given on resume.
 	EvalData []string `json:"eval_data"`
+	// SeedFile lists JSONL files of seed tasks (the reference's seed layout)
+	// that replace the seeding phase of a new run.
+	SeedFile []string `json:"seed_file"`
 
 	given map[string]bool // keys set by the config file, the environment or a flag
 }
@@ -97,8 +100,9 @@ var configHelp = map[string]string{
 	"slots":             "sequences decoded together",
 	"samples_per_batch": "responses per (task type x role) batch and step written to samples.jsonl for reports; 0 = none",
 	"gpu_layers":        "layers to offload to the GPU; must be 0 for now: training runs on the CPU",
+	"seed_file":         "JSONL `FILE`s of seed tasks in the reference's layout (*_seed_io.jsonl triplets, *_code_f_seed_io.jsonl induction tasks): a new run starts from them instead of a seeding phase",
 	"sandbox_isolation": "when a sandbox isolation layer cannot be set up on this machine: strict (refuse to run, naming the layer and the fix) or best-effort (run anyway, with a warning)",
-	"eval_data":         "evaluate the live adapter on TASK=`FILE` (task: output, input, induction or function; see azr-native eval --help) before training, every eval_every steps and at the end; repeatable",
+	"eval_data":         "evaluate the live adapter on TASK=`FILE` (task: output, input, induction or function; see azr-native eval --help), a FILE named deduction/abduction/induction/humaneval.jsonl, or a DIR of them, before training, every eval_every steps and at the end; repeatable",
 
 	"seed":                            "random seed: the same seed and inputs give the same results on CPU",
 	"task_types":                      "task types to propose and solve (abduction, deduction, induction)",
@@ -130,6 +134,7 @@ var configHelp = map[string]string{
 	"parse.f_replace_location":        "which def is renamed to f when none is called f: not_first or any_last",
 	"parse.reference_rename":          "also rename obj.NAME( method calls (the reference's regex)",
 	"parse.strip_quotes":              "strip quote characters from both ends of a generation before parsing",
+	"parse.solver_fallbacks":          "where a solver answer without its output/input fence is taken from: reference (the reference's full list of fallbacks) or strict",
 	"max_programs":                    "programs kept per task buffer",
 	"eviction":                        "buffer eviction when full: oldest, uniform or drop_new",
 	"dedup":                           "drop duplicate tasks from the buffers",
@@ -140,6 +145,7 @@ var configHelp = map[string]string{
 	"solve_fresh":                     "solver batches are built after the step's proposals",
 	"seed_batch_factor":               "seeding target = batch-size x this many valid tasks; 0 starts from the zero triplet",
 	"seed_max_rounds":                 "give up seeding after this many proposer batches",
+	"seed_patience":                   "stop seeding after this many rounds without a new task (an error when nothing was found; 0 = never)",
 	"advantage":                       "advantage estimator: task_relative, global, per_prompt or grpo",
 	"rollout_n":                       "samples per trained prompt",
 	"train_propose":                   "train on the proposer batches (false: solver only)",
@@ -162,6 +168,7 @@ var configHelp = map[string]string{
 	"optim.ppo_epochs":                "updates per step (must be 1)",
 	"optim.micro_batch":               "sequences per forward/backward graph at most",
 	"optim.loss_agg_mode":             "loss aggregation over tokens",
+	"optim.old_logprobs":              "old log-probs of the PPO ratio: train (the training forward's own, detached: ratio 1, as the reference) or sampler (the sampler's; measures the inference/training gap as clip_frac)",
 	"optim.lora_rank":                 "LoRA rank",
 	"optim.lora_alpha":                "LoRA alpha (scale = alpha / rank)",
 	"uhoh_patterns":                   "regular expressions flagged in any response (uhoh.jsonl)",
@@ -580,7 +587,7 @@ func applyPatch(s *runSettings, patch map[string]any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(s); err != nil {
-		return fmt.Errorf("config: %w", describeJSONError(err))
+		return describeJSONError(err)
 	}
 	return nil
 }
@@ -588,7 +595,8 @@ func applyPatch(s *runSettings, patch map[string]any) error {
 // describeJSONError names the key of a type mismatch in the config's terms.
 func describeJSONError(err error) error {
 	if te, ok := err.(*json.UnmarshalTypeError); ok {
-		return fmt.Errorf("key %q: a %s is not a valid %s", te.Field, te.Value, te.Type)
+		// Fields of the embedded rl.Config carry its type name in the path.
+		return fmt.Errorf("key %q: a %s is not a valid %s", strings.TrimPrefix(te.Field, "Config."), te.Value, te.Type)
 	}
 	return err
 }

@@ -41,7 +41,7 @@ func TestConfigFileRejectsUnknownKeys(t *testing.T) {
 		{"key in the wrong section", "c.yaml", "lr: 0.001\n", []string{`unknown config key "lr"`, `did you mean "optim.lr"`}},
 		{"typo inside a section", "c.yaml", "optim:\n  lora_rnak: 8\n", []string{`"optim.lora_rnak"`, `did you mean "optim.lora_rank"`}},
 		{"section given a value", "c.yaml", "optim: 3\n", []string{`"optim" is a section`}},
-		{"wrong type names the key", "c.json", `{"batch_size": "many"}`, []string{`batch_size`}},
+		{"wrong type names the key", "c.json", `{"batch_size": "many"}`, []string{`key "batch_size": a string is not a valid int`}},
 		{"bad duration", "c.yaml", "exec_timeout: soon\n", []string{`exec_timeout`, `not a duration`}},
 		{"not a mapping", "c.yaml", "- 1\n- 2\n", []string{"mapping"}},
 		{"not YAML", "c.yaml", "a: [1, 2\n", []string{"not YAML or JSON"}},

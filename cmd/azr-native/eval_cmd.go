@@ -31,7 +31,7 @@ func evalCommandDef() *cli.Command {
 	return &cli.Command{
 		Name:      "eval",
 		Usage:     "score a model, an adapter, or given responses on a benchmark file, checked in the sandbox",
-		UsageText: "azr-native eval --data FILE.jsonl --task output|input|induction|function (--model M.gguf [--adapter A.gguf] | --responses R.jsonl) [options]",
+		UsageText: "azr-native eval --data FILE.jsonl [--task output|input|induction|function] (--model M.gguf [--adapter A.gguf] | --run DIR | --responses R.jsonl) [options]",
 		Description: `Evaluates code reasoning the way self-play trains it: every item is turned into
 self-play's solver prompt (same template and prompt style), the answer is parsed by
 self-play's parser, and the verdict comes from the isolated Python sandbox, never from Go.
@@ -55,7 +55,8 @@ number and skipped, or reject the file with --strict; a file with no usable row 
 error.
 
 Answers come from a model (--model, optionally with a LoRA --adapter such as a run's
-checkpoints/step-N/policy/adapter.gguf), sampled --samples times per item at
+checkpoints/step-N/policy/adapter.gguf; --run DIR takes a run's model, latest adapter,
+template, prompt style and parsing rules at once), sampled --samples times per item at
 --temperature (0 = greedy; the seed, global --seed, makes sampling repeatable), or from
 --responses FILE: JSON lines {"id": ..., "response": "..."} or {"id": ...,
 "responses": [...]}, each the text after the prompt (which ends with "<think>"; a
@@ -70,16 +71,21 @@ Examples:
   azr-native eval --data cruxeval.jsonl --task output -m qwen2.5-0.5b-q4_0.gguf
   azr-native eval --data cruxeval.jsonl --task input -m base.gguf \
       --adapter runs/first/checkpoints/step-000100/policy/adapter.gguf
+  azr-native eval --data cruxeval.jsonl --task input --run runs/first   # the same, latest step
   azr-native eval --data humaneval.jsonl --task function -m m.gguf --template chatml \
       --samples 10 --temperature 0.8 --k 1,5,10 --out results.jsonl
   azr-native eval --data dev_ded.jsonl --task output --responses answers.jsonl --json
 
-During training, run --eval-data TASK=FILE (repeatable) --eval-every N evaluates the
-live adapter the same way (greedy, one sample) and logs eval/<task>/pass_at_1 to
-metrics.jsonl.`,
+--task may be left out when the file's name says it (deduction.jsonl, abduction.jsonl,
+induction.jsonl, humaneval.jsonl: the held-out sets of azr-native nano data).
+
+During training, run --eval-data TASK=FILE (repeatable; also a FILE named as above, or a
+directory of such files) --eval-every N evaluates the live adapter the same way (greedy,
+one sample) and logs eval/<task>/pass_at_1 to metrics.jsonl.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Required: true, Usage: "benchmark `FILE` (JSON lines)", EnvVars: envVar("data")},
-			&cli.StringFlag{Name: "task", Required: true, Usage: "output, input, induction or function (deduction/abduction accepted)", EnvVars: envVar("task")},
+			&cli.StringFlag{Name: "task", Usage: "output, input, induction or function (deduction/abduction accepted); default: from the --data file's name (deduction.jsonl, abduction.jsonl, induction.jsonl, humaneval.jsonl)", EnvVars: envVar("task")},
+			&cli.StringFlag{Name: "run", Usage: "a run `DIR` of azr-native run: its model, latest adapter, template, prompt style and parsing rules (flags given override them)", EnvVars: envVar("run")},
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "GGUF model `FILE` to sample answers from", EnvVars: envVar("model")},
 			&cli.StringFlag{Name: "adapter", Usage: "LoRA adapter GGUF `FILE` applied to --model", EnvVars: envVar("adapter")},
 			&cli.StringFlag{Name: "responses", Usage: "JSON-lines `FILE` of given responses by id, instead of a model", EnvVars: envVar("responses")},
@@ -88,6 +94,7 @@ metrics.jsonl.`,
 			&cli.Float64Flag{Name: "top-p", Value: 1, Usage: "nucleus sampling mass; 1 = off", EnvVars: envVar("top-p")},
 			&cli.IntFlag{Name: "top-k", Value: 0, Usage: "keep the k most likely tokens; 0 = off", EnvVars: envVar("top-k")},
 			&cli.IntFlag{Name: "max-tokens", Value: 1024, Usage: "tokens per response", EnvVars: envVar("max-tokens")},
+			&cli.StringSliceFlag{Name: "stop", Usage: "stop string (repeatable): a response ends before it, e.g. User: for a base model with the r1 template (self-play uses none)", EnvVars: envVar("stop")},
 			&cli.IntFlag{Name: "max-prompt-length", Value: 0, Usage: "items whose prompt has more tokens are counted as failed (and reported); 0 = no limit", EnvVars: envVar("max-prompt-length")},
 			&cli.StringFlag{Name: "k", Usage: "pass@k to report, comma-separated (default 1, 5, 10, ... up to --samples, and --samples)", EnvVars: envVar("k")},
 			&cli.StringFlag{Name: "template", Value: "r1", Usage: "prompt template: r1 (base models) or chatml (instruct models), as in run", EnvVars: envVar("template")},
@@ -112,16 +119,44 @@ metrics.jsonl.`,
 
 func evalCommand(c *cli.Context) error {
 	task, err := eval.ParseTask(c.String("task"))
-	if err != nil {
+	if c.String("task") == "" {
+		var ok bool
+		if task, ok = eval.TaskFromName(c.String("data")); !ok {
+			return fmt.Errorf("--task is needed: the name of %s does not say whether it is output, input, induction or function", c.String("data"))
+		}
+	} else if err != nil {
 		return fmt.Errorf("--task: %w", err)
 	}
-	model, responsesPath := c.String("model"), c.String("responses")
+	model, adapter, responsesPath := c.String("model"), c.String("adapter"), c.String("responses")
+	template, style := c.String("template"), c.String("prompt-style")
+	parse := rl.DefaultParseOptions()
+	if dir := c.String("run"); dir != "" {
+		rs, ckpt, err := loadRunForEval(dir)
+		if err != nil {
+			return fmt.Errorf("--run: %w", err)
+		}
+		if !c.IsSet("model") && responsesPath == "" {
+			model = rs.Model
+		}
+		if !c.IsSet("adapter") && responsesPath == "" && ckpt != "" {
+			adapter = filepath.Join(ckpt, "policy", "adapter.gguf")
+		}
+		if !c.IsSet("template") {
+			template = rs.Template
+		}
+		if !c.IsSet("prompt-style") {
+			style = rs.PromptStyle
+		}
+		parse = rs.Parse
+		logger.Info("evaluating a run", zap.String("run", dir), zap.String("model", model), zap.String("adapter", adapter),
+			zap.String("template", template), zap.String("prompt_style", style))
+	}
 	switch {
 	case model == "" && responsesPath == "":
 		return errors.New("give --model FILE (sample answers from a model) or --responses FILE (score given responses)")
 	case model != "" && responsesPath != "":
 		return errors.New("give --model or --responses, not both")
-	case c.String("adapter") != "" && model == "":
+	case adapter != "" && model == "":
 		return errors.New("--adapter needs --model (the base it was trained on)")
 	case c.Int("samples") < 1:
 		return fmt.Errorf("--samples must be at least 1, got %d", c.Int("samples"))
@@ -130,15 +165,21 @@ func evalCommand(c *cli.Context) error {
 	case c.Int("limit") < 0:
 		return fmt.Errorf("--limit must be >= 0, got %d", c.Int("limit"))
 	}
+	if responsesPath != "" {
+		for _, name := range []string{"samples", "temperature", "top-p", "top-k", "max-tokens", "stop", "max-prompt-length", "batch", "ctx", "slots", "gpu-layers"} {
+			if c.IsSet(name) {
+				return fmt.Errorf("--%s applies to sampling from --model; with --responses every given response is scored", name)
+			}
+		}
+	}
 	ks, err := parseKs(c.String("k"))
 	if err != nil {
 		return err
 	}
-	tpl, err := rl.TemplateFor(c.String("template"), c.String("prompt-style"))
+	tpl, err := rl.TemplateFor(template, style)
 	if err != nil {
 		return fmt.Errorf("--template/--prompt-style: %w", err)
 	}
-	parse := rl.DefaultParseOptions()
 	if c.Bool("reference-parsing") {
 		parse = rl.ReferenceParseOptions()
 	}
@@ -178,9 +219,9 @@ func evalCommand(c *cli.Context) error {
 		ds.Items = ds.Items[:n]
 	}
 	opts := eval.Options{
-		Data: ds, Exec: pool, Responses: responses, Template: tpl, PromptStyle: c.String("prompt-style"), Parse: parse,
+		Data: ds, Exec: pool, Responses: responses, Template: tpl, PromptStyle: style, Parse: parse,
 		Samples: c.Int("samples"), Temperature: float32(c.Float64("temperature")), TopP: float32(c.Float64("top-p")), TopK: c.Int("top-k"),
-		MaxTokens: c.Int("max-tokens"), MaxPromptTokens: c.Int("max-prompt-length"), Seed: c.Uint64("seed"),
+		MaxTokens: c.Int("max-tokens"), Stop: c.StringSlice("stop"), MaxPromptTokens: c.Int("max-prompt-length"), Seed: c.Uint64("seed"),
 		Ks: ks, Batch: c.Int("batch"), Parallel: c.Int("threads"), Retries: 2, Logger: logger,
 	}
 	if model != "" {
@@ -188,13 +229,13 @@ func evalCommand(c *cli.Context) error {
 			logger.Warn("greedy decoding gives every sample of an item the same text; pass@k > 1 needs --temperature > 0", zap.Int("samples", opts.Samples))
 		}
 		start := time.Now()
-		g, err := engine.Open(model, engine.Options{Adapter: c.String("adapter"), Threads: c.Int("threads"),
+		g, err := engine.Open(model, engine.Options{Adapter: adapter, Threads: c.Int("threads"),
 			GPULayers: c.Int("gpu-layers"), ContextSize: c.Int("ctx"), Slots: c.Int("slots")})
 		if err != nil {
 			return err
 		}
 		defer g.Close()
-		logger.Info("model ready", zap.String("model", g.Model().Info().Description), zap.String("adapter", c.String("adapter")),
+		logger.Info("model ready", zap.String("model", g.Model().Info().Description), zap.String("adapter", adapter),
 			zap.Duration("took", time.Since(start)))
 		opts.Generator = g
 	}
@@ -214,6 +255,25 @@ func evalCommand(c *cli.Context) error {
 	}
 	printEvalSummary(c.App.Writer, sum, c.String("out"))
 	return nil
+}
+
+// loadRunForEval reads a run directory's effective settings (config.json)
+// and its latest checkpoint ("" when it has none yet).
+func loadRunForEval(dir string) (runSettings, string, error) {
+	path := filepath.Join(dir, "config.json")
+	patch, err := readConfigFile(path)
+	if err != nil {
+		return runSettings{}, "", err
+	}
+	rs := defaultRunSettings()
+	if err := applyPatch(&rs, patch); err != nil {
+		return rs, "", fmt.Errorf("%s: %w", path, err)
+	}
+	ckpt, err := rl.LatestCheckpoint(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return rs, "", nil
+	}
+	return rs, ckpt, err
 }
 
 // parseKs reads --k: comma-separated positive integers.
@@ -307,15 +367,16 @@ func newRunEvaluator(ctx context.Context, specs []string, cfg rl.Config, exec ev
 		Seed: cfg.Seed, Ks: []int{1}, Parallel: parallel, Retries: cfg.ExecRetries, Logger: logger,
 	}}
 	seen := map[eval.Task]string{}
+	var files []evalFile
 	for _, spec := range specs {
-		name, path, ok := strings.Cut(spec, "=")
-		if !ok || strings.TrimSpace(path) == "" {
-			return nil, fmt.Errorf("eval_data %q: want TASK=FILE, e.g. output=dev_ded.jsonl (tasks: output, input, induction, function)", spec)
-		}
-		task, err := eval.ParseTask(name)
+		fs, err := expandEvalSpec(spec)
 		if err != nil {
-			return nil, fmt.Errorf("eval_data %q: %w", spec, err)
+			return nil, err
 		}
+		files = append(files, fs...)
+	}
+	for _, f := range files {
+		task, path := f.task, f.path
 		if prev, dup := seen[task]; dup {
 			return nil, fmt.Errorf("eval_data: task %s given twice (%s and %s); one file per task", task, prev, path)
 		}
@@ -333,6 +394,56 @@ func newRunEvaluator(ctx context.Context, specs []string, cfg rl.Config, exec ev
 	return e, nil
 }
 
+type evalFile struct {
+	task eval.Task
+	path string
+}
+
+// expandEvalSpec reads one eval_data entry: TASK=FILE, a FILE whose name
+// says its task (deduction.jsonl, abduction.jsonl, induction.jsonl,
+// humaneval.jsonl), or a DIR holding such files (what nano data writes to
+// DIR/eval/dev).
+func expandEvalSpec(spec string) ([]evalFile, error) {
+	const want = "want TASK=FILE (tasks: output, input, induction, function), a FILE named after its task (deduction, abduction, induction, humaneval) or a DIR of such files"
+	if name, path, ok := strings.Cut(spec, "="); ok {
+		task, err := eval.ParseTask(name)
+		if err == nil {
+			if strings.TrimSpace(path) == "" {
+				return nil, fmt.Errorf("eval_data %q: no file after %s=", spec, name)
+			}
+			return []evalFile{{task, path}}, nil
+		}
+		if _, statErr := os.Stat(spec); statErr != nil {
+			return nil, fmt.Errorf("eval_data %q: %w", spec, err)
+		}
+	}
+	info, err := os.Stat(spec)
+	if err != nil {
+		return nil, fmt.Errorf("eval_data %q: %w; %s", spec, err, want)
+	}
+	if !info.IsDir() {
+		task, ok := eval.TaskFromName(spec)
+		if !ok {
+			return nil, fmt.Errorf("eval_data %q: the file name does not say its task; %s", spec, want)
+		}
+		return []evalFile{{task, spec}}, nil
+	}
+	entries, err := os.ReadDir(spec)
+	if err != nil {
+		return nil, fmt.Errorf("eval_data %q: %w", spec, err)
+	}
+	var out []evalFile
+	for _, e := range entries {
+		if task, ok := eval.TaskFromName(e.Name()); ok && !e.IsDir() && strings.HasSuffix(e.Name(), ".jsonl") {
+			out = append(out, evalFile{task, filepath.Join(spec, e.Name())})
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("eval_data %q: no deduction, abduction, induction or humaneval .jsonl file in this directory", spec)
+	}
+	return out, nil
+}
+
 // Eval is the trainer's evaluation hook.
 func (e *runEvaluator) Eval(ctx context.Context, step int) (map[string]float64, error) {
 	scores := map[string]float64{}
@@ -347,6 +458,9 @@ func (e *runEvaluator) Eval(ctx context.Context, step int) (map[string]float64, 
 		scores[key+"pass_at_1"] = sum.PassAt1
 		scores[key+"items"] = float64(sum.Items)
 		scores[key+"format_rate"] = sum.FormatRate
+		if sum.TooLong > 0 {
+			scores[key+"prompt_too_long"] = float64(sum.TooLong)
+		}
 		if e.dir != "" {
 			dir := filepath.Join(e.dir, "eval")
 			if err := os.MkdirAll(dir, 0o755); err != nil {

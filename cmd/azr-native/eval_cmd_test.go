@@ -120,6 +120,22 @@ func TestEvalGivenResponses(t *testing.T) {
 	}
 }
 
+// A file named after its task needs no --task.
+func TestEvalTaskFromFileName(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "abduction.jsonl")
+	if err := os.WriteFile(data, []byte(cruxRows), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := evalJSON(t, "--data", data, "--responses", responsesFile(t, map[string]string{
+		"c0": "```input\n[3, 2]\n```", "c1": "```input\n'ab', 2\n```", "c2": "```input\n4\n```"}))
+	if s.Task != "input" || s.Items != 3 || !near(s.PassAt1, 2.0/3) {
+		t.Errorf("summary %+v, want the input task with 2 of 3 right (isqrt(4) = 2, not 4)", s)
+	}
+}
+
+func near(a, b float64) bool { return a-b < 1e-12 && b-a < 1e-12 }
+
 func TestEvalHumanSummary(t *testing.T) {
 	crux := writeFile(t, "crux.jsonl", cruxRows+"{\"id\": \"c3\", \"code\": \"def f(x):\\n    return x\"}\n")
 	resp := writeFile(t, "r.jsonl", `{"id": "c0", "responses": [" </think><answer>`+"```output\\n[2, 3]\\n```"+`</answer>", "<think> </think><answer>[2, 3]</answer>", "nothing"]}
@@ -162,6 +178,13 @@ func TestEvalBadRowsAndErrors(t *testing.T) {
 		}
 	}
 
+	// --limit scores the first usable items only: the others need no response.
+	s = evalJSON(t, "--data", broken, "--task", "output", "--limit", "2", "--responses",
+		responsesFile(t, map[string]string{"c0": "```output\n[2, 3]\n```", "c1": "```output\n'abab'\n```"}))
+	if s.Items != 2 || s.PassAt1 != 1 {
+		t.Errorf("--limit 2: %+v", s)
+	}
+
 	allBad := writeFile(t, "allbad.jsonl", "{\"id\": \"x\"}\nnot json\n")
 	noModel := writeFile(t, "d.jsonl", cruxRows)
 	for _, tc := range []struct {
@@ -171,9 +194,12 @@ func TestEvalBadRowsAndErrors(t *testing.T) {
 		{[]string{"--data", broken, "--task", "output", "--responses", resp, "--strict"}, "3 bad output rows (strict):\nline 4 (id b1): f(1) returns 1"},
 		{[]string{"--data", allBad, "--task", "output", "--responses", resp}, "no usable output rows, 2 bad:\nline 1 (id x): missing field \"code\"\nline 2: bad JSON"},
 		{[]string{"--data", noModel, "--task", "output"}, "give --model FILE"},
+		{[]string{"--data", noModel, "--responses", resp}, "--task is needed: the name of " + noModel + " does not say"},
 		{[]string{"--data", noModel, "--task", "output", "--responses", resp, "-m", "x.gguf"}, "not both"},
 		{[]string{"--data", noModel, "--task", "guess", "--responses", resp}, "unknown eval task \"guess\""},
 		{[]string{"--data", noModel, "--task", "output", "--responses", resp, "--k", "0"}, "--k"},
+		{[]string{"--data", noModel, "--task", "output", "--responses", resp, "--samples", "4"}, "--samples applies to sampling from --model"},
+		{[]string{"--data", noModel, "--task", "output", "--adapter", "a.gguf", "--responses", resp}, "--adapter needs --model"},
 		{[]string{"--data", noModel, "--task", "output", "--responses", writeFile(t, "r.jsonl", `{"id": "c0", "response": "x"}`)}, "no response for 2 of 3 items: c1, c2"},
 		{[]string{"--data", noModel, "--task", "output", "--responses", writeFile(t, "r2.jsonl", `{"id": "c0"}`)}, "line 1 (id c0): missing field \"response\""},
 		{[]string{"--data", noModel, "--task", "output", "-m", filepath.Join(t.TempDir(), "none.gguf")}, "none.gguf"},
@@ -229,11 +255,16 @@ func TestEvalModelIsDeterministic(t *testing.T) {
 func TestRunEvalData(t *testing.T) {
 	model := tinyModelFile(t)
 	crux := writeFile(t, "crux.jsonl", cruxRows)
-	human := writeFile(t, "humaneval.jsonl", humanEvalRows)
+	human := writeFile(t, "human.jsonl", humanEvalRows)
+	// A directory of held-out sets named after their tasks, as nano data writes.
+	sets := t.TempDir()
+	if err := os.WriteFile(filepath.Join(sets, "deduction.jsonl"), []byte(cruxRows), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	dir := filepath.Join(t.TempDir(), "run")
 	if _, err := azr(t, "run", "-m", model, "--out", dir, "--steps", "1", "--batch-size", "1", "--n-samples", "2",
 		"--max-response-length", "16", "--seed-factor", "0", "--ctx", "8192",
-		"--eval-data", "output="+crux, "--eval-data", "function="+human, "--eval-every", "1"); err != nil {
+		"--eval-data", sets, "--eval-data", "function="+human, "--eval-every", "1"); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	var evals []map[string]any
@@ -261,6 +292,24 @@ func TestRunEvalData(t *testing.T) {
 			t.Errorf("%s is empty", f)
 		}
 	}
+
+	// eval --run takes the run's model, latest adapter and prompts: the
+	// same greedy responses as the run's own evaluation after its last step.
+	out := filepath.Join(t.TempDir(), "results.jsonl")
+	if _, err := azr(t, "eval", "--run", dir, "--data", crux, "--task", "output", "--max-tokens", "16", "--ctx", "8192", "--out", out); err != nil {
+		t.Fatalf("eval --run: %v", err)
+	}
+	own := readJSONLines(t, filepath.Join(dir, "eval/output-step-000001.jsonl"))
+	again := readJSONLines(t, out)
+	if len(own) != 3 || len(again) != 3 {
+		t.Fatalf("results: %d and %d items", len(own), len(again))
+	}
+	for i := range own {
+		a, b := own[i]["samples"].([]any)[0].(map[string]any), again[i]["samples"].([]any)[0].(map[string]any)
+		if a["response"] != b["response"] {
+			t.Errorf("item %d: run's evaluation %q, eval --run %q", i, a["response"], b["response"])
+		}
+	}
 }
 
 func TestRunEvalDataErrors(t *testing.T) {
@@ -271,7 +320,9 @@ func TestRunEvalDataErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--eval-data", crux}, "want TASK=FILE"},
+		{[]string{"--eval-data", crux}, "the file name does not say its task; want TASK=FILE"},
+		{[]string{"--eval-data", t.TempDir()}, "no deduction, abduction, induction or humaneval .jsonl file"},
+		{[]string{"--eval-data", "output="}, "no file after output="},
 		{[]string{"--eval-data", "outputs=" + crux}, "unknown eval task \"outputs\""},
 		{[]string{"--eval-data", "output=" + crux + ",output=" + crux}, "task output given twice"},
 		{[]string{"--eval-data", "input=" + filepath.Join(t.TempDir(), "none.jsonl")}, "none.jsonl"},

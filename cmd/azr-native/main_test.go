@@ -118,6 +118,11 @@ func TestCLIModelGenerateAndRun(t *testing.T) {
 	if _, err := azr(t, "run", "--print-config", "--config", filepath.Join(dir, "run", "config.json")); err != nil {
 		t.Errorf("config.json is not a valid --config: %v", err)
 	}
+	// The run's report: the page's path on stdout (internal/report tests the page).
+	out, err = azr(t, "report", filepath.Join(dir, "run"))
+	if want := filepath.Join(dir, "run", "report.html"); err != nil || strings.TrimSpace(out) != want {
+		t.Errorf("report: printed %q (%v), want %s", out, err, want)
+	}
 }
 
 func TestCLIErrorsAreClear(t *testing.T) {
@@ -157,5 +162,38 @@ func TestCLIHelpForEveryCommand(t *testing.T) {
 				t.Errorf("%v: %v", args, err)
 			}
 		}
+	}
+}
+
+// run --seed-file starts from the given seed tasks (the reference's JSONL
+// layout); without one, seeding with a model that cannot write a task (a
+// random tiny model) stops after a few rounds with advice, not 100 rounds.
+func TestCLIRunSeedFileAndHopelessSeeding(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "tiny.gguf")
+	if _, err := azr(t, "model", "tiny", "--out", model); err != nil {
+		t.Fatalf("model tiny: %v", err)
+	}
+	seeds := filepath.Join(dir, "7b_seed_io.jsonl")
+	row := `{"snippet": "def f(x):\n    return x * 3", "input": "2", "output": "6", "imports": [], "original_snippet": "def f(x):\n    return x * 3", "composite_functions": []}` + "\n"
+	if err := os.WriteFile(seeds, []byte(row), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"-m", model, "--batch-size", "1", "--n-samples", "2", "--max-response-length", "16", "--ctx", "4096",
+		"--seed-factor", "4", "--lora-rank", "4"}
+	// One deduction-only step (the cheapest step that saves a checkpoint).
+	if _, err := azr(t, append([]string{"run", "--out", filepath.Join(dir, "seeded"), "--steps", "1", "--task-types", "deduction", "--seed-file", seeds}, common...)...); err != nil {
+		t.Fatalf("run --seed-file: %v", err)
+	}
+	state, err := os.ReadFile(filepath.Join(dir, "seeded", "checkpoints", "step-000001", "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(state), `return x * 3`) {
+		t.Errorf("the seed file's task is not in the buffers")
+	}
+	_, err = azr(t, append([]string{"run", "--out", filepath.Join(dir, "hopeless"), "--steps", "1"}, common...)...)
+	if err == nil || !strings.Contains(err.Error(), "seeding found no valid triplets in 3 rounds") || !strings.Contains(err.Error(), "--seed-file") {
+		t.Fatalf("seeding with a random model: err = %v, want the early stop with advice", err)
 	}
 }

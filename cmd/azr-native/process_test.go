@@ -140,7 +140,8 @@ func TestCLIRunInterrupts(t *testing.T) {
 		t.Fatal(err)
 	}
 	selfPlay := func() bool { return strings.Contains(stderrNow(), "self-play") }
-	waitFor(selfPlay, "self-play to start")
+	// Interrupt inside step 1: after its first phase, before its update.
+	waitFor(func() bool { return strings.Contains(stderrNow(), "phase done") }, "step 1 to be under way")
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}

@@ -166,8 +166,23 @@ func runSelfPlay(c *cli.Context) error {
 			return fmt.Errorf("resume from %s: %w", ckpt, err)
 		}
 		logger.Info("resuming", zap.String("checkpoint", ckpt), zap.Int("step", tr.StepCount()), zap.Int("target", cfg.Steps))
-	} else if tr, err = rl.NewTrainer(cfg, eng, pool, logger); err != nil {
-		return err
+		if len(set.SeedFile) > 0 {
+			logger.Warn("--seed-file ignored on resume: the checkpoint holds the buffers", zap.Strings("seed_file", set.SeedFile))
+		}
+	} else {
+		if tr, err = rl.NewTrainer(cfg, eng, pool, logger); err != nil {
+			return err
+		}
+		if len(set.SeedFile) > 0 {
+			triplets, induction, err := rl.ReadSeedFiles(set.SeedFile, cfg.SeedTarget())
+			if err != nil {
+				tr.Close()
+				return err
+			}
+			tr.SetSeeds(triplets, induction)
+			logger.Info("seed tasks loaded; no seeding phase", zap.Strings("seed_file", set.SeedFile),
+				zap.Int("triplets", len(triplets)), zap.Int("induction", len(induction)))
+		}
 	}
 	defer tr.Close()
 	if err := tr.SetDir(out); err != nil {

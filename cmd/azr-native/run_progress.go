@@ -16,6 +16,7 @@ type selfPlayProgress struct {
 	seedStage string
 	seeding   *progress.Tracker
 	steps     *progress.Tracker
+	options   []progress.Option // for every tracker (tests: progress.NoBar)
 }
 
 // watchSelfPlay attaches progress display to tr; call finish when Run returns.
@@ -40,7 +41,7 @@ func (p *selfPlayProgress) report(ev rl.Progress) {
 		if ev.Stage != p.seedStage {
 			p.seeding.Finish()
 			p.seedStage = ev.Stage
-			p.seeding = progress.New(logger, ev.Stage, int64(ev.Total), progress.Unit("tasks"))
+			p.seeding = progress.New(logger, ev.Stage, int64(ev.Total), append(append([]progress.Option{}, p.options...), progress.Unit("tasks"))...)
 		}
 		p.seeding.Set(int64(ev.Done))
 		return
@@ -48,7 +49,7 @@ func (p *selfPlayProgress) report(ev rl.Progress) {
 	p.seeding.Finish()
 	if p.steps == nil {
 		// Started at the first step, so seeding time does not skew the ETA.
-		p.steps = progress.New(logger, "self-play", int64(p.remaining), progress.Unit("steps"))
+		p.steps = progress.New(logger, "self-play", int64(p.remaining), append(append([]progress.Option{}, p.options...), progress.Unit("steps"))...)
 	}
 	note := fmt.Sprintf("step %d/%d", ev.Step, p.target)
 	if ev.Phase != "" {

@@ -77,12 +77,16 @@ func Read(r io.Reader, name string, task Task, strict bool) (*Dataset, error) {
 	seen := map[string]int{}
 	br := bufio.NewReader(r)
 	rows := 0
+	array := false // the first row opens a JSON array: the wrong format, say so
 	for line := 1; ; line++ {
 		text, err := br.ReadBytes('\n')
 		if err != nil && err != io.EOF {
 			return nil, fmt.Errorf("%s: line %d: %w", name, line, err)
 		}
 		if t := bytes.TrimSpace(text); len(t) > 0 {
+			if rows == 0 && t[0] == '[' {
+				array = true
+			}
 			rows++
 			it, rerr := parseRow(task, t, line)
 			if rerr == nil {
@@ -104,6 +108,9 @@ func Read(r io.Reader, name string, task Task, strict bool) (*Dataset, error) {
 	}
 	if rows == 0 {
 		return nil, fmt.Errorf("%s: no rows (want JSON lines, one %s row per line)", name, task)
+	}
+	if array && len(ds.Items) == 0 {
+		return nil, fmt.Errorf("%s is a JSON array; eval reads JSON lines, one object per line (convert it with: jq -c '.[]' %s > rows.jsonl)", name, name)
 	}
 	if err := ds.Err(strict); err != nil {
 		return nil, err

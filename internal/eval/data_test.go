@@ -74,6 +74,7 @@ func TestAFileWithoutUsableRowsIsAnError(t *testing.T) {
 		{"empty", "", "no rows"},
 		{"blank lines", "\n  \n\n", "no rows"},
 		{"all bad", "{}\n{\"id\": 1}\n", "no usable output rows, 2 bad:\nline 1: missing field \"id\"\nline 2 (id 1): missing field \"code\""},
+		{"a JSON array", "[\n  {\"id\": \"a\"}\n]\n", "x.jsonl is a JSON array; eval reads JSON lines"},
 		{"wrong layout", `{"task_id": "HumanEval/0", "prompt": "def f():\n", "entry_point": "f", "test": "def check(c): pass"}`, `missing field "id"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -132,6 +133,24 @@ func TestResponsesFile(t *testing.T) {
 		_, err := ReadResponses(strings.NewReader(tc.data), "r.jsonl")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err = %v, want it to contain %q", tc.data, err, tc.want)
+		}
+	}
+}
+
+func TestTaskFromName(t *testing.T) {
+	for name, want := range map[string]Task{
+		"data/nano/eval/dev/deduction.jsonl": TaskOutput,
+		"abduction.jsonl":                    TaskInput,
+		"/x/induction.jsonl":                 TaskInduction,
+		"HumanEval.jsonl":                    TaskFunction,
+		"cruxeval-o.jsonl":                   TaskOutput,
+		"cruxeval.jsonl":                     "", // output or input: say which
+		"deduction_vs_abduction.jsonl":       "",
+		"induction/data.jsonl":               "", // only the base name counts
+	} {
+		got, ok := TaskFromName(name)
+		if got != want || ok != (want != "") {
+			t.Errorf("TaskFromName(%q) = %q, %v; want %q", name, got, ok, want)
 		}
 	}
 }

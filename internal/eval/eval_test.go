@@ -80,7 +80,8 @@ var answerSheets = []struct {
 		map[string]string{
 			// Right on the shown pairs only: every pair is checked.
 			"ind_0": block("python", "def f(s):\n    return {'ab': 'BA', 'xyz': 'ZYX'}.get(s, '')"),
-			"ind_1": block("python", "def f(a, b):\n    return min(a, b)"),
+			// Right on the held-back pairs only, which is all self-play checks.
+			"ind_1": block("python", "def f(a, b):\n    return {(0, 9): 9, (100, 75): 25}.get((a, b), 0)"),
 		}},
 	{TaskFunction, "testdata/humaneval.jsonl",
 		map[string]string{
@@ -183,6 +184,7 @@ func TestVerifyRejectsRowsTheSandboxDoesNotReproduce(t *testing.T) {
 		`{"id": "raises", "code": "def f(x):\n    return x / 0", "input": "3", "output": "1"}`,
 		`{"id": "bad-input", "code": "def f(x):\n    return x", "input": "3,,", "output": "3"}`,
 		`{"id": "bad-code", "code": "def f(x) return x", "input": "3", "output": "3"}`,
+		`{"id": "not-literal", "code": "def f(x):\n    return float(x)", "input": "'inf'", "output": "inf"}`,
 	}, "\n")
 	ds, err := Read(strings.NewReader(data), "rows.jsonl", TaskOutput, false)
 	if err != nil {
@@ -203,6 +205,7 @@ func TestVerifyRejectsRowsTheSandboxDoesNotReproduce(t *testing.T) {
 		{3, "ZeroDivisionError"},
 		{4, "syntax"},
 		{5, "syntax"},
+		{6, "not a value the answer checker can compare"},
 	}
 	if len(ds.Bad) != len(want) {
 		t.Fatalf("bad rows %+v, want %d", ds.Bad, len(want))
@@ -215,7 +218,7 @@ func TestVerifyRejectsRowsTheSandboxDoesNotReproduce(t *testing.T) {
 
 	ds, _ = Read(strings.NewReader(data), "rows.jsonl", TaskOutput, false)
 	err = Verify(context.Background(), s, ds, true, 2)
-	if err == nil || !strings.Contains(err.Error(), "rows.jsonl: 4 bad output rows (strict)") || !strings.Contains(err.Error(), "line 2 (id wrong-gold)") {
+	if err == nil || !strings.Contains(err.Error(), "rows.jsonl: 5 bad output rows (strict)") || !strings.Contains(err.Error(), "line 2 (id wrong-gold)") {
 		t.Errorf("strict verify: %v", err)
 	}
 }

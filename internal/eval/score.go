@@ -169,6 +169,11 @@ func (s *Scorer) verifyPair(ctx context.Context, program, input, output, prefix 
 		return "", err
 	}
 	if !same {
+		if strings.TrimSpace(r.Output) == strings.TrimSpace(output) {
+			// The same text, yet not equal: the checker only evaluates
+			// literal-like values (no inf, nan or objects), as in self-play.
+			return fmt.Sprintf("%sthe output %s is not a value the answer checker can compare (it evaluates only literals, as in self-play)", prefix, clip(output)), nil
+		}
 		return fmt.Sprintf("%sf(%s) returns %s, not the row's output %s", prefix, clip(input), clip(r.Output), clip(output)), nil
 	}
 	return "", nil

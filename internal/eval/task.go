@@ -52,3 +52,33 @@ func (t Task) selfPlayType() rl.TaskType {
 	}
 	return rl.Induction
 }
+
+// TaskFromName guesses the task of a benchmark file from its base name:
+// a name containing deduction (or cruxeval-o), abduction (cruxeval-i),
+// induction or humaneval, as the files `azr-native nano data` writes
+// (deduction.jsonl, abduction.jsonl, induction.jsonl). ok is false when the
+// name says nothing or more than one task.
+func TaskFromName(path string) (task Task, ok bool) {
+	base := strings.ToLower(path[strings.LastIndexAny(path, `/\`)+1:])
+	var found []Task
+	for _, c := range []struct {
+		task  Task
+		words []string
+	}{
+		{TaskOutput, []string{"deduction", "cruxeval-o", "cruxeval_o"}},
+		{TaskInput, []string{"abduction", "cruxeval-i", "cruxeval_i"}},
+		{TaskInduction, []string{"induction"}},
+		{TaskFunction, []string{"humaneval"}},
+	} {
+		for _, w := range c.words {
+			if strings.Contains(base, w) {
+				found = append(found, c.task)
+				break
+			}
+		}
+	}
+	if len(found) != 1 {
+		return "", false
+	}
+	return found[0], true
+}

@@ -25,6 +25,9 @@ type Engine struct {
 	adapter *bindings.Adapter
 	trainer *bindings.Trainer
 	train   bindings.TrainOptions // the settings from the config (SetOptim)
+	// samplerRatio: the PPO ratio is taken against the sampler's log-probs
+	// (optim.old_logprobs = sampler) instead of the training forward's own.
+	samplerRatio bool
 	// applied is what the trainer runs with: train, with the micro-batch
 	// bounded for the current batch's sequence lengths.
 	applied    bindings.TrainOptions
@@ -48,8 +51,8 @@ type Options struct {
 	// SamplingTemperature is the temperature rollouts are sampled at. The
 	// engine's sample log-probs are temperature-scaled while the trainer's
 	// policy is at temperature 1, so away from 1 (and 0, whose log-probs are
-	// at temperature 1) the old log-probs are not passed on and the update
-	// uses no PPO ratio; with one update per step the ratio is ~1 anyway.
+	// at temperature 1) the sampler's log-probs are never used as old
+	// log-probs, whatever optim.old_logprobs says.
 	SamplingTemperature float32
 	// MicroBatchTokens bounds the padded token rows of one training graph
 	// (sequences per micro-batch = this / the longest sequence, at least 1,
@@ -164,19 +167,30 @@ func (e *Engine) SetOptim(o rl.OptimConfig) error {
 		return err
 	}
 	e.train, e.appliedSet = t, false
+	e.samplerRatio = o.OldLogProbs == "sampler"
 	return nil
 }
 
 // TrainStep implements rl.Policy: one optimizer update over the batch. A
 // non-finite loss or gradient leaves the adapter unchanged and is reported
 // as a skipped step, not an error, so a run carries on.
+//
+// The PPO ratio: the engine makes one update per batch, so the old policy
+// is the one the training forward evaluates, and by default (old_logprobs
+// = train) the ratio is taken against that forward's own detached
+// log-probs. It is then exactly 1, the clip never binds, and the gradient
+// is the plain policy gradient -A·∇log π, which is what the engine computes
+// when it is given no old log-probs; that is what happens here (it also
+// saves passing them). The reference gets the same ratio of 1 by
+// recomputing old log-probs with its training model. With old_logprobs =
+// sampler, the sampler's log-probs are passed instead.
 func (e *Engine) TrainStep(ctx context.Context, batch []rl.TrainSequence) (rl.TrainStats, error) {
 	if err := ctx.Err(); err != nil {
 		return rl.TrainStats{}, err
 	}
 	seqs := make([]bindings.TrainSeq, 0, len(batch))
 	t := e.opts.SamplingTemperature
-	oldComparable := t == 0 || t == 1
+	oldComparable := e.samplerRatio && (t == 0 || t == 1)
 	for _, s := range batch {
 		if s.ResponseStart >= len(s.Tokens) {
 			continue // an empty response trains nothing

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -32,10 +33,14 @@ func tinyConfig() rl.Config {
 	return cfg
 }
 
+func engineOptions(cfg rl.Config) Options {
+	return Options{Threads: 1, ContextSize: 8192, Slots: 4, SamplingTemperature: cfg.Temperature,
+		LoRA: bindings.LoRAOptions{Rank: cfg.Optim.LoRARank, Alpha: float32(cfg.Optim.LoRAAlpha), Seed: cfg.Seed}}
+}
+
 func newEngine(t *testing.T, model string, cfg rl.Config) *Engine {
 	t.Helper()
-	e, err := New(model, Options{Threads: 1, ContextSize: 8192, Slots: 4, SamplingTemperature: cfg.Temperature,
-		LoRA: bindings.LoRAOptions{Rank: cfg.Optim.LoRARank, Alpha: float32(cfg.Optim.LoRAAlpha), Seed: cfg.Seed}})
+	e, err := New(model, engineOptions(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,22 +81,23 @@ func metricsLines(t *testing.T, dir string) []map[string]any {
 	return lines
 }
 
-// The real engine and the real sandbox drive whole self-play steps, and a
-// run that stops and resumes from its checkpoint repeats the uninterrupted
-// run exactly: same metrics, same adapter weights (CPU determinism).
+// The real engine and the real sandbox drive whole self-play steps, seeding
+// phase included, with batches of 4 whose solver rewards differ (a warmed-up
+// adapter, so the updates are real policy-gradient updates, not weight decay
+// on zero advantages), and a run that stops and resumes from its checkpoint
+// repeats the uninterrupted run exactly: same metrics, same adapter file,
+// byte for byte (CPU determinism).
 func TestSelfPlayResumesExactlyOnTheRealEngine(t *testing.T) {
-	model := filepath.Join(t.TempDir(), "tiny.gguf")
-	spec := bindings.TinyTest
-	spec.InitScale = 0.3
-	if err := bindings.WriteTinyModel(model, spec); err != nil {
-		t.Fatal(err)
-	}
-	cfg := tinyConfig()
+	cfg := gradientConfig()
+	// Seeding on: one round per pool (a tiny model proposes nothing valid,
+	// so it keeps the zero tasks; TestCLIRunSeedFileAndHopelessSeeding and
+	// the rl tests cover what it finds and when it gives up).
+	cfg.SeedBatchFactor, cfg.SeedMaxRounds, cfg.SeedPatience = 1, 1, 0
 	pool := newPool(t)
 	log := zap.NewNop()
 
-	run := func(dir string, steps int, stopAfter int) []float32 {
-		e := newEngine(t, model, cfg)
+	run := func(dir string, steps int, stopAfter int) {
+		e := warmedEngine(t, cfg)
 		tr, err := rl.NewTrainer(cfg, e, pool, log)
 		if err != nil {
 			t.Fatal(err)
@@ -108,7 +114,7 @@ func TestSelfPlayResumesExactlyOnTheRealEngine(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e2 := newEngine(t, model, cfg) // a fresh process's worth of state
+			e2 := newEngine(t, warm.model, cfg) // a fresh process's worth of state
 			tr2, err := rl.Resume(ckpt, e2, pool, log)
 			if err != nil {
 				t.Fatal(err)
@@ -120,33 +126,38 @@ func TestSelfPlayResumesExactlyOnTheRealEngine(t *testing.T) {
 				t.Fatal(err)
 			}
 			tr2.Close()
-			e = e2
 		}
-		params, err := e.Adapter().Params()
+	}
+	straightDir, resumedDir := t.TempDir(), t.TempDir()
+	run(straightDir, 2, 2)
+	run(resumedDir, 2, 1)
+	adapter := func(dir string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, "checkpoints", "step-000002", "policy", "adapter.gguf"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return params
+		return b
 	}
-	straightDir, resumedDir := t.TempDir(), t.TempDir()
-	straight := run(straightDir, 3, 3)
-	resumed := run(resumedDir, 3, 2)
-	if diff := cmp.Diff(straight, resumed); diff != "" {
-		t.Errorf("adapter after 3 steps vs 2 + resume + 1 differs:\n%.2000s", diff)
+	if !bytes.Equal(adapter(straightDir), adapter(resumedDir)) {
+		t.Errorf("adapter.gguf after 2 steps differs from 1 + resume + 1")
 	}
 	a, b := metricsLines(t, straightDir), metricsLines(t, resumedDir)
-	if len(a) != 3 || len(b) != 3 {
+	if len(a) != 2 || len(b) != 2 {
 		t.Fatalf("metrics lines: %d straight, %d resumed", len(a), len(b))
 	}
 	if diff := cmp.Diff(a, b); diff != "" {
 		t.Errorf("metrics differ (-straight +resumed):\n%.3000s", diff)
 	}
-	// Training happened: the adapter is no longer its initial self.
-	initial, err := newEngine(t, model, cfg).Adapter().Params()
-	if err != nil {
-		t.Fatal(err)
+	// The run trained on non-zero advantages.
+	nonZero := 0
+	for _, line := range a {
+		for _, bm := range line["batches"].(map[string]any) {
+			if bm.(map[string]any)["adv_max"].(float64) > 0 {
+				nonZero++
+			}
+		}
 	}
-	if cmp.Equal(initial, straight) {
-		t.Error("the adapter did not change in 3 steps")
+	if nonZero == 0 {
+		t.Errorf("no batch of the 2 steps had a non-zero advantage")
 	}
 }

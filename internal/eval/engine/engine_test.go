@@ -184,3 +184,46 @@ func BenchmarkEvalGeneration(b *testing.B) {
 		})
 	}
 }
+
+// Items whose prompt is over the limit are not sampled: each counts as
+// failed, says why, and the summary counts them.
+func TestPromptsOverTheLimitAreCountedAndSaid(t *testing.T) {
+	model, _ := tinyModel(t)
+	ds, err := eval.ReadFile("../testdata/crux.jsonl", eval.TaskOutput, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Open(model, Options{Threads: 1, ContextSize: 4096, Slots: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	prompt := rl.TemplateR1.Render(eval.PromptText(eval.TaskOutput, &ds.Items[1], ""))
+	n, err := g.CountTokens(prompt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Item 1's prompt fits exactly; the others are longer or shorter.
+	sum, items, err := eval.Run(context.Background(), eval.Options{Data: ds, Exec: realSandbox(t), Generator: g,
+		Samples: 2, MaxTokens: 4, MaxPromptTokens: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var skipped []string
+	for _, it := range items {
+		if it.Skipped != "" {
+			skipped = append(skipped, it.ID+": "+it.Skipped)
+			if it.N != 2 || it.Correct != 0 || len(it.Samples) != 0 {
+				t.Errorf("skipped item %+v", it)
+			}
+		}
+	}
+	if len(skipped) == 0 || sum.TooLong != len(skipped) || items[1].Skipped != "" || len(items[1].Samples) != 2 {
+		t.Errorf("too long %d, skipped %q; item 1 (%d tokens, the limit) must be sampled", sum.TooLong, skipped, n)
+	}
+	for _, s := range skipped {
+		if !strings.Contains(s, fmt.Sprintf("over the %d-token limit", n)) {
+			t.Errorf("reason %q", s)
+		}
+	}
+}
