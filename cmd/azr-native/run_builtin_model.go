@@ -31,6 +31,12 @@ func applyBuiltinModelDefaults(s *runSettings) {
 	if !s.given["max_prompt_length"] {
 		s.MaxPromptLength = max(64, nano.DefaultModelContext-s.MaxResponseLength)
 	}
+	// One engine thread: the model is so small that a second one gains little,
+	// while ggml's spinning workers make generation ~30x slower whenever
+	// another process is busy on the machine (measured on 2 cores, load ~6).
+	if !s.given["threads"] {
+		s.Threads = 1
+	}
 }
 
 // unpackBuiltinModel sets s.Model to the built-in model's cached file.

@@ -48,3 +48,20 @@ func TestRunWithoutModelUsesBuiltinBase(t *testing.T) {
 		t.Errorf("config.json of a run on the built-in base: %+v", eff)
 	}
 }
+
+// Settings the user gave win over the built-in base's; the others take its values.
+func TestBuiltinModelDefaultsKeepGivenSettings(t *testing.T) {
+	s := defaultRunSettings()
+	s.given = map[string]bool{"max_response_length": true, "threads": true}
+	s.MaxResponseLength, s.Threads = 100, 2
+	applyBuiltinModelDefaults(&s)
+	if s.MaxResponseLength != 100 || s.Threads != 2 || s.MaxPromptLength != nano.DefaultModelContext-100 || s.PromptStyle != nano.DefaultPromptStyle {
+		t.Errorf("given settings: %+v", s)
+	}
+	s = defaultRunSettings()
+	s.given = map[string]bool{}
+	applyBuiltinModelDefaults(&s)
+	if s.Threads != 1 || s.MaxResponseLength != nano.BuiltinRunDefaults().MaxResponseLength || s.References != nano.DefaultReferences {
+		t.Errorf("defaults for the built-in base: threads %d, response %d, references %d", s.Threads, s.MaxResponseLength, s.References)
+	}
+}
