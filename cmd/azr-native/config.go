@@ -93,7 +93,7 @@ func (k configKey) name() string { return strings.Join(k.path, ".") }
 // configHelp is the one table of help lines, by config key. Every key has a
 // line (TestEveryConfigKeyHasHelp): add one with each new rl.Config field.
 var configHelp = map[string]string{
-	"model":             "base GGUF model `FILE` (qwen2/qwen3)",
+	"model":             "base GGUF model `FILE` (qwen2/qwen3); empty: the built-in nano coder base",
 	"out":               "run `DIR` (checkpoints, metrics); an existing run is resumed",
 	"threads":           "CPU threads for the engine and the sandbox pool",
 	"ctx":               "KV cache cells shared by a generation batch",

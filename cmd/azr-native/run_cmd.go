@@ -30,6 +30,11 @@ and makes one Task-Relative REINFORCE++ update of a LoRA adapter over the frozen
 quantized base. Before the first step a seeding phase fills the buffers (see
 --seed-factor).
 
+Without --model it trains the built-in nano coder base (a small model shipped in the
+binary, unpacked once to the user's cache directory) with settings that suit it:
+compact prompts with 2 references, 256-token responses, prompts that fit its
+768-token context; any of them given explicitly wins.
+
 Everything goes into --out DIR:
   config.json                the effective settings (a valid --config file)
   checkpoints/step-NNNNNN/   adapter.gguf (a llama.cpp --lora file), optimizer state,
@@ -81,6 +86,10 @@ func runSelfPlay(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	builtin := set.Model == ""
+	if builtin {
+		applyBuiltinModelDefaults(&set)
+	}
 	if c.Bool("print-config") {
 		data, err := encodeSettings(set)
 		if err != nil {
@@ -89,8 +98,13 @@ func runSelfPlay(c *cli.Context) error {
 		_, err = os.Stdout.Write(data)
 		return err
 	}
-	if set.Model == "" || set.Out == "" {
-		return fmt.Errorf("run needs a model and a run directory: --model FILE --out DIR (or model: and out: in --config)")
+	if set.Out == "" {
+		return fmt.Errorf("run needs a run directory: --out DIR (or out: in --config)")
+	}
+	if builtin {
+		if err := unpackBuiltinModel(&set); err != nil {
+			return err
+		}
 	}
 	if set.GPULayers != 0 {
 		// The trainer reads the frozen weights from host memory; offloading

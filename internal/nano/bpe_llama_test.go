@@ -37,7 +37,7 @@ var tokenizerParityTexts = []string{
 	"a",
 }
 
-func writeVocabModel(t *testing.T, tok *Tokenizer) *bindings.Model {
+func writeVocabModel(t testing.TB, tok *Tokenizer) *bindings.Model {
 	t.Helper()
 	tr, err := bindings.NewNanoTrainer(bindings.NanoShape{Layers: 1, Embd: 32, Heads: 2, KVHeads: 2, FF: 64, Context: 64},
 		BindingsVocab(tok), bindings.NanoTrainOptions{Threads: 1, Seed: 1})
