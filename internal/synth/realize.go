@@ -63,11 +63,12 @@ func response(answer string) string {
 }
 
 // Realize runs p through the checks self-play applies to proposals, with the
-// scorer the trainer uses: the program, written as a deduction proposal, must
-// parse (one top-level function, renamed to f); then, as an induction
-// proposal over all of p's inputs, it must validate in the sandbox (syntax,
-// module policy, every input runs, deterministic across two separate
-// executions, outputs within the size cap and on one line). The sandbox's
+// scorer the trainer uses: the program, written as a deduction proposal on
+// its first input, must parse (one top-level function, renamed to f) and
+// validate (module policy included); then, as an induction proposal over all
+// of p's inputs, it must validate in the sandbox (syntax, every input runs,
+// deterministic across two separate executions, outputs within the size cap
+// and on one line). The sandbox's
 // outputs become the task's. reason says why p was rejected (task is then
 // zero); err is non-nil only when ctx ends or the executor fails.
 func Realize(ctx context.Context, s *rl.Scorer, p Program) (task Task, reason string, err error) {
@@ -79,17 +80,32 @@ func Realize(ctx context.Context, s *rl.Scorer, p Program) (task Task, reason st
 	if err != nil {
 		return Task{}, "parse: " + err.Error(), nil
 	}
+	// As a deduction proposal on its first input: this is where the module
+	// policy applies (induction proposals reuse buffer programs and skip it).
+	ded, err := s.ScoreProposal(ctx, rl.Deduction, rl.Task{}, text, 0)
+	if reason, err := rejection(ded, err); reason != "" || err != nil {
+		return Task{}, reason, err
+	}
 	ps, err := s.ScoreProposal(ctx, rl.Induction, rl.Task{Program: prop.Program}, response(InductionAnswer(p.Inputs, p.Message)), 0)
-	if err != nil {
-		return Task{}, "", err
-	}
-	if strings.HasPrefix(ps.Reason, "executor: ") {
-		return Task{}, "", fmt.Errorf("synth: %s", ps.Reason)
-	}
-	if !ps.Valid {
-		return Task{}, ps.Reason, nil
+	if reason, err := rejection(ps, err); reason != "" || err != nil {
+		return Task{}, reason, err
 	}
 	return Task{Category: p.Category, Program: prop.Program, Inputs: ps.Task.Inputs, Outputs: ps.Task.Outputs, Imports: ps.Task.Imports, Message: p.Message}, "", nil
+}
+
+// rejection turns a proposal score into Realize's (reason, err): an executor
+// failure is an error, an invalid proposal a reason.
+func rejection(ps rl.ProposalScore, err error) (string, error) {
+	if err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(ps.Reason, "executor: ") {
+		return "", fmt.Errorf("synth: %s", ps.Reason)
+	}
+	if !ps.Valid {
+		return ps.Reason, nil
+	}
+	return "", nil
 }
 
 // Result is one program's fate in RealizeAll.
