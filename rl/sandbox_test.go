@@ -5,29 +5,18 @@ package rl
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/azr-native/azr-native/internal/sandboxtest"
 	"github.com/azr-native/azr-native/sandbox"
 	"github.com/google/go-cmp/cmp"
-)
-
-var (
-	poolOnce sync.Once
-	pool     *sandbox.Pool
-	poolErr  error
 )
 
 // realSandbox returns one pool shared by the tests of this package.
 func realSandbox(t *testing.T) *sandbox.Pool {
 	t.Helper()
-	poolOnce.Do(func() {
-		pool, poolErr = sandbox.New(context.Background(), sandbox.Config{Workers: 2, Timeout: 3 * time.Second})
-	})
-	if poolErr != nil {
-		t.Fatalf("sandbox.New: %v", poolErr)
-	}
+	pool := sandboxtest.Pool(t, 3*time.Second)
 	return pool
 }
 

@@ -9,25 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/azr-native/azr-native/internal/sandboxtest"
 	"github.com/azr-native/azr-native/rl"
 	"github.com/azr-native/azr-native/sandbox"
-)
-
-var (
-	poolOnce sync.Once
-	pool     *sandbox.Pool
-	poolErr  error
 )
 
 // realSandbox is one real sandbox pool shared by this package's tests.
 func realSandbox(t testing.TB) *sandbox.Pool {
 	t.Helper()
-	poolOnce.Do(func() {
-		pool, poolErr = sandbox.New(context.Background(), sandbox.Config{Workers: 2, Timeout: time.Second})
-	})
-	if poolErr != nil {
-		t.Fatalf("sandbox.New: %v", poolErr)
-	}
+	pool := sandboxtest.Pool(t, time.Second)
 	return pool
 }
 

@@ -4,29 +4,17 @@ import (
 	"context"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/azr-native/azr-native/internal/sandboxtest"
 	"github.com/azr-native/azr-native/rl"
-	"github.com/azr-native/azr-native/sandbox"
-)
-
-var (
-	poolOnce sync.Once
-	pool     *sandbox.Pool
-	poolErr  error
 )
 
 // realScorer is the trainer's scorer over one real sandbox pool shared by the tests.
 func realScorer(t testing.TB) *rl.Scorer {
 	t.Helper()
-	poolOnce.Do(func() {
-		pool, poolErr = sandbox.New(context.Background(), sandbox.Config{Workers: 2, Timeout: time.Second})
-	})
-	if poolErr != nil {
-		t.Fatalf("sandbox.New: %v", poolErr)
-	}
+	pool := sandboxtest.Pool(t, time.Second)
 	cfg := rl.DefaultConfig()
 	s, err := rl.NewScorer(&cfg, pool)
 	if err != nil {

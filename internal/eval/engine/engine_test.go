@@ -7,30 +7,19 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/azr-native/azr-native/bindings"
 	"github.com/azr-native/azr-native/internal/eval"
+	"github.com/azr-native/azr-native/internal/sandboxtest"
 	"github.com/azr-native/azr-native/rl"
 	"github.com/azr-native/azr-native/sandbox"
 )
 
-var (
-	poolOnce sync.Once
-	pool     *sandbox.Pool
-	poolErr  error
-)
-
 func realSandbox(t *testing.T) *sandbox.Pool {
 	t.Helper()
-	poolOnce.Do(func() {
-		pool, poolErr = sandbox.New(context.Background(), sandbox.Config{Workers: 2, Timeout: 3 * time.Second})
-	})
-	if poolErr != nil {
-		t.Fatalf("sandbox.New: %v", poolErr)
-	}
+	pool := sandboxtest.Pool(t, 3*time.Second)
 	return pool
 }
 
