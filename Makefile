@@ -80,8 +80,8 @@ bench: native
 # commit, seeds and budget give the same file, whatever the thread count (docs/NANO-BASE.md).
 NANO_DIR ?= $(BUILD)/nano
 NANO_SEED ?= 1
-NANO_PROGRAMS ?= 1000
-NANO_TOKENS ?= 1090560
+NANO_PROGRAMS ?= 3000
+NANO_TOKENS ?= 2820096
 NANO_THREADS ?= 1
 nano: $(BIN)
 	$(BIN) --threads 2 nano data --out $(NANO_DIR)/data --seed $(NANO_SEED) --programs $(NANO_PROGRAMS)
