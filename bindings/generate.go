@@ -279,25 +279,13 @@ func (g *Generator) Generate(ctx context.Context, prompts []Prompt, s Sampling) 
 		sp.n_stop = C.int32_t(len(s.Stop))
 	}
 
-	// Cancellation: a watcher raises the native flag; it is cleared before
-	// the call and the watcher is gone before we return.
-	C.azr_generator_cancel(g.ptr, 0)
-	done := make(chan struct{})
-	watcherGone := make(chan struct{})
-	go func() {
-		defer close(watcherGone)
-		select {
-		case <-ctx.Done():
-			C.azr_generator_cancel(g.ptr, 1)
-		case <-done:
-		}
-	}()
 	eb := newErrBuf()
 	defer eb.free()
 	var res *C.azr_generation
-	st := C.azr_generate(g.ptr, cp, C.int32_t(len(prompts)), &sp, &res, eb.p, errCap)
-	close(done)
-	<-watcherGone
+	var st C.azr_status
+	cancellable(ctx, func(raised bool) { C.azr_generator_cancel(g.ptr, cbool(raised)) }, func() {
+		st = C.azr_generate(g.ptr, cp, C.int32_t(len(prompts)), &sp, &res, eb.p, errCap)
+	})
 	if err := eb.wrap(st); err != nil {
 		if st == C.AZR_ERR_CANCELLED && ctx.Err() != nil {
 			return nil, GenerationStats{}, fmt.Errorf("%w: %w", ErrCancelled, ctx.Err())

@@ -266,21 +266,8 @@ func (t *NanoTrainer) batchArgs(what string, tokens []int32, nSeq, seqLen int, w
 
 // watchCancel raises the native cancel flag when ctx ends while fn runs.
 func (t *NanoTrainer) watchCancel(ctx context.Context, fn func() C.azr_status) C.azr_status {
-	C.azr_nano_cancel(t.ptr, 0)
-	done := make(chan struct{})
-	gone := make(chan struct{})
-	go func() {
-		defer close(gone)
-		select {
-		case <-ctx.Done():
-			C.azr_nano_cancel(t.ptr, 1)
-		case <-done:
-		}
-	}()
-	st := fn()
-	close(done)
-	<-gone
-	C.azr_nano_cancel(t.ptr, 0)
+	var st C.azr_status
+	cancellable(ctx, func(raised bool) { C.azr_nano_cancel(t.ptr, cbool(raised)) }, func() { st = fn() })
 	return st
 }
 

@@ -5,7 +5,10 @@ package bindings
 */
 import "C"
 
-import "unsafe"
+import (
+	"context"
+	"unsafe"
+)
 
 func unsafePointer[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }
 
@@ -26,3 +29,25 @@ var nativeBuildID = "unknown"
 
 // NativeBuildID returns the hash of the linked native libraries.
 func NativeBuildID() string { return nativeBuildID }
+
+// cancellable runs call (one long native call) while a watcher raises the
+// native cancel flag through setCancel when ctx ends. The flag is cleared
+// before and after, and the watcher is gone before cancellable returns, so a
+// late cancellation never leaks into the next call.
+func cancellable(ctx context.Context, setCancel func(raised bool), call func()) {
+	setCancel(false)
+	done := make(chan struct{})
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		select {
+		case <-ctx.Done():
+			setCancel(true)
+		case <-done:
+		}
+	}()
+	call()
+	close(done)
+	<-gone
+	setCancel(false)
+}
