@@ -311,6 +311,16 @@ func keyOf(s rl.Sampling) samplingKey {
 // to the engine in one batched call; each request's seed gives its samples
 // their own random streams, so results do not depend on the grouping.
 func (e *Engine) Generate(ctx context.Context, reqs []rl.GenRequest) ([]rl.GenResult, error) {
+	return Generate(ctx, e.model, e.gen, reqs)
+}
+
+// Generate answers rl requests with gen (a generator over model): requests
+// with the same sampling settings share one native call, in order of first
+// appearance; each request's seed gives its samples their own random streams.
+// Prompts are tokenized as self-play renders them (special tokens in the text
+// recognised, BOS added when the model wants it). The evaluation engine uses
+// it too, so evaluation samples exactly as self-play does.
+func Generate(ctx context.Context, model *bindings.Model, gen *bindings.Generator, reqs []rl.GenRequest) ([]rl.GenResult, error) {
 	out := make([]rl.GenResult, len(reqs))
 	var order []samplingKey
 	groups := map[samplingKey][]int{}
@@ -318,7 +328,7 @@ func (e *Engine) Generate(ctx context.Context, reqs []rl.GenRequest) ([]rl.GenRe
 		if r.N < 1 {
 			return nil, fmt.Errorf("generate: request %d asks for %d samples", i, r.N)
 		}
-		toks, err := e.tokenize(r.Prompt)
+		toks, err := model.Tokenize(r.Prompt, true, true)
 		if err != nil {
 			return nil, fmt.Errorf("generate: request %d: %w", i, err)
 		}
@@ -341,7 +351,7 @@ func (e *Engine) Generate(ctx context.Context, reqs []rl.GenRequest) ([]rl.GenRe
 			prompts[j] = bindings.Prompt{Tokens: out[i].PromptTokens, Samples: reqs[i].N, Seed: seed}
 		}
 		s := reqs[idx[0]].Sampling
-		samples, _, err := e.gen.Generate(ctx, prompts, bindings.Sampling{
+		samples, _, err := gen.Generate(ctx, prompts, bindings.Sampling{
 			Temperature: s.Temperature, TopP: s.TopP, TopK: max(s.TopK, 0), MaxTokens: s.MaxTokens, Stop: s.Stop,
 		})
 		if err != nil {

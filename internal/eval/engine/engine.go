@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/azr-native/azr-native/bindings"
+	"github.com/azr-native/azr-native/internal/policy"
 	"github.com/azr-native/azr-native/rl"
 )
 
@@ -102,68 +103,5 @@ func (g *Generator) Generate(ctx context.Context, reqs []rl.GenRequest) ([]rl.Ge
 	if g.gen == nil {
 		return nil, bindings.ErrClosed
 	}
-	out := make([]rl.GenResult, len(reqs))
-	done := make([]bool, len(reqs))
-	for first := range reqs {
-		if done[first] {
-			continue
-		}
-		s := reqs[first].Sampling
-		var idx []int
-		var prompts []bindings.Prompt
-		for i := first; i < len(reqs); i++ {
-			if done[i] || !sameSampling(reqs[i].Sampling, s) {
-				continue
-			}
-			if reqs[i].N < 1 {
-				return nil, fmt.Errorf("generate: request %d asks for %d samples", i, reqs[i].N)
-			}
-			toks, err := g.tokenize(reqs[i].Prompt)
-			if err != nil {
-				return nil, fmt.Errorf("generate: request %d: %w", i, err)
-			}
-			out[i].PromptTokens = toks
-			seed := reqs[i].Sampling.Seed
-			if seed == 0 {
-				seed = 1 // 0 would mean "derive from the batch position"
-			}
-			prompts = append(prompts, bindings.Prompt{Tokens: toks, Samples: reqs[i].N, Seed: seed})
-			idx = append(idx, i)
-			done[i] = true
-		}
-		samples, _, err := g.gen.Generate(ctx, prompts, bindings.Sampling{
-			Temperature: s.Temperature, TopP: s.TopP, TopK: max(s.TopK, 0), MaxTokens: s.MaxTokens, Stop: s.Stop,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("generate: %w", err)
-		}
-		for _, smp := range samples {
-			i := idx[smp.Prompt]
-			out[i].Samples = append(out[i].Samples, rl.Sample{Tokens: smp.Tokens, LogProbs: smp.LogProbs, Text: smp.Text, Finish: finishName(smp.Finish)})
-		}
-	}
-	return out, nil
-}
-
-func sameSampling(a, b rl.Sampling) bool {
-	if a.Temperature != b.Temperature || a.TopP != b.TopP || a.TopK != b.TopK || a.MaxTokens != b.MaxTokens || len(a.Stop) != len(b.Stop) {
-		return false
-	}
-	for i := range a.Stop {
-		if a.Stop[i] != b.Stop[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// finishName uses the names of the self-play policy (internal/policy).
-func finishName(f bindings.Finish) string {
-	switch f {
-	case bindings.FinishEOG:
-		return "eos"
-	case bindings.FinishStop:
-		return "stop"
-	}
-	return "length"
+	return policy.Generate(ctx, g.model, g.gen, reqs)
 }
