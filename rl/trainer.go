@@ -11,10 +11,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/azr-native/azr-native/internal/parallel"
 	"go.uber.org/zap"
 )
 
@@ -224,51 +224,6 @@ func (t *Trainer) evaluate(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// parallel runs f(0..n-1) on up to `workers` goroutines and returns the first error.
-func parallel(ctx context.Context, n, workers int, f func(i int) error) error {
-	if workers < 1 {
-		workers = 1
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	next := 0
-	for w := 0; w < min(workers, n); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				if first != nil || next >= n {
-					mu.Unlock()
-					return
-				}
-				i := next
-				next++
-				mu.Unlock()
-				if err := ctx.Err(); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					return
-				}
-				if err := f(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
 }
 
 // generate calls the policy and checks the shape of its answer.
@@ -551,7 +506,7 @@ func (t *Trainer) proposeSeeds(ctx context.Context, typ TaskType, items []propos
 		return nil, err
 	}
 	ps := make([]ProposalScore, len(items))
-	if err := parallel(ctx, len(items), t.cfg.ExecParallelism, func(i int) error {
+	if err := parallel.For(ctx, len(items), t.cfg.ExecParallelism, func(i int) error {
 		var err error
 		ps[i], err = t.scorer.ScoreSeedProposal(ctx, typ, items[i].Base, res[i].Samples[0].Text)
 		return err
@@ -755,7 +710,7 @@ func (t *Trainer) proposeBatch(ctx context.Context, step int, typ TaskType, item
 	}
 	total := len(items) * n
 	ps := make([]ProposalScore, total)
-	if err := parallel(ctx, total, t.cfg.ExecParallelism, func(j int) error {
+	if err := parallel.For(ctx, total, t.cfg.ExecParallelism, func(j int) error {
 		var err error
 		ps[j], err = t.scorer.ScoreProposal(ctx, typ, items[j/n].Base, res[j/n].Samples[j%n].Text, step)
 		return err
@@ -784,7 +739,7 @@ func (t *Trainer) proposeBatch(ctx context.Context, step int, typ TaskType, item
 		return nil, fmt.Errorf("learnability rollouts: %w", err)
 	}
 	learn := make([]Learnability, total)
-	if err := parallel(ctx, len(mcIdx), t.cfg.ExecParallelism, func(m int) error {
+	if err := parallel.For(ctx, len(mcIdx), t.cfg.ExecParallelism, func(m int) error {
 		j := mcIdx[m]
 		texts := make([]string, len(mcRes[m].Samples))
 		for k, s := range mcRes[m].Samples {
@@ -847,7 +802,7 @@ func (t *Trainer) solveBatch(ctx context.Context, step int, typ TaskType, tasks 
 	}
 	total := len(tasks) * n
 	ss := make([]SolveScore, total)
-	if err := parallel(ctx, total, t.cfg.ExecParallelism, func(j int) error {
+	if err := parallel.For(ctx, total, t.cfg.ExecParallelism, func(j int) error {
 		var err error
 		ss[j], err = t.scorer.ScoreSolve(ctx, typ, tasks[j/n], res[j/n].Samples[j%n].Text)
 		return err

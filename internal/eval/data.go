@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -320,4 +321,8 @@ func importLines(program string) []string {
 		}
 	}
 	return out
+}
+
+func sortRowErrors(bad []RowError) {
+	sort.SliceStable(bad, func(i, j int) bool { return bad[i].Line < bad[j].Line })
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/azr-native/azr-native/internal/parallel"
 	"github.com/azr-native/azr-native/internal/progress"
 	"github.com/azr-native/azr-native/rl"
 	"go.uber.org/zap"
@@ -298,7 +299,7 @@ func (o *Options) score(ctx context.Context, s *Scorer, results []ItemResult, lo
 			jobs = append(jobs, job{i, j})
 		}
 	}
-	err := forEach(ctx, len(jobs), o.Parallel, func(k int) error {
+	err := parallel.For(ctx, len(jobs), o.Parallel, func(k int) error {
 		jb := jobs[k]
 		smp := &results[jb.item].Samples[jb.sample]
 		v, err := s.Score(ctx, o.Data.Task, &o.Data.Items[jb.item], smp.Response)

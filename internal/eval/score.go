@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/azr-native/azr-native/internal/parallel"
 	"github.com/azr-native/azr-native/rl"
 	"github.com/azr-native/azr-native/sandbox"
 )
@@ -190,9 +191,9 @@ func clip(s string) string {
 // Verify checks every item's gold data in the sandbox (see Scorer) and moves
 // unusable rows to ds.Bad with their line numbers. As when reading, a
 // dataset left without items, or with any bad row under strict, is an error.
-func Verify(ctx context.Context, s *Scorer, ds *Dataset, strict bool, parallel int) error {
+func Verify(ctx context.Context, s *Scorer, ds *Dataset, strict bool, workers int) error {
 	reasons := make([]string, len(ds.Items))
-	err := forEach(ctx, len(ds.Items), parallel, func(i int) error {
+	err := parallel.For(ctx, len(ds.Items), workers, func(i int) error {
 		why, err := s.verifyItem(ctx, ds.Task, &ds.Items[i])
 		reasons[i] = why
 		return err
@@ -216,13 +217,13 @@ func Verify(ctx context.Context, s *Scorer, ds *Dataset, strict bool, parallel i
 // Load reads a benchmark file and verifies its rows in the sandbox: the one
 // call a caller needs before Run. Bad rows are in Dataset.Bad (with strict,
 // any bad row is an error; without, only a file with no usable row is).
-func Load(ctx context.Context, path string, task Task, exec Executor, strict bool, parallel int) (*Dataset, error) {
+func Load(ctx context.Context, path string, task Task, exec Executor, strict bool, workers int) (*Dataset, error) {
 	ds, err := ReadFile(path, task, false)
 	if err != nil {
 		return nil, err
 	}
 	s := &Scorer{Exec: exec, Template: rl.TemplateR1, Parse: rl.DefaultParseOptions(), Retries: 2}
-	if err := Verify(ctx, s, ds, false, parallel); err != nil {
+	if err := Verify(ctx, s, ds, false, workers); err != nil {
 		return nil, err
 	}
 	// Every bad row, from reading and from verifying, in one report.
