@@ -28,22 +28,11 @@ double seconds_since(clock_type::time_point t0) {
     return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
-uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
 // Per-sample random stream: splitmix64 seeded from (seed, prompt, sample), so a
 // sample's draws do not depend on which other samples share the batch.
-struct SampleRng {
-    uint64_t s;
+struct SampleRng : azr::splitmix64 {
     SampleRng(uint64_t seed, int32_t prompt, int32_t sample)
-        : s(mix64(seed ^ mix64(0x9E3779B97F4A7C15ULL * (uint64_t)(prompt + 1) + (uint64_t)sample))) {}
-    double uniform() {
-        uint64_t z = mix64(s += 0x9E3779B97F4A7C15ULL);
-        return ((z >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-    }
+        : splitmix64{azr::mix64(seed ^ azr::mix64(0x9E3779B97F4A7C15ULL * (uint64_t)(prompt + 1) + (uint64_t)sample))} {}
 };
 
 // Draws one token from a logits row. Returns the token and its

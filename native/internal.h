@@ -21,6 +21,22 @@ struct azr_model {
 
 namespace azr {
 
+// The splitmix64 finalizer: a strong 64-bit mix.
+inline uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+// splitmix64: tiny, fast, and the same numbers on every platform, so seeded
+// weights and samples are reproducible anywhere.
+struct splitmix64 {
+    uint64_t s;
+    uint64_t next() { return mix64(s += 0x9E3779B97F4A7C15ULL); }
+    // Uniform in (0, 1), never 0 or 1.
+    double uniform() { return ((next() >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+};
+
 // Writes a formatted message into err and returns code.
 azr_status fail(char *err, size_t cap, azr_status code, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -44,15 +44,7 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 
 // splitmix64 with a Box-Muller normal: the same numbers on every platform.
-struct nano_rng {
-    uint64_t s;
-    uint64_t next() {
-        uint64_t z = (s += 0x9E3779B97F4A7C15ULL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-        return z ^ (z >> 31);
-    }
-    double uniform() { return ((next() >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+struct nano_rng : azr::splitmix64 {
     double normal() { return std::sqrt(-2.0 * std::log(uniform())) * std::cos(6.283185307179586 * uniform()); }
 };
 
@@ -646,7 +638,7 @@ extern "C" azr_status azr_nano_new(const azr_nano_shape *shape, const azr_nano_v
 
         // Deterministic init: matrices N(0, std) (the residual outputs O and
         // down scaled by 1/sqrt(2 layers), as in GPT-2), biases 0, norms 1.
-        nano_rng rng{nn->p.seed * 0x2545F4914F6CDD1DULL + 0x1234567ULL};
+        nano_rng rng{{nn->p.seed * 0x2545F4914F6CDD1DULL + 0x1234567ULL}};
         const float sd = nn->p.init_std > 0 ? nn->p.init_std : 0.02f;
         const float sd_res = sd / std::sqrt(2.0f * (float)nn->shape.n_layer);
         for (ggml_tensor *t : nn->params) {

@@ -92,16 +92,7 @@ Vocab make_vocab(int n_vocab) {
     return v;
 }
 
-// splitmix64: tiny, fast, and the same on every platform.
-struct Rng {
-    uint64_t s;
-    uint64_t next() {
-        uint64_t z = (s += 0x9E3779B97F4A7C15ULL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-        return z ^ (z >> 31);
-    }
-    double uniform() { return ((next() >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+struct Rng : azr::splitmix64 {
     // Irwin-Hall(4): cheap, bounded, close enough to a normal for random weights.
     float normal() {
         double s4 = uniform() + uniform() + uniform() + uniform();
