@@ -1,6 +1,7 @@
 package bindings
 
 import (
+	"context"
 	"errors"
 	"math/rand"
 	"os"
@@ -16,7 +17,7 @@ func TestLoRASaveLoad(t *testing.T) {
 	tr := mustTrainer(t, a, TrainOptions{LR: 1e-2})
 	b := sampledBatch(rand.New(rand.NewSource(5)), tm.Vocab, 2, 4, 8, 1)
 	for i := 0; i < 3; i++ {
-		if _, err := tr.Step(b); err != nil {
+		if _, err := tr.Step(context.Background(), b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -57,8 +58,8 @@ func TestLoRASaveLoad(t *testing.T) {
 	}
 	// Resuming: the next step from the loaded state equals the next step of the original.
 	tr2 := mustTrainer(t, a2, TrainOptions{LR: 1e-2})
-	r1, err1 := tr.Step(b)
-	r2, err2 := tr2.Step(b)
+	r1, err1 := tr.Step(context.Background(), b)
+	r2, err2 := tr2.Step(context.Background(), b)
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
@@ -216,7 +217,7 @@ func TestLoRAClose(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := tr.Step(nil); err == nil {
+	if _, err := tr.Step(context.Background(), nil); err == nil {
 		t.Fatal("step on a closed trainer")
 	}
 	if _, err := tr.LogProbs([][]int32{{1, 2}}); !errors.Is(err, ErrClosed) {

@@ -7,6 +7,7 @@ package bindings
 import "C"
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"sync"
@@ -118,6 +119,9 @@ type StepResult struct {
 	Rows     int64         `json:"rows"`      // rows evaluated, padding included
 	Skipped  bool          `json:"skipped"`
 	Duration time.Duration `json:"duration_ns"`
+	// MicroBatches is the number of micro-batches evaluated: all of the
+	// batch's, or fewer when the step was cancelled.
+	MicroBatches int `json:"micro_batches"`
 }
 
 // Trainer runs policy-gradient steps on an Adapter. Not for concurrent use:
@@ -302,7 +306,8 @@ func stepResult(r *C.azr_train_result) StepResult {
 	return StepResult{
 		Loss: float64(r.loss), GradNorm: float64(r.grad_norm), LR: float64(r.lr), Entropy: float64(r.entropy),
 		ClipFrac: float64(r.clip_frac), Tokens: int64(r.n_tokens), Rows: int64(r.n_rows), Skipped: r.skipped != 0,
-		Duration: time.Duration(float64(r.seconds) * float64(time.Second)),
+		Duration:     time.Duration(float64(r.seconds) * float64(time.Second)),
+		MicroBatches: int(r.n_micro_batches),
 	}
 }
 
@@ -326,7 +331,15 @@ func (t *Trainer) unlock() {
 // over response tokens (PPO-clipped where OldLogProbs are given), gradients
 // accumulated over micro-batches, global-norm clipping, AdamW. A non-finite
 // loss or gradient skips the step (Skipped, error) and leaves the adapter as it was.
-func (t *Trainer) Step(batch []TrainSeq) (StepResult, error) {
+//
+// Cancelling ctx stops the step before its next micro-batch (or between the
+// nodes of the one running) with an error that matches both ErrCancelled and
+// ctx.Err(); the adapter and its optimizer state are then exactly as before
+// the step, since the update is applied only once every gradient is in.
+func (t *Trainer) Step(ctx context.Context, batch []TrainSeq) (StepResult, error) {
+	if err := ctx.Err(); err != nil {
+		return StepResult{}, fmt.Errorf("%w: %w", &Error{Code: CodeCancelled, Msg: "train step: cancelled"}, err)
+	}
 	cb, err := newCBatch(batch, true)
 	if err != nil {
 		return StepResult{}, err
@@ -339,8 +352,14 @@ func (t *Trainer) Step(batch []TrainSeq) (StepResult, error) {
 	eb := newErrBuf()
 	defer eb.free()
 	var r C.azr_train_result
-	err = eb.wrap(C.azr_train_step(t.ptr, cb.seqs, C.int32_t(cb.n), &r, eb.p, errCap))
-	return stepResult(&r), err
+	var st C.azr_status
+	cancellable(ctx, func(raised bool) { C.azr_trainer_cancel(t.ptr, cbool(raised)) }, func() {
+		st = C.azr_train_step(t.ptr, cb.seqs, C.int32_t(cb.n), &r, eb.p, errCap)
+	})
+	if st == C.AZR_ERR_CANCELLED && ctx.Err() != nil {
+		return stepResult(&r), fmt.Errorf("%w: %w", &Error{Code: CodeCancelled, Msg: "train step: cancelled"}, ctx.Err())
+	}
+	return stepResult(&r), eb.wrap(st)
 }
 
 // Grads returns the loss gradient (the Adapter.Params layout) without a

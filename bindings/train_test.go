@@ -1,6 +1,7 @@
 package bindings
 
 import (
+	"context"
 	"errors"
 	"math"
 	"math/rand"
@@ -365,7 +366,7 @@ func TestTrainOverfit(t *testing.T) {
 	var losses []float64
 	const steps = 60
 	for step := 0; step < steps; step++ {
-		r, err := tr.Step(b)
+		r, err := tr.Step(context.Background(), b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -401,7 +402,7 @@ func TestTrainReinforceSign(t *testing.T) {
 		b := sampledBatch(rand.New(rand.NewSource(1)), tm.Vocab, 3, 6, 10, sign)
 		before := meanRespLogProb(t, tr, b)
 		for i := 0; i < 3; i++ {
-			if _, err := tr.Step(b); err != nil {
+			if _, err := tr.Step(context.Background(), b); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -429,7 +430,7 @@ func TestTrainNonFiniteSkips(t *testing.T) {
 		bad[i].OldLogProbs = old
 		bad[i].Advantages = []float32{-1}
 	}
-	r, err := tr.Step(bad)
+	r, err := tr.Step(context.Background(), bad)
 	if err == nil || !r.Skipped {
 		t.Fatalf("want a skipped step, got %+v, %v", r, err)
 	}
@@ -445,15 +446,15 @@ func TestTrainNonFiniteSkips(t *testing.T) {
 		{{Tokens: []int32{1, 2, 3}, ResponseStart: 0, Advantages: []float32{1}}},
 		{{Tokens: []int32{1, 2, 3}, ResponseStart: 1, Advantages: []float32{1, 2}}},
 	} {
-		if _, err := tr.Step(bb); !errors.Is(err, ErrInvalidArg) {
+		if _, err := tr.Step(context.Background(), bb); !errors.Is(err, ErrInvalidArg) {
 			t.Errorf("batch %+v: want invalid argument, got %v", bb, err)
 		}
 	}
-	if _, err := tr.Step(b); err != nil {
+	if _, err := tr.Step(context.Background(), b); err != nil {
 		t.Fatalf("a good step after the skipped one failed: %v", err)
 	}
 	tr.Trim()
-	if _, err := tr.Step(b); err != nil {
+	if _, err := tr.Step(context.Background(), b); err != nil {
 		t.Fatalf("a step after Trim failed: %v", err)
 	}
 }

@@ -158,6 +158,12 @@ azr_status azr_trainer_new(azr_model *model, azr_lora *lora, const azr_trainer_p
                            char *err, size_t err_cap);
 void azr_trainer_free(azr_trainer *tr);
 
+/* Sets (on = 1) or clears (on = 0) tr's cancel flag. While set, a running
+ * azr_train_step / azr_train_grads / azr_train_logprobs stops before its next
+ * micro-batch or between graph nodes and returns AZR_ERR_CANCELLED. Safe from
+ * any thread; the caller clears the flag before the next call. */
+void azr_trainer_cancel(azr_trainer *tr, int32_t on);
+
 /* Frees the trainer's compute buffer (it is kept between calls and sized by
  * the largest micro-batch seen); the next call allocates it again. */
 void azr_trainer_trim(azr_trainer *tr);
@@ -184,11 +190,15 @@ typedef struct {
     int64_t n_rows;        /* token rows evaluated (incl. padding) */
     int32_t skipped;       /* 1 when the step was skipped (non-finite) */
     double seconds;        /* wall time */
+    int32_t n_micro_batches; /* micro-batches evaluated (fewer than the batch has when cancelled) */
 } azr_train_result;
 
 /* One optimizer step on a batch (split into micro-batches, gradients
  * accumulated). A non-finite loss or gradient returns AZR_ERR_INTERNAL with
- * res->skipped = 1 and leaves the adapter and optimizer state untouched. */
+ * res->skipped = 1 and leaves the adapter and optimizer state untouched.
+ * Cancellation (azr_trainer_cancel) returns AZR_ERR_CANCELLED, also with the
+ * adapter and optimizer state untouched: the update is applied only after
+ * every micro-batch's gradient is in. */
 azr_status azr_train_step(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_seqs, azr_train_result *res, char *err,
                           size_t err_cap);
 

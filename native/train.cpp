@@ -65,6 +65,9 @@ struct azr_trainer {
     ggml_tensor *out_t = nullptr;                         // transposed output matrix [V, d]
     std::map<std::pair<int, int>, lora_pair *> pair_of;
     ggml_gallocr_t galloc = nullptr;
+    // Raised by azr_trainer_cancel from any thread: the step stops at the next
+    // micro-batch (or graph node) and returns AZR_ERR_CANCELLED.
+    std::atomic<bool> cancel{false};
     // hparams
     int n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, hd = 0, n_ff = 0, n_vocab = 0, n_rot = 0, rope_mode = 0, n_ctx_orig = 0;
     float eps = 1e-6f, freq_base = 10000, freq_scale = 1, attn_factor = 1, beta_fast = 32, beta_slow = 1;
@@ -97,10 +100,20 @@ struct grad_out {
     std::map<lora_pair *, std::pair<ggml_tensor *, ggml_tensor *>> g; // pair -> (dA, dB)
 };
 
+// dz = W^T dy for the frozen matrix of projection p in layer il: the
+// ordinary MUL_MAT with the trainer's transposed copy WT (a quantized W is
+// never differentiated through).
+ggml_tensor *input_grad(ggml_context *ctx, azr_trainer *tr, int il, int p, ggml_tensor *dy) {
+    return ggml_mul_mat(ctx, tr->wt[(size_t)il][(size_t)p], dy);
+}
+
+// dz = W_out^T dlogits for the output head.
+ggml_tensor *head_input_grad(ggml_context *ctx, azr_trainer *tr, ggml_tensor *dl) { return ggml_mul_mat(ctx, tr->out_t, dl); }
+
 // Backward of lin: returns dz (nullptr when !need_dz) and records dA, dB.
-ggml_tensor *lin_back(ggml_context *ctx, azr_trainer *tr, int il, int p, ggml_tensor *WT, const layer_io &io, ggml_tensor *dy,
-                      bool need_dz, grad_out &go) {
-    ggml_tensor *dz = need_dz ? ggml_mul_mat(ctx, WT, dy) : nullptr;
+ggml_tensor *lin_back(ggml_context *ctx, azr_trainer *tr, int il, int p, const layer_io &io, ggml_tensor *dy, bool need_dz,
+                      grad_out &go) {
+    ggml_tensor *dz = need_dz ? input_grad(ctx, tr, il, p, dy) : nullptr;
     if (lora_pair *pr = find_pair(tr, il, p)) {
         const float s = tr->lora->scale();
         ggml_tensor *dB = ggml_scale(ctx, ggml_out_prod(ctx, io.u, dy), s);                               // [r, out]
@@ -152,6 +165,8 @@ ggml_tensor *regroup(ggml_context *ctx, azr_trainer *tr, ggml_tensor *g, int T, 
     return ggml_reshape_4d(ctx, x, tr->hd, T, tr->n_head, S);
 }
 
+float kq_scale_of(const azr_trainer *tr) { return 1.0f / std::sqrt((float)tr->hd); }
+
 // Expands [hd, T, n_kv, S] to [hd, T, n_head, S]; *grouped receives the compact copy.
 ggml_tensor *expand_kv(ggml_context *ctx, azr_trainer *tr, ggml_tensor *k, int T, int S, ggml_tensor **grouped) {
     ggml_tensor *g = ggml_reshape_4d(ctx, ggml_cont(ctx, k), (int64_t)tr->hd * T, 1, tr->n_head_kv, S);
@@ -159,11 +174,227 @@ ggml_tensor *expand_kv(ggml_context *ctx, azr_trainer *tr, ggml_tensor *k, int T
     return regroup(ctx, tr, g, T, S);
 }
 
+// Forward of decoder layer il over n = S*T rows: returns x + attention + MLP
+// and keeps in s what the backward needs.
+ggml_tensor *layer_forward(ggml_context *ctx, azr_trainer *tr, int il, ggml_tensor *x, const built &b, int T, int S, layer_saved &s) {
+    const llama_layer &ly = tr->model->model->layers[(size_t)il];
+    const int n = S * T, hd = tr->hd, nh = tr->n_head, nkv = tr->n_head_kv;
+    s.x = x;
+    s.n1 = ggml_mul(ctx, ggml_rms_norm(ctx, x, tr->eps), ly.attn_norm);
+    ggml_tensor *q = lin(ctx, tr, il, PROJ_Q, ly.wq, ly.bq, s.n1, s.lq);
+    ggml_tensor *k = lin(ctx, tr, il, PROJ_K, ly.wk, ly.bk, s.n1, s.lk);
+    ggml_tensor *v = lin(ctx, tr, il, PROJ_V, ly.wv, ly.bv, s.n1, s.lv);
+    q = ggml_reshape_3d(ctx, q, hd, nh, n);
+    k = ggml_reshape_3d(ctx, k, hd, nkv, n);
+    if (tr->qk_norm) {
+        s.q_pre = q;
+        s.k_pre = k;
+        q = ggml_mul(ctx, ggml_rms_norm(ctx, q, tr->eps), ly.attn_q_norm);
+        k = ggml_mul(ctx, ggml_rms_norm(ctx, k, tr->eps), ly.attn_k_norm);
+    }
+    q = rope(ctx, tr, q, b.pos);
+    k = rope(ctx, tr, k, b.pos);
+    // [hd, heads, T, S] -> [hd, T, heads, S]
+    s.Q = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, q, hd, nh, T, S), 0, 2, 1, 3));
+    ggml_tensor *K = ggml_permute(ctx, ggml_reshape_4d(ctx, k, hd, nkv, T, S), 0, 2, 1, 3);
+    ggml_tensor *Vt = ggml_permute(ctx, ggml_reshape_4d(ctx, v, hd, nkv, T, S), 0, 2, 1, 3);
+    s.Kx = expand_kv(ctx, tr, K, T, S, &s.Kg);
+    s.Vx = expand_kv(ctx, tr, Vt, T, S, &s.Vg);
+    ggml_tensor *kq = ggml_mul_mat(ctx, s.Kx, s.Q); // [Tk, Tq, nh, S]
+    s.P = ggml_soft_max_ext(ctx, kq, b.causal, kq_scale_of(tr), 0.0f);
+    ggml_tensor *VT = ggml_cont(ctx, ggml_transpose(ctx, s.Vx)); // [Tk, hd, nh, S]
+    ggml_tensor *o = ggml_mul_mat(ctx, VT, s.P);                 // [hd, Tq, nh, S]
+    o = ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3)), (int64_t)hd * nh, n);
+    ggml_tensor *att = lin(ctx, tr, il, PROJ_O, ly.wo, ly.bo, o, s.lo);
+    s.h = ggml_add(ctx, x, att);
+    s.n2 = ggml_mul(ctx, ggml_rms_norm(ctx, s.h, tr->eps), ly.ffn_norm);
+    s.ga = lin(ctx, tr, il, PROJ_GATE, ly.ffn_gate, nullptr, s.n2, s.lg);
+    s.up = lin(ctx, tr, il, PROJ_UP, ly.ffn_up, nullptr, s.n2, s.lu);
+    s.sg = ggml_silu(ctx, s.ga);
+    ggml_tensor *mm = ggml_mul(ctx, s.sg, s.up);
+    ggml_tensor *dn = lin(ctx, tr, il, PROJ_DOWN, ly.ffn_down, nullptr, mm, s.ld);
+    return ggml_add(ctx, s.h, dn);
+}
+
+// Backward of decoder layer il: dx is the loss gradient at the layer's output;
+// returns the gradient at its input (nullptr for layer 0: nothing below it is
+// trained) and records this layer's LoRA gradients in go.
+ggml_tensor *layer_backward(ggml_context *ctx, ggml_cgraph *gf, azr_trainer *tr, int il, const layer_saved &s, ggml_tensor *dx,
+                            const built &b, int T, int S, grad_out &go) {
+    const llama_layer &lyr = tr->model->model->layers[(size_t)il];
+    const int n = S * T, hd = tr->hd, nh = tr->n_head, nkv = tr->n_head_kv, r = nh / nkv;
+    const bool need_in = il > 0;
+    // MLP
+    // silu(gate) and the MLP product are recomputed here rather than kept
+    // from the forward (a third of the activation memory for Qwen shapes).
+    ggml_tensor *sg = ggml_silu(ctx, s.ga);
+    layer_io ld = s.ld;
+    ld.z = ggml_mul(ctx, sg, s.up);
+    ggml_tensor *dm = lin_back(ctx, tr, il, PROJ_DOWN, ld, dx, true, go);
+    ggml_tensor *dsg = ggml_mul(ctx, dm, s.up);
+    ggml_tensor *dup = ggml_mul(ctx, dm, sg);
+    ggml_tensor *dga = ggml_silu_back(ctx, dsg, s.ga);
+    ggml_tensor *dn2 = lin_back(ctx, tr, il, PROJ_GATE, s.lg, dga, true, go);
+    dn2 = ggml_add(ctx, dn2, lin_back(ctx, tr, il, PROJ_UP, s.lu, dup, true, go));
+    ggml_tensor *dh = ggml_add(ctx, dx, guarded_back(ctx, gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dn2, lyr.ffn_norm), s.h, tr->eps)));
+    // attention
+    ggml_tensor *do2 = lin_back(ctx, tr, il, PROJ_O, s.lo, dh, true, go);                                   // [hd*nh, n]
+    ggml_tensor *dO = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, do2, hd, nh, T, S), 0, 2, 1, 3)); // [hd, Tq, nh, S]
+    // K and V expanded to every q head again from the grouped copies (GQA: r times smaller).
+    ggml_tensor *Vx = regroup(ctx, tr, s.Vg, T, S), *Kx = regroup(ctx, tr, s.Kg, T, S);
+    ggml_tensor *dP = ggml_mul_mat(ctx, Vx, dO);                                                                                 // [Tk, Tq, nh, S]
+    ggml_tensor *dVx = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, dO)), ggml_cont(ctx, ggml_transpose(ctx, s.P)));      // [hd, Tk, nh, S]
+    ggml_tensor *dX = guarded_back(ctx, gf, ggml_soft_max_ext_back(ctx, dP, s.P, kq_scale_of(tr), 0.0f));                        // [Tk, Tq, nh, S]
+    ggml_tensor *dQ = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, Kx)), dX);                                            // [hd, Tq, nh, S]
+    ggml_tensor *dKx = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, s.Q)), ggml_cont(ctx, ggml_transpose(ctx, dX)));     // [hd, Tk, nh, S]
+    auto group_sum = [&](ggml_tensor *dx4, ggml_tensor *grouped) {
+        ggml_tensor *t = ggml_reshape_4d(ctx, dx4, (int64_t)hd * T, r, nkv, S);
+        if (r > 1) t = ggml_repeat_back(ctx, t, grouped);
+        t = ggml_reshape_4d(ctx, t, hd, T, nkv, S);
+        return ggml_reshape_3d(ctx, ggml_cont(ctx, ggml_permute(ctx, t, 0, 2, 1, 3)), hd, nkv, n); // [hd, nkv, n]
+    };
+    ggml_tensor *dK = group_sum(dKx, s.Kg);
+    ggml_tensor *dV = group_sum(dVx, s.Vg);
+    ggml_tensor *dQ3 = ggml_reshape_3d(ctx, ggml_cont(ctx, ggml_permute(ctx, dQ, 0, 2, 1, 3)), hd, nh, n);
+    dQ3 = rope_back(ctx, tr, dQ3, b.pos);
+    dK = rope_back(ctx, tr, dK, b.pos);
+    if (tr->qk_norm) {
+        dQ3 = guarded_back(ctx, gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dQ3, lyr.attn_q_norm), s.q_pre, tr->eps));
+        dK = guarded_back(ctx, gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dK, lyr.attn_k_norm), s.k_pre, tr->eps));
+    }
+    ggml_tensor *dq = ggml_reshape_2d(ctx, dQ3, (int64_t)hd * nh, n);
+    ggml_tensor *dk = ggml_reshape_2d(ctx, dK, (int64_t)hd * nkv, n);
+    ggml_tensor *dv = ggml_reshape_2d(ctx, dV, (int64_t)hd * nkv, n);
+    ggml_tensor *dn1 = lin_back(ctx, tr, il, PROJ_Q, s.lq, dq, need_in, go);
+    ggml_tensor *t2 = lin_back(ctx, tr, il, PROJ_K, s.lk, dk, need_in, go);
+    ggml_tensor *t3 = lin_back(ctx, tr, il, PROJ_V, s.lv, dv, need_in, go);
+    // This layer's gradients now, in projection order, so that their inputs
+    // can be freed before the layer below starts.
+    for (int p = 0; p < PROJ_COUNT; p++)
+        if (lora_pair *pr = find_pair(tr, il, p)) {
+            ggml_build_forward_expand(gf, go.g[pr].first);
+            ggml_build_forward_expand(gf, go.g[pr].second);
+        }
+    if (!need_in) return nullptr;
+    dn1 = ggml_add(ctx, ggml_add(ctx, dn1, t2), t3);
+    return ggml_add(ctx, dh, guarded_back(ctx, gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dn1, lyr.attn_norm), s.x, tr->eps)));
+}
+
+// [V, rows] logits of the final hidden rows z.
+ggml_tensor *head_logits(ggml_context *ctx, azr_trainer *tr, ggml_tensor *z) {
+    const llama_model &m = *tr->model->model;
+    ggml_tensor *lg = ggml_mul_mat(ctx, out_weight(m), z);
+    if (m.output_b) lg = ggml_add(ctx, lg, m.output_b);
+    return lg;
+}
+
+// The loss head over the final normed hidden rows zf [d, n]: per-row
+// log-probabilities of the targets (b.logp) and, when training, entropies,
+// PPO clip indicators and the loss gradient at zf (returned; nullptr when
+// not training). The vocabulary-sized part runs in chunks of rows (mb.chunk)
+// so that only one chunk's [V, rows] tensors are alive at a time; the graph
+// visits the chunks in order because each concat takes the previous chunks
+// as its first source and is expanded as soon as it is built.
+ggml_tensor *loss_head(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, bool train, ggml_tensor *zf, float clip_low,
+                       float clip_high, built &b) {
+    const int n = mb.S * mb.T, V = tr->n_vocab;
+    auto rows = [&](ggml_tensor *t, int r0, int nr) { // view of rows [r0, r0+nr) of a [k, n] tensor
+        return ggml_view_2d(ctx, t, t->ne[0], nr, t->nb[1], (size_t)r0 * t->nb[1]);
+    };
+    auto cat = [&](ggml_tensor *acc, ggml_tensor *t) { return acc ? ggml_concat(ctx, acc, t, 1) : t; };
+    ggml_tensor *logp_all = nullptr, *ent_all = nullptr, *clip_all = nullptr, *dzf = nullptr;
+    for (int r0 = 0; r0 < n; r0 += mb.chunk) {
+        const int nr = std::min(mb.chunk, n - r0);
+        ggml_tensor *logits = head_logits(ctx, tr, rows(zf, r0, nr)); // [V, nr]
+        ggml_tensor *tgt = ggml_view_1d(ctx, b.tgt, nr, (size_t)r0 * sizeof(int32_t));
+        // Stable log-softmax pieces: c = row max, sh = logits - c, lse0 = log sum exp(sh).
+        ggml_tensor *c = ggml_pool_2d(ctx, ggml_reshape_4d(ctx, logits, V, nr, 1, 1), GGML_OP_POOL_MAX, V, 1, V, 1, 0, 0);
+        c = ggml_reshape_2d(ctx, c, 1, nr);
+        ggml_tensor *sh = ggml_sub(ctx, logits, c);
+        ggml_tensor *lse0 = ggml_log(ctx, ggml_sum_rows(ctx, ggml_exp(ctx, sh))); // [1, nr]
+        ggml_tensor *ly = ggml_get_rows(ctx, ggml_reshape_2d(ctx, sh, 1, (int64_t)V * nr), tgt);
+        ggml_tensor *logp = ggml_sub(ctx, ggml_reshape_2d(ctx, ly, 1, nr), lse0);
+        logp_all = cat(logp_all, logp);
+        ggml_build_forward_expand(b.gf, logp_all);
+        if (!train) continue;
+        ggml_tensor *p = ggml_soft_max(ctx, logits);
+        ggml_tensor *H = ggml_sub(ctx, lse0, ggml_sum_rows(ctx, ggml_mul(ctx, p, sh))); // H = lse - sum p z
+        ent_all = cat(ent_all, H);
+        ggml_build_forward_expand(b.gf, ent_all);
+        ggml_tensor *w = rows(b.adv_w, r0, nr);
+        if (mb.ppo) {
+            ggml_tensor *ratio = ggml_exp(ctx, ggml_sub(ctx, logp, rows(b.old_lp, r0, nr)));
+            ggml_tensor *hi = ggml_mul(ctx, ggml_step(ctx, w), ggml_step(ctx, ggml_scale_bias(ctx, ratio, 1.0f, -(1.0f + clip_high))));
+            ggml_tensor *lo = ggml_mul(ctx, ggml_step(ctx, ggml_scale(ctx, w, -1.0f)),
+                                       ggml_step(ctx, ggml_scale_bias(ctx, ratio, -1.0f, 1.0f - clip_low)));
+            ggml_tensor *clipped = ggml_add(ctx, hi, lo);
+            clip_all = cat(clip_all, clipped);
+            ggml_build_forward_expand(b.gf, clip_all);
+            w = ggml_mul(ctx, ggml_mul(ctx, w, ratio), ggml_scale_bias(ctx, clipped, -1.0f, 1.0f));
+        }
+        // dlogits = w (p - onehot(y)) [+ beta/N m p (log p + H)]
+        ggml_tensor *dl = ggml_mul(ctx, p, w);
+        ggml_tensor *tmpl = ggml_reshape_2d(ctx, logits, 1, (int64_t)V * nr);
+        ggml_tensor *onehot = ggml_get_rows_back(ctx, ggml_scale(ctx, w, -1.0f), tgt, tmpl);
+        dl = ggml_add(ctx, dl, ggml_reshape_2d(ctx, onehot, V, nr));
+        if (b.ent_w) {
+            ggml_tensor *lpz = ggml_add(ctx, ggml_sub(ctx, sh, lse0), H);
+            dl = ggml_add(ctx, dl, ggml_mul(ctx, ggml_mul(ctx, p, lpz), rows(b.ent_w, r0, nr)));
+        }
+        dzf = cat(dzf, head_input_grad(ctx, tr, dl)); // [d, nr]
+        ggml_build_forward_expand(b.gf, dzf);
+    }
+    b.logp = logp_all;
+    ggml_set_output(b.logp);
+    if (!train) return nullptr;
+    b.entropy = ent_all;
+    ggml_set_output(b.entropy);
+    if (clip_all) {
+        b.clipped = clip_all;
+        ggml_set_output(b.clipped);
+    }
+    return dzf;
+}
+
+// The autodiff oracle: a dense loss -sum w log softmax(logits) differentiated
+// by ggml (F32/F16 bases only; the adapter's tensors are marked parameters).
+void autodiff_loss(ggml_context *ctx, azr_trainer *tr, ggml_tensor *zf, int n, built &b) {
+    ggml_tensor *logits = head_logits(ctx, tr, zf);
+    b.dense_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, tr->n_vocab, n);
+    ggml_set_input(b.dense_w);
+    ggml_tensor *lp = ggml_log(ctx, ggml_soft_max(ctx, logits));
+    b.loss = ggml_scale(ctx, ggml_sum(ctx, ggml_mul(ctx, lp, b.dense_w)), -1.0f);
+    ggml_set_output(b.loss);
+    ggml_set_loss(b.loss);
+    for (auto &kv : tr->pair_of) {
+        ggml_set_param(kv.second->a);
+        ggml_set_param(kv.second->b);
+    }
+    ggml_build_forward_expand(b.gf, b.loss);
+    ggml_build_backward_expand(ctx, b.gf, nullptr);
+    for (auto &kv : tr->pair_of) {
+        ggml_tensor *ga = ggml_graph_get_grad(b.gf, kv.second->a), *gb = ggml_graph_get_grad(b.gf, kv.second->b);
+        if (ga) ggml_set_output(ga);
+        if (gb) ggml_set_output(gb);
+        b.go.g[kv.second] = {ga, gb};
+    }
+    // ggml built this backward: keep the inputs of RMS_NORM_BACK /
+    // SOFT_MAX_BACK out of in-place reuse by marking them outputs (see guarded_back).
+    for (int i = 0; i < ggml_graph_n_nodes(b.gf); i++) {
+        ggml_tensor *nd = ggml_graph_node(b.gf, i);
+        if (nd->op == GGML_OP_RMS_NORM_BACK || nd->op == GGML_OP_SOFT_MAX_BACK)
+            for (int j = 0; j < 2; j++)
+                if (nd->src[j]) ggml_set_output(nd->src[j]);
+    }
+}
+
+// The graph of one micro-batch: the decoder forward over full sequences, then
+// (by mode) the logits, the target log-probs, or the loss with its hand-built
+// backward (MODE_HAND) or ggml's autodiff (MODE_AUTO).
 built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, graph_mode mode, float entropy_coef, float clip_low,
                   float clip_high) {
     const llama_model &m = *tr->model->model;
     const int S = mb.S, T = mb.T, n = S * T;
-    const int hd = tr->hd, nh = tr->n_head, nkv = tr->n_head_kv, V = tr->n_vocab;
     built b;
     b.gf = ggml_new_graph_custom(ctx, 65536, mode == MODE_AUTO);
 
@@ -174,238 +405,49 @@ built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, gra
 
     std::vector<layer_saved> L((size_t)tr->n_layer);
     ggml_tensor *x = ggml_get_rows(ctx, m.tok_embd, b.tokens); // [d, n]
-    const float kq_scale = 1.0f / std::sqrt((float)hd);
-    for (int il = 0; il < tr->n_layer; il++) {
-        const llama_layer &ly = m.layers[(size_t)il];
-        layer_saved &s = L[(size_t)il];
-        s.x = x;
-        s.n1 = ggml_mul(ctx, ggml_rms_norm(ctx, x, tr->eps), ly.attn_norm);
-        ggml_tensor *q = lin(ctx, tr, il, PROJ_Q, ly.wq, ly.bq, s.n1, s.lq);
-        ggml_tensor *k = lin(ctx, tr, il, PROJ_K, ly.wk, ly.bk, s.n1, s.lk);
-        ggml_tensor *v = lin(ctx, tr, il, PROJ_V, ly.wv, ly.bv, s.n1, s.lv);
-        q = ggml_reshape_3d(ctx, q, hd, nh, n);
-        k = ggml_reshape_3d(ctx, k, hd, nkv, n);
-        if (tr->qk_norm) {
-            s.q_pre = q;
-            s.k_pre = k;
-            q = ggml_mul(ctx, ggml_rms_norm(ctx, q, tr->eps), ly.attn_q_norm);
-            k = ggml_mul(ctx, ggml_rms_norm(ctx, k, tr->eps), ly.attn_k_norm);
-        }
-        q = rope(ctx, tr, q, b.pos);
-        k = rope(ctx, tr, k, b.pos);
-        // [hd, heads, T, S] -> [hd, T, heads, S]
-        s.Q = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, q, hd, nh, T, S), 0, 2, 1, 3));
-        ggml_tensor *K = ggml_permute(ctx, ggml_reshape_4d(ctx, k, hd, nkv, T, S), 0, 2, 1, 3);
-        ggml_tensor *Vt = ggml_permute(ctx, ggml_reshape_4d(ctx, v, hd, nkv, T, S), 0, 2, 1, 3);
-        s.Kx = expand_kv(ctx, tr, K, T, S, &s.Kg);
-        s.Vx = expand_kv(ctx, tr, Vt, T, S, &s.Vg);
-        ggml_tensor *kq = ggml_mul_mat(ctx, s.Kx, s.Q); // [Tk, Tq, nh, S]
-        s.P = ggml_soft_max_ext(ctx, kq, b.causal, kq_scale, 0.0f);
-        ggml_tensor *VT = ggml_cont(ctx, ggml_transpose(ctx, s.Vx)); // [Tk, hd, nh, S]
-        ggml_tensor *o = ggml_mul_mat(ctx, VT, s.P);                 // [hd, Tq, nh, S]
-        o = ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3)), (int64_t)hd * nh, n);
-        ggml_tensor *att = lin(ctx, tr, il, PROJ_O, ly.wo, ly.bo, o, s.lo);
-        s.h = ggml_add(ctx, x, att);
-        s.n2 = ggml_mul(ctx, ggml_rms_norm(ctx, s.h, tr->eps), ly.ffn_norm);
-        s.ga = lin(ctx, tr, il, PROJ_GATE, ly.ffn_gate, nullptr, s.n2, s.lg);
-        s.up = lin(ctx, tr, il, PROJ_UP, ly.ffn_up, nullptr, s.n2, s.lu);
-        s.sg = ggml_silu(ctx, s.ga);
-        ggml_tensor *mm = ggml_mul(ctx, s.sg, s.up);
-        ggml_tensor *dn = lin(ctx, tr, il, PROJ_DOWN, ly.ffn_down, nullptr, mm, s.ld);
-        x = ggml_add(ctx, s.h, dn);
-    }
+    for (int il = 0; il < tr->n_layer; il++) x = layer_forward(ctx, tr, il, x, b, T, S, L[(size_t)il]);
     ggml_tensor *xL = x;
     ggml_tensor *zf = ggml_mul(ctx, ggml_rms_norm(ctx, xL, tr->eps), m.output_norm);
-    auto head_logits = [&](ggml_tensor *z) {
-        ggml_tensor *lg = ggml_mul_mat(ctx, out_weight(m), z); // [V, rows]
-        if (m.output_b) lg = ggml_add(ctx, lg, m.output_b);
-        return lg;
-    };
 
     if (mode == MODE_LOGITS) {
-        ggml_tensor *logits = head_logits(zf);
-        b.logits = logits;
-        ggml_set_output(logits);
-        ggml_build_forward_expand(b.gf, logits);
+        b.logits = head_logits(ctx, tr, zf);
+        ggml_set_output(b.logits);
+        ggml_build_forward_expand(b.gf, b.logits);
         return b;
     }
-
     if (mode == MODE_AUTO) {
-        ggml_tensor *logits = head_logits(zf);
-        b.dense_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, V, n);
-        ggml_set_input(b.dense_w);
-        ggml_tensor *lp = ggml_log(ctx, ggml_soft_max(ctx, logits));
-        b.loss = ggml_scale(ctx, ggml_sum(ctx, ggml_mul(ctx, lp, b.dense_w)), -1.0f);
-        ggml_set_output(b.loss);
-        ggml_set_loss(b.loss);
-        for (auto &kv : tr->pair_of) {
-            ggml_set_param(kv.second->a);
-            ggml_set_param(kv.second->b);
+        autodiff_loss(ctx, tr, zf, n, b);
+        return b;
+    }
+    b.tgt = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n); // row-local flat index (r - r0) * V + y
+    ggml_set_input(b.tgt);
+    const bool train = mode == MODE_HAND;
+    if (train) {
+        b.adv_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
+        ggml_set_input(b.adv_w);
+        if (mb.ppo) {
+            b.old_lp = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
+            ggml_set_input(b.old_lp);
         }
-        ggml_build_forward_expand(b.gf, b.loss);
-        ggml_build_backward_expand(ctx, b.gf, nullptr);
-        for (auto &kv : tr->pair_of) {
-            ggml_tensor *ga = ggml_graph_get_grad(b.gf, kv.second->a), *gb = ggml_graph_get_grad(b.gf, kv.second->b);
-            if (ga) ggml_set_output(ga);
-            if (gb) ggml_set_output(gb);
-            b.go.g[kv.second] = {ga, gb};
+        if (entropy_coef != 0.0f) {
+            b.ent_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
+            ggml_set_input(b.ent_w);
         }
-    } else {
-        // The vocabulary-sized part runs in chunks of rows (mb.chunk) so that
-        // only one chunk's [V, rows] tensors are alive at a time; the graph
-        // visits the chunks in order because each concat takes the previous
-        // chunks as its first source.
-        b.tgt = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n); // row-local flat index (r - r0) * V + y
-        ggml_set_input(b.tgt);
-        const bool train = mode == MODE_HAND;
-        if (train) {
-            b.adv_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
-            ggml_set_input(b.adv_w);
-            if (mb.ppo) {
-                b.old_lp = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
-                ggml_set_input(b.old_lp);
-            }
-            if (entropy_coef != 0.0f) {
-                b.ent_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
-                ggml_set_input(b.ent_w);
-            }
-        }
-        auto rows = [&](ggml_tensor *t, int r0, int nr) { // view of rows [r0, r0+nr) of a [k, n] tensor
-            return ggml_view_2d(ctx, t, t->ne[0], nr, t->nb[1], (size_t)r0 * t->nb[1]);
-        };
-        auto cat = [&](ggml_tensor *acc, ggml_tensor *t) { return acc ? ggml_concat(ctx, acc, t, 1) : t; };
-        ggml_tensor *logp_all = nullptr, *ent_all = nullptr, *clip_all = nullptr, *dzf = nullptr;
-        for (int r0 = 0; r0 < n; r0 += mb.chunk) {
-            const int nr = std::min(mb.chunk, n - r0);
-            ggml_tensor *logits = head_logits(rows(zf, r0, nr)); // [V, nr]
-            ggml_tensor *tgt = ggml_view_1d(ctx, b.tgt, nr, (size_t)r0 * sizeof(int32_t));
-            // Stable log-softmax pieces: c = row max, sh = logits - c, lse0 = log sum exp(sh).
-            ggml_tensor *c = ggml_pool_2d(ctx, ggml_reshape_4d(ctx, logits, V, nr, 1, 1), GGML_OP_POOL_MAX, V, 1, V, 1, 0, 0);
-            c = ggml_reshape_2d(ctx, c, 1, nr);
-            ggml_tensor *sh = ggml_sub(ctx, logits, c);
-            ggml_tensor *lse0 = ggml_log(ctx, ggml_sum_rows(ctx, ggml_exp(ctx, sh))); // [1, nr]
-            ggml_tensor *ly = ggml_get_rows(ctx, ggml_reshape_2d(ctx, sh, 1, (int64_t)V * nr), tgt);
-            ggml_tensor *logp = ggml_sub(ctx, ggml_reshape_2d(ctx, ly, 1, nr), lse0);
-            logp_all = cat(logp_all, logp);
-            // Expanding as we go fixes the order: chunk by chunk, so each
-            // chunk's [V, rows] tensors are freed before the next one starts.
-            ggml_build_forward_expand(b.gf, logp_all);
-            if (!train) continue;
-            ggml_tensor *p = ggml_soft_max(ctx, logits);
-            ggml_tensor *H = ggml_sub(ctx, lse0, ggml_sum_rows(ctx, ggml_mul(ctx, p, sh))); // H = lse - sum p z
-            ent_all = cat(ent_all, H);
-            ggml_build_forward_expand(b.gf, ent_all);
-            ggml_tensor *w = rows(b.adv_w, r0, nr);
-            if (mb.ppo) {
-                ggml_tensor *ratio = ggml_exp(ctx, ggml_sub(ctx, logp, rows(b.old_lp, r0, nr)));
-                ggml_tensor *hi = ggml_mul(ctx, ggml_step(ctx, w), ggml_step(ctx, ggml_scale_bias(ctx, ratio, 1.0f, -(1.0f + clip_high))));
-                ggml_tensor *lo = ggml_mul(ctx, ggml_step(ctx, ggml_scale(ctx, w, -1.0f)),
-                                           ggml_step(ctx, ggml_scale_bias(ctx, ratio, -1.0f, 1.0f - clip_low)));
-                ggml_tensor *clipped = ggml_add(ctx, hi, lo);
-                clip_all = cat(clip_all, clipped);
-                ggml_build_forward_expand(b.gf, clip_all);
-                w = ggml_mul(ctx, ggml_mul(ctx, w, ratio), ggml_scale_bias(ctx, clipped, -1.0f, 1.0f));
-            }
-            // dlogits = w (p - onehot(y)) [+ beta/N m p (log p + H)]
-            ggml_tensor *dl = ggml_mul(ctx, p, w);
-            ggml_tensor *tmpl = ggml_reshape_2d(ctx, logits, 1, (int64_t)V * nr);
-            ggml_tensor *onehot = ggml_get_rows_back(ctx, ggml_scale(ctx, w, -1.0f), tgt, tmpl);
-            dl = ggml_add(ctx, dl, ggml_reshape_2d(ctx, onehot, V, nr));
-            if (b.ent_w) {
-                ggml_tensor *lpz = ggml_add(ctx, ggml_sub(ctx, sh, lse0), H);
-                dl = ggml_add(ctx, dl, ggml_mul(ctx, ggml_mul(ctx, p, lpz), rows(b.ent_w, r0, nr)));
-            }
-            dzf = cat(dzf, ggml_mul_mat(ctx, tr->out_t, dl)); // [d, nr]
-            ggml_build_forward_expand(b.gf, dzf);
-        }
-        b.logp = logp_all;
-        ggml_set_output(b.logp);
-        if (!train) {
-            ggml_build_forward_expand(b.gf, b.logp);
-            return b;
-        }
-        b.entropy = ent_all;
-        ggml_set_output(b.entropy);
-        if (clip_all) {
-            b.clipped = clip_all;
-            ggml_set_output(b.clipped);
-        }
-        ggml_tensor *dx = guarded_back(ctx, b.gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dzf, m.output_norm), xL, tr->eps));
-        const int r = nh / nkv;
-        for (int il = tr->n_layer - 1; il >= 0; il--) {
-            const llama_layer &lyr = m.layers[(size_t)il];
-            const layer_saved &s = L[(size_t)il];
-            const auto &WT = tr->wt[(size_t)il];
-            const bool need_in = il > 0; // nothing below layer 0 is trained
-            // MLP
-            // silu(gate) and the MLP product are recomputed here rather than kept
-            // from the forward (a third of the activation memory for Qwen shapes).
-            ggml_tensor *sg = ggml_silu(ctx, s.ga);
-            layer_io ld = s.ld;
-            ld.z = ggml_mul(ctx, sg, s.up);
-            ggml_tensor *dm = lin_back(ctx, tr, il, PROJ_DOWN, WT[PROJ_DOWN], ld, dx, true, b.go);
-            ggml_tensor *dsg = ggml_mul(ctx, dm, s.up);
-            ggml_tensor *dup = ggml_mul(ctx, dm, sg);
-            ggml_tensor *dga = ggml_silu_back(ctx, dsg, s.ga);
-            ggml_tensor *dn2 = lin_back(ctx, tr, il, PROJ_GATE, WT[PROJ_GATE], s.lg, dga, true, b.go);
-            dn2 = ggml_add(ctx, dn2, lin_back(ctx, tr, il, PROJ_UP, WT[PROJ_UP], s.lu, dup, true, b.go));
-            ggml_tensor *dh = ggml_add(ctx, dx, guarded_back(ctx, b.gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dn2, lyr.ffn_norm), s.h, tr->eps)));
-            // attention
-            ggml_tensor *do2 = lin_back(ctx, tr, il, PROJ_O, WT[PROJ_O], s.lo, dh, true, b.go); // [hd*nh, n]
-            ggml_tensor *dO = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, do2, hd, nh, T, S), 0, 2, 1, 3)); // [hd, Tq, nh, S]
-            // K and V expanded to every q head again from the grouped copies (GQA: r times smaller).
-            ggml_tensor *Vx = regroup(ctx, tr, s.Vg, T, S), *Kx = regroup(ctx, tr, s.Kg, T, S);
-            ggml_tensor *dP = ggml_mul_mat(ctx, Vx, dO);                                                       // [Tk, Tq, nh, S]
-            ggml_tensor *dVx = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, dO)), ggml_cont(ctx, ggml_transpose(ctx, s.P))); // [hd, Tk, nh, S]
-            ggml_tensor *dX = guarded_back(ctx, b.gf, ggml_soft_max_ext_back(ctx, dP, s.P, kq_scale, 0.0f));                              // [Tk, Tq, nh, S]
-            ggml_tensor *dQ = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, Kx)), dX);                    // [hd, Tq, nh, S]
-            ggml_tensor *dKx = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, s.Q)), ggml_cont(ctx, ggml_transpose(ctx, dX))); // [hd, Tk, nh, S]
-            auto group_sum = [&](ggml_tensor *dx4, ggml_tensor *grouped) {
-                ggml_tensor *t = ggml_reshape_4d(ctx, dx4, (int64_t)hd * T, r, nkv, S);
-                if (r > 1) t = ggml_repeat_back(ctx, t, grouped);
-                t = ggml_reshape_4d(ctx, t, hd, T, nkv, S);
-                return ggml_reshape_3d(ctx, ggml_cont(ctx, ggml_permute(ctx, t, 0, 2, 1, 3)), hd, nkv, n); // [hd, nkv, n]
-            };
-            ggml_tensor *dK = group_sum(dKx, s.Kg);
-            ggml_tensor *dV = group_sum(dVx, s.Vg);
-            ggml_tensor *dQ3 = ggml_reshape_3d(ctx, ggml_cont(ctx, ggml_permute(ctx, dQ, 0, 2, 1, 3)), hd, nh, n);
-            dQ3 = rope_back(ctx, tr, dQ3, b.pos);
-            dK = rope_back(ctx, tr, dK, b.pos);
-            if (tr->qk_norm) {
-                dQ3 = guarded_back(ctx, b.gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dQ3, lyr.attn_q_norm), s.q_pre, tr->eps));
-                dK = guarded_back(ctx, b.gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dK, lyr.attn_k_norm), s.k_pre, tr->eps));
-            }
-            ggml_tensor *dq = ggml_reshape_2d(ctx, dQ3, (int64_t)hd * nh, n);
-            ggml_tensor *dk = ggml_reshape_2d(ctx, dK, (int64_t)hd * nkv, n);
-            ggml_tensor *dv = ggml_reshape_2d(ctx, dV, (int64_t)hd * nkv, n);
-            ggml_tensor *dn1 = lin_back(ctx, tr, il, PROJ_Q, WT[PROJ_Q], s.lq, dq, need_in, b.go);
-            ggml_tensor *t2 = lin_back(ctx, tr, il, PROJ_K, WT[PROJ_K], s.lk, dk, need_in, b.go);
-            ggml_tensor *t3 = lin_back(ctx, tr, il, PROJ_V, WT[PROJ_V], s.lv, dv, need_in, b.go);
-            for (int p2 = 0; p2 < PROJ_COUNT; p2++) // this layer's gradients, in layer order
-                if (lora_pair *pr = find_pair(tr, il, p2)) {
-                    ggml_build_forward_expand(b.gf, b.go.g[pr].first);
-                    ggml_build_forward_expand(b.gf, b.go.g[pr].second);
-                }
-            if (!need_in) break;
-            dn1 = ggml_add(ctx, ggml_add(ctx, dn1, t2), t3);
-            dx = ggml_add(ctx, dh, guarded_back(ctx, b.gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dn1, lyr.attn_norm), s.x, tr->eps)));
-        }
-        for (auto &kv : b.go.g) {
-            ggml_build_forward_expand(b.gf, kv.second.first);
-            ggml_build_forward_expand(b.gf, kv.second.second);
-        }
-        ggml_build_forward_expand(b.gf, b.entropy);
+    }
+    ggml_tensor *dzf = loss_head(ctx, tr, mb, train, zf, clip_low, clip_high, b);
+    if (!train) {
         ggml_build_forward_expand(b.gf, b.logp);
-        if (b.clipped) ggml_build_forward_expand(b.gf, b.clipped);
+        return b;
     }
-    // The autodiff graph is built by ggml: there, keep the inputs of
-    // RMS_NORM_BACK / SOFT_MAX_BACK out of reuse by marking them outputs.
-    for (int i = 0; mode == MODE_AUTO && i < ggml_graph_n_nodes(b.gf); i++) {
-        ggml_tensor *nd = ggml_graph_node(b.gf, i);
-        if (nd->op == GGML_OP_RMS_NORM_BACK || nd->op == GGML_OP_SOFT_MAX_BACK)
-            for (int j = 0; j < 2; j++)
-                if (nd->src[j]) ggml_set_output(nd->src[j]);
+    ggml_tensor *dx = guarded_back(ctx, b.gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dzf, m.output_norm), xL, tr->eps));
+    for (int il = tr->n_layer - 1; il >= 0 && dx; il--) dx = layer_backward(ctx, b.gf, tr, il, L[(size_t)il], dx, b, T, S, b.go);
+    for (auto &kv : b.go.g) {
+        ggml_build_forward_expand(b.gf, kv.second.first);
+        ggml_build_forward_expand(b.gf, kv.second.second);
     }
+    ggml_build_forward_expand(b.gf, b.entropy);
+    ggml_build_forward_expand(b.gf, b.logp);
+    if (b.clipped) ggml_build_forward_expand(b.gf, b.clipped);
     return b;
 }
 
@@ -487,6 +529,8 @@ micro_batch make_batch(azr_trainer *tr, const azr_train_seq *seqs, int32_t first
     return mb;
 }
 
+bool cancel_requested(void *data) { return static_cast<azr_trainer *>(data)->cancel.load(std::memory_order_relaxed); }
+
 struct graph_run {
     ggml_context *ctx = nullptr;
     built b;
@@ -528,8 +572,10 @@ azr_status run_graph(azr_trainer *tr, const micro_batch &mb, graph_mode mode, fl
     if (b.dense_w) ggml_backend_tensor_set(b.dense_w, mb.dense_w.data(), 0, ggml_nbytes(b.dense_w));
     if (mode == MODE_AUTO) ggml_graph_reset(b.gf);
     ggml_backend_cpu_set_n_threads(tr->backend, tr->n_threads);
-    if (ggml_backend_graph_compute(tr->backend, b.gf) != GGML_STATUS_SUCCESS)
-        return fail(err, err_cap, AZR_ERR_INTERNAL, "train: graph compute failed");
+    ggml_backend_cpu_set_abort_callback(tr->backend, cancel_requested, tr);
+    const ggml_status st = ggml_backend_graph_compute(tr->backend, b.gf);
+    if (st == GGML_STATUS_ABORTED || tr->cancel.load()) return fail(err, err_cap, AZR_ERR_CANCELLED, "train: cancelled");
+    if (st != GGML_STATUS_SUCCESS) return fail(err, err_cap, AZR_ERR_INTERNAL, "train: graph compute failed (status %d)", (int)st);
     return AZR_OK;
 }
 
@@ -545,6 +591,7 @@ std::vector<float> read_f32(ggml_tensor *t) {
 struct batch_result {
     double loss = 0, entropy = 0, clipped = 0;
     int64_t n_tok = 0, n_rows = 0;
+    int32_t n_micro = 0; // micro-batches whose gradients were accumulated
     std::vector<std::vector<float>> ga, gb; // per pair
 };
 
@@ -581,6 +628,7 @@ azr_status compute_batch(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_s
     }
     const int32_t mbs = tr->p.micro_batch > 0 ? tr->p.micro_batch : n_seqs;
     for (int32_t first = 0; first < n_seqs; first += mbs) {
+        if (tr->cancel.load()) return fail(err, err_cap, AZR_ERR_CANCELLED, "train: cancelled");
         const int32_t count = std::min(mbs, n_seqs - first);
         micro_batch mb = make_batch(tr, seqs, first, count, inv_n, true, mode == MODE_AUTO);
         br.n_rows += (int64_t)mb.S * mb.T;
@@ -620,8 +668,62 @@ azr_status compute_batch(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_s
                 for (size_t j = 0; j < v.size(); j++) acc[j] += v[j];
             }
         }
+        br.n_micro++;
     }
     return AZR_OK;
+}
+
+// Global L2 norm of the accumulated gradient (before clipping).
+double global_norm(const batch_result &br) {
+    double g2 = 0;
+    for (size_t i = 0; i < br.ga.size(); i++)
+        for (const auto *v : {&br.ga[i], &br.gb[i]})
+            for (float x : *v) g2 += (double)x * x;
+    return std::sqrt(g2);
+}
+
+// The factor that scales the gradient to the global-norm clip (1 when off or within).
+double clip_factor(const azr_trainer_params &p, double grad_norm) {
+    return (p.grad_clip > 0 && grad_norm > p.grad_clip) ? p.grad_clip / grad_norm : 1.0;
+}
+
+void fill_result(const batch_result &br, double grad_norm, azr_train_result *res) {
+    res->loss = br.loss;
+    res->grad_norm = grad_norm;
+    res->entropy = br.entropy;
+    res->clip_frac = br.n_tok ? br.clipped / (double)br.n_tok : 0;
+    res->n_tokens = br.n_tok;
+    res->n_rows = br.n_rows;
+    res->n_micro_batches = br.n_micro;
+}
+
+// One AdamW update of every adapter parameter from the accumulated gradient
+// (scaled by clip), with bias-corrected moments and decoupled weight decay;
+// then the adapter's step and version advance.
+void adamw_update(const azr_trainer_params &p, float lr, double clip, batch_result &br, azr_lora &l) {
+    const int64_t t = l.step + 1;
+    const double bc1 = 1.0 - std::pow((double)p.beta1, (double)t), bc2 = 1.0 - std::pow((double)p.beta2, (double)t);
+    std::vector<float> theta;
+    for (size_t i = 0; i < l.pairs.size(); i++) {
+        lora_pair &pr = l.pairs[i];
+        for (int k = 0; k < 2; k++) {
+            ggml_tensor *w = k == 0 ? pr.a : pr.b;
+            const std::vector<float> &g = k == 0 ? br.ga[i] : br.gb[i];
+            std::vector<float> &mo = k == 0 ? pr.m_a : pr.m_b, &ve = k == 0 ? pr.v_a : pr.v_b;
+            theta.resize(g.size());
+            ggml_backend_tensor_get(w, theta.data(), 0, ggml_nbytes(w));
+            for (size_t j = 0; j < g.size(); j++) {
+                const double gj = g[j] * clip;
+                mo[j] = (float)(p.beta1 * mo[j] + (1.0 - p.beta1) * gj);
+                ve[j] = (float)(p.beta2 * ve[j] + (1.0 - p.beta2) * gj * gj);
+                const double mh = mo[j] / bc1, vh = ve[j] / bc2;
+                theta[j] = (float)(theta[j] - lr * (mh / (std::sqrt(vh) + p.eps) + p.weight_decay * theta[j]));
+            }
+            ggml_backend_tensor_set(w, theta.data(), 0, ggml_nbytes(w));
+        }
+    }
+    l.step = t;
+    l.version++;
 }
 
 float lr_at(const azr_trainer_params &p, int64_t step) {
@@ -831,6 +933,10 @@ extern "C" void azr_trainer_free(azr_trainer *tr) {
     delete tr;
 }
 
+extern "C" void azr_trainer_cancel(azr_trainer *tr, int32_t on) {
+    if (tr) tr->cancel.store(on != 0);
+}
+
 extern "C" void azr_trainer_trim(azr_trainer *tr) {
     if (!tr || !tr->galloc) return;
     ggml_gallocr_free(tr->galloc);
@@ -854,33 +960,25 @@ extern "C" azr_status azr_trainer_set_params(azr_trainer *tr, const azr_trainer_
 extern "C" azr_status azr_train_grads(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_seqs, int32_t mode, float *grads,
                                       int64_t n, azr_train_result *res, char *err, size_t err_cap) {
     return guarded(err, err_cap, [&]() -> azr_status {
+        if (res) memset(res, 0, sizeof(*res));
         if (!tr) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train grads: trainer is closed");
         if (mode != 0 && mode != 1) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train grads: mode must be 0 or 1");
         if (grads && n != tr->lora->n_params())
             return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train grads: need %lld floats, got %lld", (long long)tr->lora->n_params(), (long long)n);
         auto t0 = clock_type::now();
         batch_result br;
-        if (azr_status s = compute_batch(tr, seqs, n_seqs, mode == 1 ? MODE_AUTO : MODE_HAND, br, err, err_cap)) return s;
-        double g2 = 0;
-        float *o = grads;
-        for (size_t i = 0; i < br.ga.size(); i++)
-            for (auto *v : {&br.ga[i], &br.gb[i]}) {
-                for (float x : *v) g2 += (double)x * x;
-                if (o) {
-                    memcpy(o, v->data(), v->size() * sizeof(float));
-                    o += v->size();
-                }
-            }
+        const azr_status s = compute_batch(tr, seqs, n_seqs, mode == 1 ? MODE_AUTO : MODE_HAND, br, err, err_cap);
         if (res) {
-            memset(res, 0, sizeof(*res));
-            res->loss = br.loss;
-            res->grad_norm = std::sqrt(g2);
-            res->entropy = br.entropy;
-            res->clip_frac = br.n_tok ? br.clipped / (double)br.n_tok : 0;
-            res->n_tokens = br.n_tok;
-            res->n_rows = br.n_rows;
+            fill_result(br, s == AZR_OK ? global_norm(br) : 0, res);
             res->seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
         }
+        if (s != AZR_OK) return s;
+        if (grads)
+            for (size_t i = 0; i < br.ga.size(); i++)
+                for (auto *v : {&br.ga[i], &br.gb[i]}) {
+                    memcpy(grads, v->data(), v->size() * sizeof(float));
+                    grads += v->size();
+                }
         return AZR_OK;
     });
 }
@@ -891,58 +989,32 @@ extern "C" azr_status azr_train_step(azr_trainer *tr, const azr_train_seq *seqs,
         if (res) memset(res, 0, sizeof(*res));
         if (!tr) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train step: trainer is closed");
         auto t0 = clock_type::now();
+        auto seconds = [&] { return std::chrono::duration<double>(clock_type::now() - t0).count(); };
+        // Gradients accumulate in br (host memory): until adamw_update below,
+        // nothing of the adapter or its optimizer state has changed, so an
+        // error or a cancellation leaves both exactly as they were.
         batch_result br;
-        if (azr_status s = compute_batch(tr, seqs, n_seqs, MODE_HAND, br, err, err_cap)) return s;
-        double g2 = 0;
-        for (size_t i = 0; i < br.ga.size(); i++)
-            for (auto *v : {&br.ga[i], &br.gb[i]})
-                for (float x : *v) g2 += (double)x * x;
-        const double G = std::sqrt(g2);
-        const azr_trainer_params &p = tr->p;
-        const float lr = lr_at(p, tr->lora->step);
+        const azr_status s = compute_batch(tr, seqs, n_seqs, MODE_HAND, br, err, err_cap);
+        const double G = s == AZR_OK ? global_norm(br) : 0;
+        const float lr = lr_at(tr->p, tr->lora->step);
         if (res) {
-            res->loss = br.loss;
-            res->grad_norm = G;
+            fill_result(br, G, res);
             res->lr = lr;
-            res->entropy = br.entropy;
-            res->clip_frac = br.n_tok ? br.clipped / (double)br.n_tok : 0;
-            res->n_tokens = br.n_tok;
-            res->n_rows = br.n_rows;
+        }
+        if (s != AZR_OK) {
+            if (res) res->seconds = seconds();
+            return s;
         }
         if (!std::isfinite(br.loss) || !std::isfinite(G)) {
             if (res) {
                 res->skipped = 1;
-                res->seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+                res->seconds = seconds();
             }
             return fail(err, err_cap, AZR_ERR_INTERNAL, "train step: non-finite %s (loss %g, grad norm %g); step skipped, adapter unchanged",
                         std::isfinite(br.loss) ? "gradient" : "loss", br.loss, G);
         }
-        const double clip = (p.grad_clip > 0 && G > p.grad_clip) ? p.grad_clip / G : 1.0;
-        azr_lora *l = tr->lora;
-        const int64_t t = l->step + 1;
-        const double bc1 = 1.0 - std::pow((double)p.beta1, (double)t), bc2 = 1.0 - std::pow((double)p.beta2, (double)t);
-        std::vector<float> theta;
-        for (size_t i = 0; i < l->pairs.size(); i++) {
-            lora_pair &pr = l->pairs[i];
-            for (int k = 0; k < 2; k++) {
-                ggml_tensor *w = k == 0 ? pr.a : pr.b;
-                std::vector<float> &g = k == 0 ? br.ga[i] : br.gb[i];
-                std::vector<float> &mo = k == 0 ? pr.m_a : pr.m_b, &ve = k == 0 ? pr.v_a : pr.v_b;
-                theta.resize(g.size());
-                ggml_backend_tensor_get(w, theta.data(), 0, ggml_nbytes(w));
-                for (size_t j = 0; j < g.size(); j++) {
-                    const double gj = g[j] * clip;
-                    mo[j] = (float)(p.beta1 * mo[j] + (1.0 - p.beta1) * gj);
-                    ve[j] = (float)(p.beta2 * ve[j] + (1.0 - p.beta2) * gj * gj);
-                    const double mh = mo[j] / bc1, vh = ve[j] / bc2;
-                    theta[j] = (float)(theta[j] - lr * (mh / (std::sqrt(vh) + p.eps) + p.weight_decay * theta[j]));
-                }
-                ggml_backend_tensor_set(w, theta.data(), 0, ggml_nbytes(w));
-            }
-        }
-        l->step = t;
-        l->version++;
-        if (res) res->seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+        adamw_update(tr->p, lr, clip_factor(tr->p, G), br, *tr->lora);
+        if (res) res->seconds = seconds();
         return AZR_OK;
     });
 }
@@ -955,6 +1027,7 @@ extern "C" azr_status azr_train_logprobs(azr_trainer *tr, const azr_train_seq *s
         if (azr_status s = check_seqs(tr, seqs, n_seqs, false, "logprobs", err, err_cap)) return s;
         const int32_t mbs = tr->p.micro_batch > 0 ? tr->p.micro_batch : n_seqs;
         for (int32_t first = 0; first < n_seqs; first += mbs) {
+            if (tr->cancel.load()) return fail(err, err_cap, AZR_ERR_CANCELLED, "logprobs: cancelled");
             const int32_t count = std::min(mbs, n_seqs - first);
             micro_batch mb = make_batch(tr, seqs, first, count, 0.0, false, false);
             graph_run gr;
