@@ -27,12 +27,12 @@ func TestLoRASaveLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	toks := b[0].Tokens
-	want, err := a.DecodeLogits(toks)
+	want, err := a.decodeLogits(toks)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Stock llama.cpp loads the file and gives the same logits.
-	stock, err := m.DecodeLogitsWithLoRAFile(path, toks)
+	stock, err := m.decodeLogitsWithLoRAFile(path, toks)
 	if err != nil {
 		t.Fatalf("stock llama_adapter_lora_init: %v", err)
 	}
@@ -49,7 +49,7 @@ func TestLoRASaveLoad(t *testing.T) {
 	if i1.Rank != i2.Rank || i1.Alpha != i2.Alpha || i1.Params != i2.Params || i2.Step != 3 || len(i2.Projections) != 6 {
 		t.Fatalf("loaded info %+v, saved %+v", i2, i1)
 	}
-	got, err := a2.DecodeLogits(toks)
+	got, err := a2.decodeLogits(toks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestLoRAFreshProcess(t *testing.T) {
 		}
 		defer a.Close()
 		tr := mustTrainer(t, a, TrainOptions{})
-		lg, err := tr.Logits([]int32{5, 6, 7, 8, 9})
+		lg, err := tr.logits([]int32{5, 6, 7, 8, 9})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +116,7 @@ func TestLoRAFreshProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := mustTrainer(t, a, TrainOptions{})
-	want, err := tr.Logits([]int32{5, 6, 7, 8, 9})
+	want, err := tr.logits([]int32{5, 6, 7, 8, 9})
 	if err != nil {
 		t.Fatal(err)
 	}

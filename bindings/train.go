@@ -44,6 +44,11 @@ type TrainOptions struct {
 	// HeadChunk is the number of rows per chunk of the vocabulary-sized loss
 	// head (memory vs. per-call overhead); 0 = auto (~64 MiB per tensor).
 	HeadChunk int
+	// ForceScheduler runs the training graph through ggml's backend
+	// scheduler even when every weight is in host memory (it is used
+	// anyway when layers are offloaded to a GPU): tests compare this path
+	// with the direct CPU one.
+	ForceScheduler bool
 }
 
 func (o TrainOptions) cParams() (C.azr_trainer_params, error) {
@@ -81,6 +86,10 @@ func (o TrainOptions) cParams() (C.azr_trainer_params, error) {
 		return p, &Error{Code: CodeInvalidArg, Msg: "trainer: MicroBatch, Threads and HeadChunk must be >= 0"}
 	}
 	p.head_chunk = C.int32_t(o.HeadChunk)
+	p.scheduler = C.AZR_SCHED_AUTO
+	if o.ForceScheduler {
+		p.scheduler = C.AZR_SCHED_ALWAYS
+	}
 	p.micro_batch = C.int32_t(o.MicroBatch)
 	switch o.WTType {
 	case "":
@@ -192,6 +201,46 @@ func (t *Trainer) Trim() {
 	if t.ptr != nil {
 		C.azr_trainer_trim(t.ptr)
 	}
+}
+
+// PlacedOp is a node of a training graph that the backend scheduler ran on
+// the CPU while a GPU backend was present.
+type PlacedOp struct {
+	Op          string // ggml operation, e.g. "GET_ROWS"
+	Name        string // the node's tensor name (may be empty)
+	Elements    int64  // of its result
+	SrcElements int64  // of its largest source
+}
+
+// CPUOps lists the nodes of the last training graph that the scheduler
+// placed on the CPU although a GPU backend holds weights: a silent CPU
+// fallback. Empty on the direct CPU path and when the CPU is the only backend.
+func (t *Trainer) CPUOps() []PlacedOp {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ptr == nil {
+		return nil
+	}
+	n := int(C.azr_trainer_cpu_ops(t.ptr, nil, 0))
+	if n == 0 {
+		return nil
+	}
+	buf := make([]C.azr_placed_op, n)
+	n = min(n, int(C.azr_trainer_cpu_ops(t.ptr, &buf[0], C.int32_t(n))))
+	out := make([]PlacedOp, n)
+	for i := range out {
+		out[i] = PlacedOp{Op: C.GoString(&buf[i].op[0]), Name: C.GoString(&buf[i].name[0]),
+			Elements: int64(buf[i].n_elements), SrcElements: int64(buf[i].src_elements)}
+	}
+	return out
+}
+
+// UsesScheduler reports whether the trainer runs its graphs through the
+// backend scheduler (layers offloaded to a GPU, or ForceScheduler).
+func (t *Trainer) UsesScheduler() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ptr != nil && C.azr_trainer_uses_scheduler(t.ptr) != 0
 }
 
 // SetOptions replaces the optimizer and loss settings (Threads is kept).
@@ -362,39 +411,6 @@ func (t *Trainer) Step(ctx context.Context, batch []TrainSeq) (StepResult, error
 	return stepResult(&r), eb.wrap(st)
 }
 
-// Grads returns the loss gradient (the Adapter.Params layout) without a
-// step. autodiff selects ggml's autodiff (the test oracle; F32/F16 bases,
-// no PPO or entropy bonus) instead of the hand-built backward.
-func (t *Trainer) Grads(batch []TrainSeq, autodiff bool) ([]float32, StepResult, error) {
-	cb, err := newCBatch(batch, true)
-	if err != nil {
-		return nil, StepResult{}, err
-	}
-	defer cb.free()
-	if err := t.lock(); err != nil {
-		return nil, StepResult{}, err
-	}
-	defer t.unlock()
-	var ci C.azr_lora_info
-	C.azr_lora_get_info(t.adapter.ptr, &ci)
-	n := int64(ci.n_params)
-	buf := (*C.float)(C.malloc(C.size_t(n) * 4))
-	defer C.free(unsafe.Pointer(buf))
-	mode := C.int32_t(0)
-	if autodiff {
-		mode = 1
-	}
-	eb := newErrBuf()
-	defer eb.free()
-	var r C.azr_train_result
-	if err := eb.wrap(C.azr_train_grads(t.ptr, cb.seqs, C.int32_t(cb.n), mode, buf, C.int64_t(n), &r, eb.p, errCap)); err != nil {
-		return nil, stepResult(&r), err
-	}
-	out := make([]float32, n)
-	copy(out, unsafe.Slice((*float32)(unsafe.Pointer(buf)), n))
-	return out, stepResult(&r), nil
-}
-
 // LogProbs runs the forward pass only: out[i][t] = log pi(seqs[i][t] | seqs[i][:t])
 // for t >= 1 (out[i][0] = 0).
 func (t *Trainer) LogProbs(seqs [][]int32) ([][]float32, error) {
@@ -427,30 +443,5 @@ func (t *Trainer) LogProbs(seqs [][]int32) ([][]float32, error) {
 		res[i] = make([]float32, len(s))
 		copy(res[i], unsafe.Slice((*float32)(unsafe.Pointer(ov[i])), len(s)))
 	}
-	return res, nil
-}
-
-// Logits returns the training graph's logits (len(tokens) x vocab) for one
-// sequence; they must equal llama_decode's for the same adapter.
-func (t *Trainer) Logits(tokens []int32) ([]float32, error) {
-	if len(tokens) < 1 {
-		return nil, &Error{Code: CodeInvalidArg, Msg: "train logits: no tokens"}
-	}
-	if err := t.lock(); err != nil {
-		return nil, err
-	}
-	defer t.unlock()
-	nv := t.adapter.model.info.Vocab
-	ct := cInt32s(tokens)
-	defer C.free(unsafe.Pointer(ct))
-	out := (*C.float)(C.malloc(C.size_t(len(tokens)*nv) * 4))
-	defer C.free(unsafe.Pointer(out))
-	eb := newErrBuf()
-	defer eb.free()
-	if err := eb.wrap(C.azr_train_logits(t.ptr, ct, C.int32_t(len(tokens)), out, eb.p, errCap)); err != nil {
-		return nil, err
-	}
-	res := make([]float32, len(tokens)*nv)
-	copy(res, unsafe.Slice((*float32)(unsafe.Pointer(out)), len(res)))
 	return res, nil
 }

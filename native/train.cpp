@@ -63,6 +63,15 @@ struct azr_trainer {
     ggml_backend_buffer_t wt_buf = nullptr;
     std::vector<std::array<ggml_tensor *, PROJ_COUNT>> wt; // transposed frozen matrices per layer
     ggml_tensor *out_t = nullptr;                         // transposed output matrix [V, d]
+    // The backend-scheduler path, taken when a frozen weight lives off the
+    // host (layers offloaded to a GPU) or when forced (tests): the graph runs
+    // through ggml_backend_sched over the backends of the devices holding
+    // weights plus the CPU, and there are no transposed copies (wt, out_t
+    // stay empty; input gradients dequantize W a block at a time instead).
+    ggml_backend_sched_t sched = nullptr;
+    std::vector<ggml_backend_t> backends; // device backends, then the CPU backend (== backend)
+    int64_t max_rows = 0;                 // largest `out` of a frozen matrix: length of the row-id input
+    std::vector<azr_placed_op> cpu_ops;   // the last graph's nodes the scheduler put on the CPU while a device backend exists
     std::map<std::pair<int, int>, lora_pair *> pair_of;
     ggml_gallocr_t galloc = nullptr;
     // Raised by azr_trainer_cancel from any thread: the step stops at the next
@@ -98,22 +107,49 @@ ggml_tensor *lin(ggml_context *ctx, azr_trainer *tr, int il, int p, ggml_tensor 
 
 struct grad_out {
     std::map<lora_pair *, std::pair<ggml_tensor *, ggml_tensor *>> g; // pair -> (dA, dB)
+    ggml_tensor *row_ids = nullptr; // scheduler path: input holding 0, 1, 2, ... (rows to dequantize)
 };
 
-// dz = W^T dy for the frozen matrix of projection p in layer il: the
-// ordinary MUL_MAT with the trainer's transposed copy WT (a quantized W is
-// never differentiated through).
-ggml_tensor *input_grad(ggml_context *ctx, azr_trainer *tr, int il, int p, ggml_tensor *dy) {
+// dz = W dy' for a frozen W [in, out] of any type without a transposed
+// copy: W is dequantized a block of `out` rows at a time (GET_ROWS into an
+// F32 scratch of at most ~64 MiB, freed after its block) and multiplied by
+// the matching rows of dy with OUT_PROD, accumulating over blocks. The
+// scheduler path's input gradient: extra memory is one block, not a copy of
+// the model.
+ggml_tensor *input_grad_by_blocks(ggml_context *ctx, ggml_tensor *W, ggml_tensor *dy, ggml_tensor *row_ids) {
+    const int64_t in = W->ne[0], out = W->ne[1], n = dy->ne[1];
+    const int64_t block = std::max<int64_t>(1, std::min<int64_t>(out, (64ll << 20) / (4 * in)));
+    ggml_tensor *dz = nullptr;
+    for (int64_t o0 = 0; o0 < out; o0 += block) {
+        const int64_t c = std::min(block, out - o0);
+        ggml_tensor *Wc = ggml_get_rows(ctx, W, ggml_view_1d(ctx, row_ids, c, (size_t)o0 * sizeof(int32_t))); // [in, c] F32
+        ggml_tensor *dyc = ggml_view_2d(ctx, dy, c, n, dy->nb[1], (size_t)o0 * dy->nb[0]);                     // [c, n]
+        ggml_tensor *part = ggml_out_prod(ctx, Wc, ggml_transpose(ctx, dyc));                                  // [in, n]
+        dz = dz ? ggml_add(ctx, dz, part) : part;
+    }
+    return dz;
+}
+
+// dz = W^T dy for the frozen matrix of projection p in layer il. The direct
+// CPU path multiplies by the trainer's transposed copy WT with the ordinary
+// MUL_MAT (a quantized W is never differentiated through).
+ggml_tensor *input_grad(ggml_context *ctx, azr_trainer *tr, int il, int p, ggml_tensor *dy, const grad_out &go) {
+    if (tr->sched) return input_grad_by_blocks(ctx, layer_weight(*tr->model->model, il, p), dy, go.row_ids);
     return ggml_mul_mat(ctx, tr->wt[(size_t)il][(size_t)p], dy);
 }
 
+ggml_tensor *out_weight(const llama_model &m);
+
 // dz = W_out^T dlogits for the output head.
-ggml_tensor *head_input_grad(ggml_context *ctx, azr_trainer *tr, ggml_tensor *dl) { return ggml_mul_mat(ctx, tr->out_t, dl); }
+ggml_tensor *head_input_grad(ggml_context *ctx, azr_trainer *tr, ggml_tensor *dl, const grad_out &go) {
+    if (tr->sched) return input_grad_by_blocks(ctx, out_weight(*tr->model->model), dl, go.row_ids);
+    return ggml_mul_mat(ctx, tr->out_t, dl);
+}
 
 // Backward of lin: returns dz (nullptr when !need_dz) and records dA, dB.
 ggml_tensor *lin_back(ggml_context *ctx, azr_trainer *tr, int il, int p, const layer_io &io, ggml_tensor *dy, bool need_dz,
                       grad_out &go) {
-    ggml_tensor *dz = need_dz ? input_grad(ctx, tr, il, p, dy) : nullptr;
+    ggml_tensor *dz = need_dz ? input_grad(ctx, tr, il, p, dy, go) : nullptr;
     if (lora_pair *pr = find_pair(tr, il, p)) {
         const float s = tr->lora->scale();
         ggml_tensor *dB = ggml_scale(ctx, ggml_out_prod(ctx, io.u, dy), s);                               // [r, out]
@@ -341,7 +377,7 @@ ggml_tensor *loss_head(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb
             ggml_tensor *lpz = ggml_add(ctx, ggml_sub(ctx, sh, lse0), H);
             dl = ggml_add(ctx, dl, ggml_mul(ctx, ggml_mul(ctx, p, lpz), rows(b.ent_w, r0, nr)));
         }
-        dzf = cat(dzf, head_input_grad(ctx, tr, dl)); // [d, nr]
+        dzf = cat(dzf, head_input_grad(ctx, tr, dl, b.go)); // [d, nr]
         ggml_build_forward_expand(b.gf, dzf);
     }
     b.logp = logp_all;
@@ -433,6 +469,10 @@ built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, gra
             b.ent_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
             ggml_set_input(b.ent_w);
         }
+    }
+    if (train && tr->sched) {
+        b.go.row_ids = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, tr->max_rows);
+        ggml_set_input(b.go.row_ids);
     }
     ggml_tensor *dzf = loss_head(ctx, tr, mb, train, zf, clip_low, clip_high, b);
     if (!train) {
@@ -529,6 +569,25 @@ micro_batch make_batch(azr_trainer *tr, const azr_train_seq *seqs, int32_t first
     return mb;
 }
 
+// Notes every node of gf that the scheduler placed on the CPU backend while
+// a device backend exists (nothing on a CPU-only machine): a silent CPU
+// fallback of a big op would make GPU training crawl.
+void record_cpu_ops(azr_trainer *tr, ggml_cgraph *gf) {
+    tr->cpu_ops.clear();
+    if (tr->backends.size() < 2) return;
+    for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
+        ggml_tensor *nd = ggml_graph_node(gf, i);
+        if (ggml_backend_sched_get_tensor_backend(tr->sched, nd) != tr->backend) continue;
+        azr_placed_op op{};
+        snprintf(op.op, sizeof op.op, "%s", ggml_op_desc(nd));
+        snprintf(op.name, sizeof op.name, "%s", nd->name);
+        op.n_elements = ggml_nelements(nd);
+        for (int j = 0; j < GGML_MAX_SRC; j++)
+            if (nd->src[j]) op.src_elements = std::max<int64_t>(op.src_elements, ggml_nelements(nd->src[j]));
+        tr->cpu_ops.push_back(op);
+    }
+}
+
 bool cancel_requested(void *data) { return static_cast<azr_trainer *>(data)->cancel.load(std::memory_order_relaxed); }
 
 struct graph_run {
@@ -552,12 +611,26 @@ azr_status run_graph(azr_trainer *tr, const micro_batch &mb, graph_mode mode, fl
             kv.second->a->flags &= ~GGML_TENSOR_FLAG_PARAM;
             kv.second->b->flags &= ~GGML_TENSOR_FLAG_PARAM;
         }
-    if (!tr->galloc) return fail(err, err_cap, AZR_ERR_NOMEM, "train: no graph allocator");
-    if (!ggml_gallocr_alloc_graph(tr->galloc, gr.b.gf)) return fail(err, err_cap, AZR_ERR_NOMEM, "train: cannot allocate the compute graph");
+    if (tr->sched) {
+        ggml_backend_sched_reset(tr->sched);
+        if (!ggml_backend_sched_alloc_graph(tr->sched, gr.b.gf))
+            return fail(err, err_cap, AZR_ERR_NOMEM, "train: cannot allocate the compute graph on the model's backends");
+        record_cpu_ops(tr, gr.b.gf);
+    } else {
+        if (!tr->galloc) return fail(err, err_cap, AZR_ERR_NOMEM, "train: no graph allocator");
+        if (!ggml_gallocr_alloc_graph(tr->galloc, gr.b.gf)) return fail(err, err_cap, AZR_ERR_NOMEM, "train: cannot allocate the compute graph");
+    }
     if (getenv("AZR_TRAIN_DEBUG"))
-        fprintf(stderr, "azr train: mode %d, %d x %d rows, %d nodes, compute buffer %.1f MiB\n", (int)mode, mb.S, mb.T,
-                ggml_graph_n_nodes(gr.b.gf), ggml_gallocr_get_buffer_size(tr->galloc, 0) / 1048576.0);
+        fprintf(stderr, "azr train: mode %d, %d x %d rows, %d nodes, compute buffer %.1f MiB%s\n", (int)mode, mb.S, mb.T,
+                ggml_graph_n_nodes(gr.b.gf),
+                (tr->sched ? ggml_backend_sched_get_buffer_size(tr->sched, tr->backends[0]) : ggml_gallocr_get_buffer_size(tr->galloc, 0)) / 1048576.0,
+                tr->sched ? " (first backend, scheduler path)" : "");
     built &b = gr.b;
+    if (b.go.row_ids) {
+        std::vector<int32_t> ids((size_t)tr->max_rows);
+        for (size_t i = 0; i < ids.size(); i++) ids[i] = (int32_t)i;
+        ggml_backend_tensor_set(b.go.row_ids, ids.data(), 0, ggml_nbytes(b.go.row_ids));
+    }
     ggml_backend_tensor_set(b.tokens, mb.tokens.data(), 0, ggml_nbytes(b.tokens));
     ggml_backend_tensor_set(b.pos, mb.pos.data(), 0, ggml_nbytes(b.pos));
     ggml_backend_tensor_set(b.causal, mb.causal.data(), 0, ggml_nbytes(b.causal));
@@ -573,7 +646,7 @@ azr_status run_graph(azr_trainer *tr, const micro_batch &mb, graph_mode mode, fl
     if (mode == MODE_AUTO) ggml_graph_reset(b.gf);
     ggml_backend_cpu_set_n_threads(tr->backend, tr->n_threads);
     ggml_backend_cpu_set_abort_callback(tr->backend, cancel_requested, tr);
-    const ggml_status st = ggml_backend_graph_compute(tr->backend, b.gf);
+    const ggml_status st = tr->sched ? ggml_backend_sched_graph_compute(tr->sched, b.gf) : ggml_backend_graph_compute(tr->backend, b.gf);
     if (st == GGML_STATUS_ABORTED || tr->cancel.load()) return fail(err, err_cap, AZR_ERR_CANCELLED, "train: cancelled");
     if (st != GGML_STATUS_SUCCESS) return fail(err, err_cap, AZR_ERR_INTERNAL, "train: graph compute failed (status %d)", (int)st);
     return AZR_OK;
@@ -744,6 +817,8 @@ azr_status check_params(const azr_trainer_params &p, char *err, size_t err_cap) 
     if (p.schedule == 1 && (p.total_steps < 1 || p.warmup_steps < 0))
         return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: the cosine schedule needs total_steps >= 1 and warmup_steps >= 0");
     if (p.head_chunk < 0) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: head_chunk must be >= 0");
+    if (p.scheduler != AZR_SCHED_AUTO && p.scheduler != AZR_SCHED_ALWAYS)
+        return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: unknown scheduler choice %d", p.scheduler);
     if (p.wt_type < AZR_WT_AUTO || p.wt_type > AZR_WT_F32)
         return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: unknown wt_type %d", p.wt_type);
     if (!std::isfinite(p.entropy_coef) || !std::isfinite(p.grad_clip))
@@ -788,6 +863,26 @@ ggml_type transposed_type(const ggml_tensor *w, int32_t choice, bool is_output) 
     }
     if (t == GGML_TYPE_Q8_0 && w->ne[1] % 32 != 0) t = GGML_TYPE_F16; // rows of WT have `out` entries
     return t;
+}
+
+ggml_backend_sched_t new_scheduler(azr_trainer *tr) {
+    return ggml_backend_sched_new(tr->backends.data(), nullptr, (int)tr->backends.size(), 2 * 65536, false, true);
+}
+
+// The scheduler path: one backend per device holding weights, then the CPU
+// backend (the scheduler's fallback, last by its rules).
+azr_status start_scheduler(azr_trainer *tr, const std::vector<ggml_backend_dev_t> &devices, char *err, size_t err_cap) {
+    for (ggml_backend_dev_t dev : devices) {
+        ggml_backend_t be = ggml_backend_dev_init(dev, nullptr);
+        if (!be) return fail(err, err_cap, AZR_ERR_INTERNAL, "new trainer: cannot start the backend of device %s", ggml_backend_dev_name(dev));
+        tr->backends.push_back(be);
+    }
+    tr->backend = ggml_backend_cpu_init();
+    if (!tr->backend) return fail(err, err_cap, AZR_ERR_INTERNAL, "new trainer: cannot start the CPU backend");
+    tr->backends.push_back(tr->backend);
+    tr->sched = new_scheduler(tr);
+    if (!tr->sched) return fail(err, err_cap, AZR_ERR_INTERNAL, "new trainer: cannot create the backend scheduler");
+    return AZR_OK;
 }
 
 } // namespace
@@ -862,17 +957,32 @@ extern "C" azr_status azr_trainer_new(azr_model *model, azr_lora *lora, const az
                 !m.layers[(size_t)il].ffn_norm)
                 return fail(err, err_cap, AZR_ERR_UNSUPPORTED, "new trainer: layer %d has an unexpected layout", il);
         }
+        // Where the frozen weights live decides the path: all in plain host
+        // memory -> the direct CPU path; some on a device (offloaded layers)
+        // -> the backend scheduler over those devices and the CPU.
+        std::vector<ggml_backend_dev_t> devices;
         {
             std::vector<const ggml_tensor *> ws = {out_weight(m), m.tok_embd, m.output_norm};
             for (int il = 0; il < tr->n_layer; il++)
                 for (int p2 = 0; p2 < PROJ_COUNT; p2++) ws.push_back(layer_weight(m, il, p2));
-            for (const ggml_tensor *w : ws)
-                if (!w->buffer || !ggml_backend_buffer_is_host(w->buffer)) // GPU and CPU-repack buffers are not host
+            for (const ggml_tensor *w : ws) {
+                if (!w->buffer) return fail(err, err_cap, AZR_ERR_UNSUPPORTED, "new trainer: %s has no buffer", w->name);
+                if (ggml_backend_buffer_is_host(w->buffer)) continue;
+                ggml_backend_dev_t dev = ggml_backend_buft_get_device(ggml_backend_buffer_get_type(w->buffer));
+                if (!dev || ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_CPU) // CPU weight repacking
                     return fail(err, err_cap, AZR_ERR_UNSUPPORTED,
-                                "new trainer: %s is not in plain CPU memory (training runs on the CPU and needs the model loaded "
-                                "without GPU offload and without CPU weight repacking)", w->name);
+                                "new trainer: %s is in a repacked CPU buffer the training graph cannot read (load the model "
+                                "without CPU weight repacking)", w->name);
+                if (std::find(devices.begin(), devices.end(), dev) == devices.end()) devices.push_back(dev);
+            }
+            for (const ggml_tensor *w : ws) tr->max_rows = std::max<int64_t>(tr->max_rows, w->ne[1]);
         }
         for (auto &pr : lora->pairs) tr->pair_of[{pr.layer, pr.proj}] = &pr;
+        if (!devices.empty() || p.scheduler == AZR_SCHED_ALWAYS) {
+            if (azr_status s = start_scheduler(tr.get(), devices, err, err_cap)) return s;
+            *out = tr.release();
+            return AZR_OK;
+        }
 
         // Transposed copies of every frozen matrix.
         const size_t n_wt = (size_t)tr->n_layer * PROJ_COUNT + 1;
@@ -926,6 +1036,9 @@ extern "C" azr_status azr_trainer_new(azr_model *model, azr_lora *lora, const az
 
 extern "C" void azr_trainer_free(azr_trainer *tr) {
     if (!tr) return;
+    if (tr->sched) ggml_backend_sched_free(tr->sched);
+    for (ggml_backend_t be : tr->backends)
+        if (be != tr->backend) ggml_backend_free(be);
     if (tr->galloc) ggml_gallocr_free(tr->galloc);
     if (tr->backend) ggml_backend_free(tr->backend);
     if (tr->wt_buf) ggml_backend_buffer_free(tr->wt_buf);
@@ -933,11 +1046,25 @@ extern "C" void azr_trainer_free(azr_trainer *tr) {
     delete tr;
 }
 
+extern "C" int32_t azr_trainer_cpu_ops(const azr_trainer *tr, azr_placed_op *out, int32_t cap) {
+    if (!tr) return 0;
+    const int32_t n = (int32_t)tr->cpu_ops.size();
+    for (int32_t i = 0; out && i < std::min(n, cap); i++) out[i] = tr->cpu_ops[(size_t)i];
+    return n;
+}
+
+extern "C" int32_t azr_trainer_uses_scheduler(const azr_trainer *tr) { return tr && tr->sched ? 1 : 0; }
+
 extern "C" void azr_trainer_cancel(azr_trainer *tr, int32_t on) {
     if (tr) tr->cancel.store(on != 0);
 }
 
 extern "C" void azr_trainer_trim(azr_trainer *tr) {
+    if (tr && tr->sched) { // a fresh scheduler holds no compute buffers until the next graph
+        ggml_backend_sched_free(tr->sched);
+        tr->sched = new_scheduler(tr);
+        return;
+    }
     if (!tr || !tr->galloc) return;
     ggml_gallocr_free(tr->galloc);
     tr->galloc = ggml_gallocr_new(ggml_backend_cpu_buffer_type());
@@ -949,36 +1076,11 @@ extern "C" azr_status azr_trainer_set_params(azr_trainer *tr, const azr_trainer_
         if (!params) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: params is NULL");
         if (azr_status s = check_params(*params, err, err_cap)) return s;
         int nt = tr->n_threads;
-        int32_t wt = tr->p.wt_type;
+        int32_t wt = tr->p.wt_type, sc = tr->p.scheduler;
         tr->p = *params;
         tr->n_threads = nt;
         tr->p.wt_type = wt;
-        return AZR_OK;
-    });
-}
-
-extern "C" azr_status azr_train_grads(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_seqs, int32_t mode, float *grads,
-                                      int64_t n, azr_train_result *res, char *err, size_t err_cap) {
-    return guarded(err, err_cap, [&]() -> azr_status {
-        if (res) memset(res, 0, sizeof(*res));
-        if (!tr) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train grads: trainer is closed");
-        if (mode != 0 && mode != 1) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train grads: mode must be 0 or 1");
-        if (grads && n != tr->lora->n_params())
-            return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train grads: need %lld floats, got %lld", (long long)tr->lora->n_params(), (long long)n);
-        auto t0 = clock_type::now();
-        batch_result br;
-        const azr_status s = compute_batch(tr, seqs, n_seqs, mode == 1 ? MODE_AUTO : MODE_HAND, br, err, err_cap);
-        if (res) {
-            fill_result(br, s == AZR_OK ? global_norm(br) : 0, res);
-            res->seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
-        }
-        if (s != AZR_OK) return s;
-        if (grads)
-            for (size_t i = 0; i < br.ga.size(); i++)
-                for (auto *v : {&br.ga[i], &br.gb[i]}) {
-                    memcpy(grads, v->data(), v->size() * sizeof(float));
-                    grads += v->size();
-                }
+        tr->p.scheduler = sc;
         return AZR_OK;
     });
 }
@@ -1044,8 +1146,35 @@ extern "C" azr_status azr_train_logprobs(azr_trainer *tr, const azr_train_seq *s
     });
 }
 
-extern "C" azr_status azr_train_logits(azr_trainer *tr, const int32_t *tokens, int32_t n_tokens, float *logits, char *err,
-                                       size_t err_cap) {
+// ------------------------------------------------------------- for the test oracles (train_oracles.cpp)
+
+azr_status azr::train_grads(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_seqs, int32_t mode, float *grads, int64_t n,
+                            azr_train_result *res, char *err, size_t err_cap) {
+    return guarded(err, err_cap, [&]() -> azr_status {
+        if (res) memset(res, 0, sizeof(*res));
+        if (!tr) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train grads: trainer is closed");
+        if (mode != 0 && mode != 1) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train grads: mode must be 0 or 1");
+        if (grads && n != tr->lora->n_params())
+            return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train grads: need %lld floats, got %lld", (long long)tr->lora->n_params(), (long long)n);
+        auto t0 = clock_type::now();
+        batch_result br;
+        const azr_status s = compute_batch(tr, seqs, n_seqs, mode == 1 ? MODE_AUTO : MODE_HAND, br, err, err_cap);
+        if (res) {
+            fill_result(br, s == AZR_OK ? global_norm(br) : 0, res);
+            res->seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+        }
+        if (s != AZR_OK) return s;
+        if (grads)
+            for (size_t i = 0; i < br.ga.size(); i++)
+                for (auto *v : {&br.ga[i], &br.gb[i]}) {
+                    memcpy(grads, v->data(), v->size() * sizeof(float));
+                    grads += v->size();
+                }
+        return AZR_OK;
+    });
+}
+
+azr_status azr::train_logits(azr_trainer *tr, const int32_t *tokens, int32_t n_tokens, float *logits, char *err, size_t err_cap) {
     return guarded(err, err_cap, [&]() -> azr_status {
         if (!tr) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train logits: trainer is closed");
         if (!logits) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train logits: out is NULL");
@@ -1057,163 +1186,6 @@ extern "C" azr_status azr_train_logits(azr_trainer *tr, const int32_t *tokens, i
         graph_run gr;
         if (azr_status st = run_graph(tr, mb, MODE_LOGITS, 0, 0, 0, gr, err, err_cap)) return st;
         ggml_backend_tensor_get(gr.b.logits, logits, 0, ggml_nbytes(gr.b.logits));
-        return AZR_OK;
-    });
-}
-
-// ------------------------------------------------------------- test helpers
-
-extern "C" azr_status azr_gguf_dequantize(const char *src, const char *dst, char *err, size_t err_cap) {
-    return guarded(err, err_cap, [&]() -> azr_status {
-        if (!src || !dst) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "dequantize: NULL path");
-        ggml_context *dc = nullptr;
-        gguf_init_params gp = {false, &dc};
-        gguf_context *g = gguf_init_from_file(src, gp);
-        if (!g) return fail(err, err_cap, AZR_ERR_BAD_MODEL, "dequantize: cannot read %s", src);
-        gguf_context *o = gguf_init_empty();
-        gguf_set_kv(o, g);
-        size_t bytes = 0;
-        const int64_t nt = gguf_get_n_tensors(g);
-        for (int64_t i = 0; i < nt; i++) bytes += (size_t)ggml_nelements(ggml_get_tensor(dc, gguf_get_tensor_name(g, i))) * 4 + 64;
-        ggml_init_params ip = {bytes + ggml_tensor_overhead() * (size_t)(nt + 4), nullptr, false};
-        ggml_context *hc = ggml_init(ip);
-        for (int64_t i = 0; i < nt; i++) {
-            ggml_tensor *t = ggml_get_tensor(dc, gguf_get_tensor_name(g, i));
-            ggml_tensor *h;
-            if (ggml_is_quantized(t->type) || t->type == GGML_TYPE_F16) {
-                h = ggml_new_tensor(hc, GGML_TYPE_F32, GGML_MAX_DIMS, t->ne);
-                const int64_t rows = ggml_nrows(t), ne0 = t->ne[0];
-                const size_t rb = ggml_row_size(t->type, ne0);
-                for (int64_t r = 0; r < rows; r++)
-                    ggml_get_type_traits(t->type)->to_float((const uint8_t *)t->data + r * rb, (float *)h->data + r * ne0, ne0);
-            } else {
-                h = ggml_dup_tensor(hc, t);
-                memcpy(h->data, t->data, ggml_nbytes(t));
-            }
-            ggml_set_name(h, t->name);
-            gguf_add_tensor(o, h);
-        }
-        gguf_set_val_u32(o, "general.file_type", 0); // ALL_F32
-        bool ok = gguf_write_to_file(o, dst, false);
-        gguf_free(o);
-        gguf_free(g);
-        ggml_free(hc);
-        ggml_free(dc);
-        if (!ok) return fail(err, err_cap, AZR_ERR_IO, "dequantize: cannot write %s", dst);
-        return AZR_OK;
-    });
-}
-
-namespace {
-
-llama_context *new_exact_context(azr_model *model, int32_t n_tokens) {
-    llama_context_params cp = llama_context_default_params();
-    cp.n_ctx = (uint32_t)std::max(n_tokens, 16);
-    cp.n_batch = cp.n_ctx;
-    cp.n_ubatch = cp.n_ctx;
-    cp.n_seq_max = 1;
-    cp.type_k = GGML_TYPE_F32; // exact comparisons: no F16 cache, no flash attention
-    cp.type_v = GGML_TYPE_F32;
-    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-    cp.n_threads = model->n_threads;
-    cp.n_threads_batch = model->n_threads;
-    return llama_init_from_model(model->model, cp);
-}
-
-int decode_all(llama_context *ctx, const int32_t *tokens, int32_t n_tokens, int32_t nv, float *logits) {
-    llama_memory_clear(llama_get_memory(ctx), true);
-    llama_batch b = llama_batch_init(n_tokens, 0, 1);
-    for (int32_t i = 0; i < n_tokens; i++) {
-        b.token[i] = tokens[i];
-        b.pos[i] = i;
-        b.n_seq_id[i] = 1;
-        b.seq_id[i][0] = 0;
-        b.logits[i] = 1;
-    }
-    b.n_tokens = n_tokens;
-    int rc = llama_decode(ctx, b);
-    if (rc == 0)
-        for (int32_t i = 0; i < n_tokens; i++) memcpy(logits + (size_t)i * nv, llama_get_logits_ith(ctx, i), sizeof(float) * (size_t)nv);
-    llama_batch_free(b);
-    return rc;
-}
-
-} // namespace
-
-extern "C" azr_status azr_lora_live_update_check(azr_model *model, azr_lora *lora, const int32_t *tokens, int32_t n_tokens,
-                                                 int32_t attach_after_decode, double *stale, double *fresh, char *err,
-                                                 size_t err_cap) {
-    return guarded(err, err_cap, [&]() -> azr_status {
-        if (!model || !model->model || !lora || !tokens || n_tokens < 1 || !stale || !fresh)
-            return fail(err, err_cap, AZR_ERR_INVALID_ARG, "live update check: bad arguments");
-        const int32_t nv = llama_vocab_n_tokens(model->vocab);
-        for (int32_t i = 0; i < n_tokens; i++)
-            if (tokens[i] < 0 || tokens[i] >= nv) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "live update check: token out of range");
-        const size_t n = (size_t)n_tokens * nv;
-        std::vector<float> l0(n), l1(n), l2(n);
-        std::vector<float> saved((size_t)lora->n_params()), moved;
-        if (azr_status s = azr_lora_get_params(lora, saved.data(), (int64_t)saved.size(), err, err_cap)) return s;
-        llama_context *ctx = new_exact_context(model, n_tokens);
-        if (!ctx) return fail(err, err_cap, AZR_ERR_INTERNAL, "live update check: cannot create a context");
-        std::unique_ptr<llama_context, void (*)(llama_context *)> cg(ctx, llama_free);
-        // With attach_after_decode the context decodes once without the adapter
-        // first: llama.cpp's graph reuse compares only the adapter map pointer,
-        // so that context keeps its adapter-less graph (see the header).
-        if (attach_after_decode && decode_all(ctx, tokens, n_tokens, nv, l0.data()))
-            return fail(err, err_cap, AZR_ERR_DECODE, "live update check: decode failed");
-        llama_set_adapter_lora(ctx, lora->adapter, 1.0f);
-        if (decode_all(ctx, tokens, n_tokens, nv, l0.data())) return fail(err, err_cap, AZR_ERR_DECODE, "live update check: decode failed");
-        moved = saved;
-        size_t off = 0;
-        for (auto &pr : lora->pairs) {
-            off += (size_t)ggml_nelements(pr.a);
-            for (int64_t j = 0; j < ggml_nelements(pr.b); j++) moved[off + (size_t)j] += 0.01f;
-            off += (size_t)ggml_nelements(pr.b);
-        }
-        azr_lora_set_params(lora, moved.data(), (int64_t)moved.size(), nullptr, 0);
-        int rc1 = decode_all(ctx, tokens, n_tokens, nv, l1.data());
-        llama_context *ctx2 = new_exact_context(model, n_tokens);
-        int rc2 = -1;
-        if (ctx2) {
-            llama_set_adapter_lora(ctx2, lora->adapter, 1.0f);
-            rc2 = decode_all(ctx2, tokens, n_tokens, nv, l2.data());
-            azr::free_llama_context(ctx2);
-        }
-        azr_lora_set_params(lora, saved.data(), (int64_t)saved.size(), nullptr, 0);
-        if (rc1 || rc2) return fail(err, err_cap, AZR_ERR_DECODE, "live update check: decode failed");
-        double s = 0, f = 0;
-        for (size_t i = 0; i < n; i++) {
-            s = std::max(s, (double)std::fabs(l1[i] - l0[i]));
-            f = std::max(f, (double)std::fabs(l1[i] - l2[i]));
-        }
-        *stale = s;
-        *fresh = f;
-        return AZR_OK;
-    });
-}
-
-extern "C" azr_status azr_lora_decode_logits(azr_model *model, azr_lora *lora, const char *lora_path, const int32_t *tokens,
-                                             int32_t n_tokens, float *logits, char *err, size_t err_cap) {
-    return guarded(err, err_cap, [&]() -> azr_status {
-        if (!model || !model->model) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "decode logits: model is closed");
-        if (!tokens || n_tokens < 1 || !logits) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "decode logits: bad arguments");
-        const int32_t nv = llama_vocab_n_tokens(model->vocab);
-        for (int32_t i = 0; i < n_tokens; i++)
-            if (tokens[i] < 0 || tokens[i] >= nv) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "decode logits: token out of range");
-        llama_adapter_lora *stock = nullptr;
-        if (lora_path) {
-            clear_native_error();
-            stock = llama_adapter_lora_init(model->model, lora_path);
-            if (!stock) return fail(err, err_cap, AZR_ERR_BAD_MODEL, "decode logits: llama_adapter_lora_init failed: %s", last_native_error().c_str());
-        }
-        std::unique_ptr<llama_adapter_lora, void (*)(llama_adapter_lora *)> sg(stock, llama_adapter_lora_free);
-        llama_context *ctx = new_exact_context(model, n_tokens);
-        if (!ctx) return fail(err, err_cap, AZR_ERR_INTERNAL, "decode logits: cannot create a context");
-        std::unique_ptr<llama_context, void (*)(llama_context *)> cg(ctx, llama_free);
-        if (lora) llama_set_adapter_lora(ctx, lora->adapter, 1.0f);
-        if (stock) llama_set_adapter_lora(ctx, stock, 1.0f);
-        int rc = decode_all(ctx, tokens, n_tokens, nv, logits);
-        if (rc != 0) return fail(err, err_cap, AZR_ERR_DECODE, "decode logits: llama_decode returned %d", rc);
         return AZR_OK;
     });
 }
