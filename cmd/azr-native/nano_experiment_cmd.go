@@ -82,7 +82,7 @@ file (for a quick look; the results of a real experiment use all of them).`,
 			&cli.IntFlag{Name: "jobs", Value: 3, Usage: "arms run at the same time (each with --threads engine threads)", EnvVars: envVar("jobs")},
 			&cli.StringSliceFlag{Name: "arms", Usage: "arms to run: full, frozen-proposer, no-induction, " + controlArm + " (default: all)", EnvVars: envVar("arms")},
 			&cli.Float64Flag{Name: "control-lr", Value: 5e-4, Usage: "peak learning rate of the control's continued pretraining", EnvVars: envVar("control-lr")},
-			&cli.Float64Flag{Name: "control-minutes", Usage: "training time of the control (0: the full arm's measured self-play time)", EnvVars: envVar("control-minutes")},
+			&cli.Float64Flag{Name: "control-minutes", Usage: "training time of the control; given, the control runs beside the arms (0: after them, for the full arm's measured self-play time)", EnvVars: envVar("control-minutes")},
 		},
 		Action: nanoExperiment,
 	})
@@ -139,11 +139,15 @@ func nanoExperiment(c *cli.Context) error {
 	res.Base = base
 	logger.Info("base evaluated", zap.Any("pass_at_1", base))
 
+	// With --control-minutes the control's budget is known up front and it
+	// runs beside the arms, under the same machine load; otherwise it follows
+	// the full arm, whose self-play time it then gets.
+	controlMinutes, controlLR := c.Float64("control-minutes"), c.Float64("control-lr")
 	jobs := max(1, c.Int("jobs"))
 	sem := make(chan struct{}, jobs)
 	var wg sync.WaitGroup
 	results := make([]armResult, len(arms))
-	errs := make([]error, len(arms))
+	errs := make([]error, len(arms)+1)
 	for i, a := range arms {
 		wg.Add(1)
 		go func() {
@@ -153,27 +157,35 @@ func nanoExperiment(c *cli.Context) error {
 			results[i], errs[i] = x.selfPlay(ctx, a)
 		}()
 	}
+	var cr controlResult
+	if control && controlMinutes > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			cr, errs[len(arms)] = x.pretrainControl(ctx, controlMinutes, controlLR)
+		}()
+	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	res.Arms = results
-	if control {
-		minutes := c.Float64("control-minutes")
-		if minutes <= 0 {
-			for _, r := range results {
-				if r.Name == "full" {
-					minutes = r.SelfPlaySeconds / 60
-				}
+	if control && controlMinutes <= 0 {
+		for _, r := range results {
+			if r.Name == "full" {
+				controlMinutes = r.SelfPlaySeconds / 60
 			}
 		}
-		if minutes <= 0 {
+		if controlMinutes <= 0 {
 			return errors.New("nano experiment: the control's budget is the full arm's self-play time; run the full arm too or give --control-minutes")
 		}
-		cr, err := x.pretrainControl(ctx, minutes, c.Float64("control-lr"))
-		if err != nil {
+		if cr, err = x.pretrainControl(ctx, controlMinutes, controlLR); err != nil {
 			return err
 		}
+	}
+	if control {
 		res.Control = &cr
 	}
 	x.mu.Lock()

@@ -73,18 +73,17 @@ func (r *experimentResults) verdict() []string {
 		}
 		if r.Control != nil {
 			c := meanScore(r.Control.Eval)
-			out = append(out, fmt.Sprintf("The pretraining control (same wall time, %d more supervised steps) reached %.1f%% (%+.1f points over the base); full self-play %s it by %.1f points.",
-				r.Control.Steps, 100*c, 100*(c-base), map[bool]string{true: "beats", false: "trails"}[full > c], 100*abs(full-c)))
+			rel := "beats"
+			if full < c {
+				rel = "trails"
+			} else if full == c {
+				rel = "ties"
+			}
+			out = append(out, fmt.Sprintf("The pretraining control (%.1f minutes, %d more supervised steps) reached %.1f%% (%+.1f points over the base); full self-play %s it (%+.1f points).",
+				r.Control.Minutes, r.Control.Steps, 100*c, 100*(c-base), rel, 100*(full-c)))
 		}
 	}
 	return out
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }
 
 // writeExperimentResults writes results.json, EXPERIMENT.md and the plots
@@ -133,7 +132,7 @@ func writeExperimentResults(out string, r *experimentResults) (string, error) {
 		fmt.Fprintf(&b, "**%s**: %s", a.Name, a.What)
 	}
 	if r.Control != nil {
-		fmt.Fprintf(&b, "; **%s**: supervised pretraining continued from the base for %.1f minutes (the full arm's self-play time): %d steps, %d tokens, lr %g, held-out loss %.3f -> %.3f",
+		fmt.Fprintf(&b, "; **%s**: supervised pretraining continued from the base for %.1f minutes of training time: %d steps, %d tokens, lr %g, held-out loss %.3f -> %.3f",
 			controlArm, r.Control.Minutes, r.Control.Steps, r.Control.Tokens, r.Control.LR, r.Control.HeldOutLoss[0], r.Control.HeldOutLoss[1])
 	}
 	b.WriteString(".\n\n## Over the steps\n\n")
