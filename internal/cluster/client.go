@@ -286,4 +286,3 @@ func (c *Client) watch(after time.Duration) {
 		c.log.Warn("cluster: requests are waiting for workers (start some with azr-native worker --connect URL --role sandbox|generate)", fields...)
 	}
 }
-

@@ -18,7 +18,18 @@ type Executor struct {
 	policy ExecPolicy
 }
 
-var _ rl.Executor = (*Executor)(nil)
+var (
+	_ rl.Executor   = (*Executor)(nil)
+	_ LocalExecutor = (*Executor)(nil)
+	_ LocalExecutor = (*sandbox.Pool)(nil)
+)
+
+// LocalExecutor is what a sandbox worker serves with: the executor calls
+// plus single runs (for evaluation). *sandbox.Pool implements it.
+type LocalExecutor interface {
+	rl.Executor
+	Run(ctx context.Context, program, input string) (sandbox.Result, error)
+}
 
 // NewExecutor returns an executor over c's sandbox workers. policy is the
 // trainer's execution policy; only workers with the same one serve it.
@@ -78,8 +89,14 @@ func (e *Executor) CheckProgram(ctx context.Context, program string, imports []s
 	return r.OK, err
 }
 
+// Run runs program on one input (what evaluation needs besides rl.Executor).
+func (e *Executor) Run(ctx context.Context, program, input string) (sandbox.Result, error) {
+	r, err := e.call(ctx, sandboxRequest{Op: opRun, Program: program, Input: input})
+	return r.Run, err
+}
+
 // serveSandbox runs one request on a local executor (the worker's side).
-func serveSandbox(ctx context.Context, exec rl.Executor, req sandboxRequest) sandboxResult {
+func serveSandbox(ctx context.Context, exec LocalExecutor, req sandboxRequest) sandboxResult {
 	var (
 		r   sandboxResult
 		err error
@@ -95,6 +112,8 @@ func serveSandbox(ctx context.Context, exec rl.Executor, req sandboxRequest) san
 		r.OK, err = exec.CheckInput(ctx, req.Program, req.Imports, req.Gold, req.Predicted)
 	case opCheckProgram:
 		r.OK, err = exec.CheckProgram(ctx, req.Program, req.Imports, req.Inputs, req.Outputs)
+	case opRun:
+		r.Run, err = exec.Run(ctx, req.Program, req.Input)
 	default:
 		err = fmt.Errorf("unknown sandbox operation %q", req.Op)
 	}

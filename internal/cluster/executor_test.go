@@ -21,6 +21,7 @@ type executorCall struct {
 		CheckOutput(context.Context, string, string) (bool, error)
 		CheckInput(context.Context, string, []string, string, string) (bool, error)
 		CheckProgram(context.Context, string, []string, []string, []string) (bool, error)
+		Run(context.Context, string, string) (sandbox.Result, error)
 	}) (any, error)
 }
 
@@ -49,6 +50,11 @@ var executorCalls = []executorCall{
 	{"induction answer", func(ctx context.Context, e executor) (any, error) {
 		return e.CheckProgram(ctx, "def f(x):\n    return x * x", nil, []string{"2", "3"}, []string{"4", "9"})
 	}},
+	{"single run (evaluation)", func(ctx context.Context, e executor) (any, error) {
+		r, err := e.Run(ctx, "def f(x):\n    return [x] * 2", "'a'")
+		r.Duration = 0 // wall clock
+		return r, err
+	}},
 	{"invalid UTF-8 in model text", func(ctx context.Context, e executor) (any, error) {
 		return e.CheckOutput(ctx, "'\xff'", "'\xff'")
 	}},
@@ -60,6 +66,7 @@ type executor = interface {
 	CheckOutput(context.Context, string, string) (bool, error)
 	CheckInput(context.Context, string, []string, string, string) (bool, error)
 	CheckProgram(context.Context, string, []string, []string, []string) (bool, error)
+	Run(context.Context, string, string) (sandbox.Result, error)
 }
 
 // Every executor call answered by sandbox workers over NATS is the answer of

@@ -85,7 +85,7 @@ func newPool(t *testing.T, p ExecPolicy) *sandbox.Pool {
 	return pool
 }
 
-func sandboxWorker(t *testing.T, tc *testCluster, pool rl.Executor, p ExecPolicy) *Worker {
+func sandboxWorker(t *testing.T, tc *testCluster, pool LocalExecutor, p ExecPolicy) *Worker {
 	t.Helper()
 	w, err := SandboxWorker(tc.connect(t), pool, p, 2, tc.log)
 	if err != nil {

@@ -46,6 +46,7 @@ const (
 	opCheckOutput    = "check_output"
 	opCheckInput     = "check_input"
 	opCheckProgram   = "check_program"
+	opRun            = "run"
 )
 
 // sandboxRequest is one rl.Executor call.
@@ -55,6 +56,7 @@ type sandboxRequest struct {
 	Inputs    []string
 	Outputs   []string
 	Imports   []string
+	Input     string // opRun
 	Gold      string
 	Predicted string
 	// Policy is the trainer's execution policy (timeout, banned modules),
@@ -66,6 +68,7 @@ type sandboxRequest struct {
 // sandboxResult answers a sandboxRequest.
 type sandboxResult struct {
 	Validation sandbox.Validation
+	Run        sandbox.Result // opRun
 	OK         bool
 	Err        string // the executor's error, as the in-process call would have returned it
 	// gob sends an empty slice as nil; these keep the difference, so a

@@ -13,7 +13,6 @@ import (
 
 	"github.com/azr-native/azr-native/bindings"
 	"github.com/azr-native/azr-native/internal/policy"
-	"github.com/azr-native/azr-native/rl"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
@@ -46,7 +45,7 @@ type Worker struct {
 // SandboxWorker serves executor calls with exec (the worker's own sandbox
 // pool, with its own limits and isolation), capacity at a time, for trainers
 // whose execution policy is policy.
-func SandboxWorker(nc *nats.Conn, exec rl.Executor, own ExecPolicy, capacity int, log *zap.Logger) (*Worker, error) {
+func SandboxWorker(nc *nats.Conn, exec LocalExecutor, own ExecPolicy, capacity int, log *zap.Logger) (*Worker, error) {
 	w, err := newWorker(nc, RoleSandbox, max(capacity, 1), log)
 	if err != nil {
 		return nil, err
@@ -225,6 +224,10 @@ func (w *Worker) process(ctx context.Context, cons jetstream.Consumer, msg jetst
 			}
 		}
 	}()
+	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
+		w.log.Info("serving a redelivered request (the worker it went to first did not finish it)",
+			zap.String("id", id), zap.Uint64("delivery", md.NumDelivered))
+	}
 	start := time.Now()
 	result, err := w.handle(workCtx, h, msg.Data())
 	elapsed := time.Since(start)
