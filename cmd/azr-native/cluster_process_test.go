@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -14,9 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/azr-native/azr-native/internal/cluster"
 	"github.com/azr-native/azr-native/internal/nano"
 	"github.com/azr-native/azr-native/rl"
 	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 )
 
 // clusterRunArgs is a two-step run of the built-in nano base small enough
@@ -213,10 +217,10 @@ func TestCLIClusteredRunEqualsSingleProcess(t *testing.T) {
 	}
 }
 
-// Killing (-9) a generate worker in the middle of a generation, a sandbox
-// worker while it serves, and then the trainer itself during step 2 loses
-// nothing: requests go to the replacement workers, the restarted trainer
-// resumes from its checkpoint, the surviving workers reconnect by
+// Killing (-9) a generate worker and a sandbox worker while each holds a
+// request, and then the trainer itself during step 2, loses nothing: the
+// requests go to the replacement workers after the ack wait, the restarted
+// trainer resumes from its checkpoint, the surviving workers reconnect by
 // themselves, and the run equals the single-process run.
 func TestCLIClusterSurvivesKilledWorkersAndTrainer(t *testing.T) {
 	model, baseline := singleProcessBaseline(t)
@@ -228,12 +232,32 @@ func TestCLIClusterSurvivesKilledWorkersAndTrainer(t *testing.T) {
 	g1 := worker(t, "generate worker 1", url, "generate", model)
 	s1 := worker(t, "sandbox worker 1", url, "sandbox", "")
 
-	// The first generation request: kill its worker as it starts sampling.
-	waitUntil(t, "generate worker 1 to take a request", func() bool { return g1.said("adapter version loaded") }, tr, g1)
-	_ = g1.cmd.Process.Signal(syscall.SIGKILL)
+	// The first workers are frozen while idle, each with a pull for a
+	// request outstanding at the server; once the server has handed each a
+	// request (held, unacknowledged) they are killed.
+	for _, p := range []*proc{g1, s1} {
+		waitUntil(t, p.name+" to start serving", func() bool { return p.said("worker serving") }, tr, p)
+		_ = p.cmd.Process.Signal(syscall.SIGSTOP)
+	}
+	nc, err := cluster.Connect(context.Background(), cluster.ConnectOptions{URL: url}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	killHolding := func(p *proc, role string) {
+		waitUntil(t, p.name+" to hold a request", func() bool {
+			q, err := cluster.Queue(context.Background(), js, role)
+			return err == nil && q.Held > 0
+		}, tr)
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	killHolding(g1, "generate")
 	g2 := worker(t, "generate worker 2", url, "generate", model)
-	waitUntil(t, "sandbox worker 1 to serve", func() bool { return s1.said("served") }, tr, g2, s1)
-	_ = s1.cmd.Process.Signal(syscall.SIGKILL)
+	killHolding(s1, "sandbox")
 	s2 := worker(t, "sandbox worker 2", url, "sandbox", "")
 
 	// Step 1 checkpointed, step 2 under way: kill the trainer and start it again.
@@ -251,11 +275,12 @@ func TestCLIClusterSurvivesKilledWorkersAndTrainer(t *testing.T) {
 		t.Errorf("the restarted trainer did not resume from its checkpoint:\n%s", tr2.stderr)
 	}
 	sameRun(t, baseline, out)
-	if !g2.said("redelivered") {
-		t.Errorf("generate worker 2 never served the killed worker's request again:\n%s", g2.stderr)
+	for _, p := range []*proc{g2, s2} {
+		if !p.said("redelivered") {
+			t.Errorf("%s never served its killed predecessor's request:\n%s", p.name, p.stderr)
+		}
 	}
 	if !g2.said("nats reconnected") || !s2.said("nats reconnected") {
 		t.Errorf("the workers did not reconnect to the restarted trainer")
 	}
-	t.Logf("sandbox worker 2 served a redelivered request: %v", s2.said("redelivered"))
 }

@@ -283,6 +283,11 @@ func (c *Client) watch(after time.Duration) {
 			}
 			fields = append(fields, zap.Any("registered_workers", roles))
 		}
+		for _, role := range []string{RoleGenerate, RoleSandbox} {
+			if q, err := Queue(context.Background(), c.js, role); err == nil {
+				fields = append(fields, zap.Int(role+"_queued", q.Waiting), zap.Int(role+"_held", q.Held))
+			}
+		}
 		c.log.Warn("cluster: requests are waiting for workers (start some with azr-native worker --connect URL --role sandbox|generate)", fields...)
 	}
 }

@@ -65,3 +65,26 @@ func register(ctx context.Context, js jetstream.JetStream, w WorkerInfo) error {
 	_, err = kv.Put(ctx, w.ID, data)
 	return err
 }
+
+// QueueState is the state of one role's work queue.
+type QueueState struct {
+	Waiting int // enqueued, not yet taken by a worker
+	Held    int // taken by a worker, not yet acknowledged
+}
+
+// Queue returns the state of a role's work queue.
+func Queue(ctx context.Context, js jetstream.JetStream, role string) (QueueState, error) {
+	stream, durable := sandboxStream, sandboxDurable
+	if role == RoleGenerate {
+		stream, durable = generateStream, generateDurable
+	}
+	c, err := js.Consumer(ctx, stream, durable)
+	if err != nil {
+		return QueueState{}, err
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return QueueState{}, err
+	}
+	return QueueState{Waiting: int(info.NumPending), Held: info.NumAckPending}, nil
+}

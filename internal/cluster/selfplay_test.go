@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/azr-native/azr-native/bindings"
+	"github.com/azr-native/azr-native/internal/nano"
 	"github.com/azr-native/azr-native/internal/policy"
 	"github.com/azr-native/azr-native/rl"
 	"github.com/google/go-cmp/cmp"
@@ -31,6 +32,23 @@ func tinyRun() rl.Config {
 	cfg.Optim.LoRARank = 4
 	cfg.Optim.LoRAAlpha = 8
 	return cfg
+}
+
+// nanoRun is a two-step configuration for the built-in nano base, which
+// writes answers in the right format, so the sandbox is asked to check them
+// (a random tiny model never gets that far).
+func nanoRun() (string, rl.Config) {
+	cfg := tinyRun()
+	d := nano.BuiltinRunDefaults()
+	cfg.Template, cfg.PromptStyle, cfg.References = d.Template, d.PromptStyle, d.References
+	cfg.MaxResponseLength = 48
+	cfg.MaxPromptLength = nano.DefaultModelContext - cfg.MaxResponseLength
+	cfg.BatchSize = 2
+	model, err := nano.DefaultModelPath("")
+	if err != nil {
+		panic(err)
+	}
+	return model, cfg
 }
 
 func tinyModel(t *testing.T, seed uint64) string {
@@ -114,8 +132,7 @@ func pad6(n int) string { return fmt.Sprintf("%06d", n) }
 // for byte: requests keep the engine's grouping and seeds, and each step's
 // adapter reaches the worker through the object store.
 func TestClusteredSelfPlayEqualsSingleProcess(t *testing.T) {
-	cfg := tinyRun()
-	model := tinyModel(t, 1)
+	model, cfg := nanoRun()
 	p := ExecPolicy{Timeout: cfg.ExecTimeout, BannedModules: cfg.BannedModules}
 	pool := newPool(t, p)
 
@@ -151,7 +168,66 @@ func TestClusteredSelfPlayEqualsSingleProcess(t *testing.T) {
 			t.Errorf("adapter after step %d differs", step)
 		}
 	}
-	if gw.Served() == 0 {
-		t.Error("the generate worker served nothing")
+	served := tc.client.Workers()
+	if gw.Served() == 0 || served[gw.ID()].Requests != gw.Served() {
+		t.Errorf("the generate worker served %d requests (the trainer counted %d)", gw.Served(), served[gw.ID()].Requests)
+	}
+	sandboxRequests := 0
+	for id, s := range served {
+		if strings.HasPrefix(id, RoleSandbox) {
+			sandboxRequests += s.Requests
+		}
+	}
+	if sandboxRequests == 0 {
+		t.Error("the sandbox workers served nothing")
+	}
+}
+
+// A generate worker whose base model is not the trainer's (another file,
+// another fingerprint) hands the request back and stops, naming both
+// fingerprints; a worker with the right base then answers it.
+func TestGenerateWorkerRefusesAnotherBase(t *testing.T) {
+	cfg := tinyRun()
+	model, other := tinyModel(t, 1), tinyModel(t, 2)
+	tc := newTestCluster(t, 0)
+	wrong, err := GenerateWorker(tc.connect(t), GenerateOptions{Model: other, Threads: 1}, tc.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, refused := start(t, wrong)
+	fp, err := FileFingerprint(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := NewPolicy(tc.client, tinyEngine(t, model, cfg), PolicyOptions{Base: fp, Ctx: testCtx, Slots: testSlots}, tc.log)
+	reqs := []rl.GenRequest{{Prompt: "def f(x):", N: 2, Sampling: rl.Sampling{Temperature: 1, TopP: 1, MaxTokens: 8, Seed: 7}}}
+	type answer struct {
+		res []rl.GenResult
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		res, err := remote.Generate(context.Background(), reqs)
+		ch <- answer{res, err}
+	}()
+	err = within(t, 20*time.Second, refused)
+	if err == nil || !strings.Contains(err.Error(), "fingerprint") || !strings.Contains(err.Error(), fp[:12]) {
+		t.Fatalf("worker with another base: Run = %v, want a refusal naming the trainer's fingerprint", err)
+	}
+	right, err := GenerateWorker(tc.connect(t), GenerateOptions{Model: model, Threads: 1}, tc.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, right)
+	select {
+	case a := <-ch:
+		if a.err != nil || len(a.res) != 1 || len(a.res[0].Samples) != 2 {
+			t.Fatalf("Generate after the refusal: %v, %+v", a.err, a.res)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the refused request was not served by the right worker")
+	}
+	if right.Served() != 1 {
+		t.Errorf("the right worker served %d requests, want 1", right.Served())
 	}
 }

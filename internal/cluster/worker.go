@@ -25,6 +25,9 @@ const (
 	RoleGenerate = "generate"
 )
 
+// pullWait is how long one pull for a request waits at the server.
+const pullWait = 30 * time.Second
+
 // handler does the work of one request body; an error wrapping errRefused
 // means this worker must not serve the request (it goes back to the queue
 // and the worker stops).
@@ -177,7 +180,11 @@ func (w *Worker) Run(ctx context.Context) error {
 
 func (w *Worker) loop(ctx context.Context, stop context.CancelCauseFunc, cons jetstream.Consumer) {
 	for ctx.Err() == nil {
-		msg, err := cons.Next(jetstream.FetchMaxWait(2 * time.Second))
+		// A long-lived pull: an idle worker is offered a request the moment
+		// it is enqueued. (A lost connection ends the pull early.)
+		pctx, cancel := context.WithTimeout(ctx, pullWait)
+		msg, err := cons.Next(jetstream.FetchContext(pctx))
+		cancel()
 		if err != nil {
 			if !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
 				w.log.Debug("fetch failed; retrying", zap.Error(err))
@@ -224,6 +231,7 @@ func (w *Worker) process(ctx context.Context, cons jetstream.Consumer, msg jetst
 			}
 		}
 	}()
+	w.log.Debug("working on a request", zap.String("id", id))
 	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
 		w.log.Info("serving a redelivered request (the worker it went to first did not finish it)",
 			zap.String("id", id), zap.Uint64("delivery", md.NumDelivered))
