@@ -227,7 +227,7 @@ func TestGenerateWorkerRefusesAnotherBase(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the refused request was not served by the right worker")
 	}
-	if right.Served() != 1 {
-		t.Errorf("the right worker served %d requests, want 1", right.Served())
+	if got := tc.client.Workers()[right.ID()].Requests; got != 1 {
+		t.Errorf("the right worker served %d requests, want 1", got)
 	}
 }
