@@ -140,7 +140,7 @@ func benchStep(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	rep := benchStepReport{Model: eng.Model().Info().Description, Backend: bindings.Backend, Threads: threads,
+	rep := benchStepReport{Model: eng.Model().Info().Description, Backend: placement(eng.Model().Info()), Threads: threads,
 		BatchSize: cfg.BatchSize, NSamples: cfg.NSamples, MaxResponseLength: cfg.MaxResponseLength, PromptStyle: cfg.PromptStyle,
 		SetupSeconds: time.Since(start).Seconds()}
 

@@ -105,13 +105,24 @@ func modelInfo(c *cli.Context) error {
 	}
 	defer m.Close()
 	info := m.Info()
+	devices := bindings.LoadBackends().Devices
 	if c.Bool("json") {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(info)
+		return enc.Encode(struct {
+			bindings.ModelInfo
+			ComputeDevices []bindings.Device `json:"compute_devices"`
+		}{info, devices})
 	}
 	fmt.Printf("%s\n  architecture  %s\n  weights       %s, %d params, %.1f MiB\n  layers        %d (embedding %d, feed-forward %d)\n  heads         %d (kv %d)\n  vocabulary    %d tokens (eos %d, eot %d, add bos %v)\n  train context %d\n  chat template %v\n",
 		info.Description, info.Arch, info.FileType, info.Params, float64(info.SizeBytes)/(1<<20), info.Layers, info.Embedding,
 		info.FeedForward, info.Heads, info.KVHeads, info.Vocab, info.EOS, info.EOT, info.AddBOS, info.TrainContext, info.HasChatTemplate)
+	for i, d := range devices {
+		label := ""
+		if i == 0 {
+			label = "devices"
+		}
+		fmt.Printf("  %-13s %s\n", label, d)
+	}
 	return nil
 }
