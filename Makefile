@@ -42,7 +42,7 @@ NATIVE_ID = $(shell cat $(BUILD)/*.a $(BUILD)/ggml/*.a 2>/dev/null | sha256sum |
 VERSION = $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS = -X $(PKG)/bindings.nativeBuildID=$(NATIVE_ID) -X main.version=$(VERSION)
 
-.PHONY: all native test test-go bench prereqs clean nano
+.PHONY: all native test test-go bench prereqs clean nano gpu-bundle gpu-check-dry-run
 all: $(BIN)
 
 prereqs:
@@ -113,5 +113,14 @@ nano: $(BIN)
 	cp $(NANO_DIR)/run/nano-q8_0.gguf internal/nano/base/nano-coder-q8_0.gguf
 	$(MAKE) $(BIN)
 
+# The GPU check: a bundle of portable binaries, test binaries and ggml's source
+# for a GPU machine without Go (scripts/make-gpu-bundle.sh), and its dry run
+# on this machine's CPU (scripts/gpu-check.sh --cpu-dry-run).
+gpu-bundle:
+	scripts/make-gpu-bundle.sh gpu-bundle
+
+gpu-check-dry-run: gpu-bundle
+	scripts/gpu-check.sh --cpu-dry-run --out build/gpu-check-dry-run
+
 clean:
-	rm -rf $(BUILD) bin
+	rm -rf $(BUILD) bin build-portable gpu-bundle

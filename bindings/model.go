@@ -62,8 +62,16 @@ type ModelInfo struct {
 	Devices         string `json:"devices"`       // devices holding the weights, e.g. "CUDA0" or "CPU"
 }
 
+// forcedGPULayers, when set, replaces ModelOptions.GPULayers in every
+// LoadModel: this package's tests set it from AZR_TEST_GPU_LAYERS so that the
+// same engine tests run with the weights on a GPU (scripts/gpu-check.sh).
+var forcedGPULayers *int
+
 // LoadModel loads a GGUF file (qwen2 or qwen3 architecture).
 func LoadModel(path string, opts ModelOptions) (*Model, error) {
+	if forcedGPULayers != nil {
+		opts.GPULayers = *forcedGPULayers
+	}
 	if opts.Threads < 0 {
 		return nil, &Error{Code: CodeInvalidArg, Msg: fmt.Sprintf("load model: threads must be >= 0, got %d", opts.Threads)}
 	}

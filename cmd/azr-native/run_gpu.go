@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
 )
 
 // trainerRunsOnGPU says whether the LoRA trainer can train through weights
@@ -30,4 +33,23 @@ func runGPULayers(setting int, given, hasGPU bool) (layers int, note string, err
 	default:
 		return 0, "a GPU is present, but training runs on the CPU in this version: the model stays in host memory", nil
 	}
+}
+
+// trainerGPULayersFlag is --gpu-layers of the commands that train (bench
+// train, bench step); run's is its config key gpu_layers.
+func trainerGPULayersFlag() cli.Flag {
+	return &cli.IntFlag{Name: "gpu-layers", Value: -1, Usage: "layers to offload to a GPU when one is present (azr-native devices); -1 = all, 0 = none; training runs on the CPU in this version", EnvVars: envVar("gpu-layers")}
+}
+
+// trainerGPULayers applies runGPULayers to a training command's --gpu-layers
+// and logs the compute devices and the decision.
+func trainerGPULayers(c *cli.Context) (int, error) {
+	layers, note, err := runGPULayers(c.Int("gpu-layers"), c.IsSet("gpu-layers"), logDevices().HasGPU())
+	if err != nil {
+		return 0, err
+	}
+	if note != "" {
+		logger.Info(note, zap.Int("gpu_layers", layers))
+	}
+	return layers, nil
 }
