@@ -12,7 +12,7 @@ import (
 // fresh context.
 func logitsOf(t *testing.T, m *Model, adapterPath string, tokens []int32) []float32 {
 	t.Helper()
-	l, err := m.DecodeLogitsWithLoRAFile(adapterPath, tokens)
+	l, err := m.decodeLogitsWithLoRAFile(adapterPath, tokens)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ func TestGeneratorUsesLiveAdapter(t *testing.T) {
 	// tokens scored by llama_decode in this context agree to float noise, and
 	// a fresh context with an F32 KV cache (ours is F16) agrees to 2e-2.
 	seq := append(append([]int32{}, prompt[0].Tokens...), last.Tokens...)
-	fresh, err := a.DecodeLogits(seq)
+	fresh, err := a.decodeLogits(seq)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package bindings
 
 import (
+	"context"
 	"errors"
 	"math/rand"
 	"os"
@@ -16,7 +17,7 @@ func TestLoRASaveLoad(t *testing.T) {
 	tr := mustTrainer(t, a, TrainOptions{LR: 1e-2})
 	b := sampledBatch(rand.New(rand.NewSource(5)), tm.Vocab, 2, 4, 8, 1)
 	for i := 0; i < 3; i++ {
-		if _, err := tr.Step(b); err != nil {
+		if _, err := tr.Step(context.Background(), b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -26,12 +27,12 @@ func TestLoRASaveLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	toks := b[0].Tokens
-	want, err := a.DecodeLogits(toks)
+	want, err := a.decodeLogits(toks)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Stock llama.cpp loads the file and gives the same logits.
-	stock, err := m.DecodeLogitsWithLoRAFile(path, toks)
+	stock, err := m.decodeLogitsWithLoRAFile(path, toks)
 	if err != nil {
 		t.Fatalf("stock llama_adapter_lora_init: %v", err)
 	}
@@ -48,7 +49,7 @@ func TestLoRASaveLoad(t *testing.T) {
 	if i1.Rank != i2.Rank || i1.Alpha != i2.Alpha || i1.Params != i2.Params || i2.Step != 3 || len(i2.Projections) != 6 {
 		t.Fatalf("loaded info %+v, saved %+v", i2, i1)
 	}
-	got, err := a2.DecodeLogits(toks)
+	got, err := a2.decodeLogits(toks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,8 +58,8 @@ func TestLoRASaveLoad(t *testing.T) {
 	}
 	// Resuming: the next step from the loaded state equals the next step of the original.
 	tr2 := mustTrainer(t, a2, TrainOptions{LR: 1e-2})
-	r1, err1 := tr.Step(b)
-	r2, err2 := tr2.Step(b)
+	r1, err1 := tr.Step(context.Background(), b)
+	r2, err2 := tr2.Step(context.Background(), b)
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
@@ -91,7 +92,7 @@ func TestLoRAFreshProcess(t *testing.T) {
 		}
 		defer a.Close()
 		tr := mustTrainer(t, a, TrainOptions{})
-		lg, err := tr.Logits([]int32{5, 6, 7, 8, 9})
+		lg, err := tr.logits([]int32{5, 6, 7, 8, 9})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +116,7 @@ func TestLoRAFreshProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := mustTrainer(t, a, TrainOptions{})
-	want, err := tr.Logits([]int32{5, 6, 7, 8, 9})
+	want, err := tr.logits([]int32{5, 6, 7, 8, 9})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +217,7 @@ func TestLoRAClose(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := tr.Step(nil); err == nil {
+	if _, err := tr.Step(context.Background(), nil); err == nil {
 		t.Fatal("step on a closed trainer")
 	}
 	if _, err := tr.LogProbs([][]int32{{1, 2}}); !errors.Is(err, ErrClosed) {

@@ -179,7 +179,7 @@ func TestNanoGGUFLoadsInLlamaAndMatchesTrainingLogits(t *testing.T) {
 			if !strings.Contains(info.FileType, tc.fileType) {
 				t.Errorf("file type %q, want %q", info.FileType, tc.fileType)
 			}
-			got, err := m.DecodeLogitsWithLoRAFile("", seq)
+			got, err := m.decodeLogitsWithLoRAFile("", seq)
 			if err != nil {
 				t.Fatal(err)
 			}

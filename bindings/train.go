@@ -7,6 +7,7 @@ package bindings
 import "C"
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"sync"
@@ -43,6 +44,11 @@ type TrainOptions struct {
 	// HeadChunk is the number of rows per chunk of the vocabulary-sized loss
 	// head (memory vs. per-call overhead); 0 = auto (~64 MiB per tensor).
 	HeadChunk int
+	// ForceScheduler runs the training graph through ggml's backend
+	// scheduler even when every weight is in host memory (it is used
+	// anyway when layers are offloaded to a GPU): tests compare this path
+	// with the direct CPU one.
+	ForceScheduler bool
 }
 
 func (o TrainOptions) cParams() (C.azr_trainer_params, error) {
@@ -80,6 +86,10 @@ func (o TrainOptions) cParams() (C.azr_trainer_params, error) {
 		return p, &Error{Code: CodeInvalidArg, Msg: "trainer: MicroBatch, Threads and HeadChunk must be >= 0"}
 	}
 	p.head_chunk = C.int32_t(o.HeadChunk)
+	p.scheduler = C.AZR_SCHED_AUTO
+	if o.ForceScheduler {
+		p.scheduler = C.AZR_SCHED_ALWAYS
+	}
 	p.micro_batch = C.int32_t(o.MicroBatch)
 	switch o.WTType {
 	case "":
@@ -118,6 +128,9 @@ type StepResult struct {
 	Rows     int64         `json:"rows"`      // rows evaluated, padding included
 	Skipped  bool          `json:"skipped"`
 	Duration time.Duration `json:"duration_ns"`
+	// MicroBatches is the number of micro-batches evaluated: all of the
+	// batch's, or fewer when the step was cancelled.
+	MicroBatches int `json:"micro_batches"`
 }
 
 // Trainer runs policy-gradient steps on an Adapter. Not for concurrent use:
@@ -188,6 +201,46 @@ func (t *Trainer) Trim() {
 	if t.ptr != nil {
 		C.azr_trainer_trim(t.ptr)
 	}
+}
+
+// PlacedOp is a node of a training graph that the backend scheduler ran on
+// the CPU while a GPU backend was present.
+type PlacedOp struct {
+	Op          string // ggml operation, e.g. "GET_ROWS"
+	Name        string // the node's tensor name (may be empty)
+	Elements    int64  // of its result
+	SrcElements int64  // of its largest source
+}
+
+// CPUOps lists the nodes of the last training graph that the scheduler
+// placed on the CPU although a GPU backend holds weights: a silent CPU
+// fallback. Empty on the direct CPU path and when the CPU is the only backend.
+func (t *Trainer) CPUOps() []PlacedOp {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ptr == nil {
+		return nil
+	}
+	n := int(C.azr_trainer_cpu_ops(t.ptr, nil, 0))
+	if n == 0 {
+		return nil
+	}
+	buf := make([]C.azr_placed_op, n)
+	n = min(n, int(C.azr_trainer_cpu_ops(t.ptr, &buf[0], C.int32_t(n))))
+	out := make([]PlacedOp, n)
+	for i := range out {
+		out[i] = PlacedOp{Op: C.GoString(&buf[i].op[0]), Name: C.GoString(&buf[i].name[0]),
+			Elements: int64(buf[i].n_elements), SrcElements: int64(buf[i].src_elements)}
+	}
+	return out
+}
+
+// UsesScheduler reports whether the trainer runs its graphs through the
+// backend scheduler (layers offloaded to a GPU, or ForceScheduler).
+func (t *Trainer) UsesScheduler() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ptr != nil && C.azr_trainer_uses_scheduler(t.ptr) != 0
 }
 
 // SetOptions replaces the optimizer and loss settings (Threads is kept).
@@ -302,7 +355,8 @@ func stepResult(r *C.azr_train_result) StepResult {
 	return StepResult{
 		Loss: float64(r.loss), GradNorm: float64(r.grad_norm), LR: float64(r.lr), Entropy: float64(r.entropy),
 		ClipFrac: float64(r.clip_frac), Tokens: int64(r.n_tokens), Rows: int64(r.n_rows), Skipped: r.skipped != 0,
-		Duration: time.Duration(float64(r.seconds) * float64(time.Second)),
+		Duration:     time.Duration(float64(r.seconds) * float64(time.Second)),
+		MicroBatches: int(r.n_micro_batches),
 	}
 }
 
@@ -326,7 +380,15 @@ func (t *Trainer) unlock() {
 // over response tokens (PPO-clipped where OldLogProbs are given), gradients
 // accumulated over micro-batches, global-norm clipping, AdamW. A non-finite
 // loss or gradient skips the step (Skipped, error) and leaves the adapter as it was.
-func (t *Trainer) Step(batch []TrainSeq) (StepResult, error) {
+//
+// Cancelling ctx stops the step before its next micro-batch (or between the
+// nodes of the one running) with an error that matches both ErrCancelled and
+// ctx.Err(); the adapter and its optimizer state are then exactly as before
+// the step, since the update is applied only once every gradient is in.
+func (t *Trainer) Step(ctx context.Context, batch []TrainSeq) (StepResult, error) {
+	if err := ctx.Err(); err != nil {
+		return StepResult{}, fmt.Errorf("%w: %w", &Error{Code: CodeCancelled, Msg: "train step: cancelled"}, err)
+	}
 	cb, err := newCBatch(batch, true)
 	if err != nil {
 		return StepResult{}, err
@@ -339,41 +401,14 @@ func (t *Trainer) Step(batch []TrainSeq) (StepResult, error) {
 	eb := newErrBuf()
 	defer eb.free()
 	var r C.azr_train_result
-	err = eb.wrap(C.azr_train_step(t.ptr, cb.seqs, C.int32_t(cb.n), &r, eb.p, errCap))
-	return stepResult(&r), err
-}
-
-// Grads returns the loss gradient (the Adapter.Params layout) without a
-// step. autodiff selects ggml's autodiff (the test oracle; F32/F16 bases,
-// no PPO or entropy bonus) instead of the hand-built backward.
-func (t *Trainer) Grads(batch []TrainSeq, autodiff bool) ([]float32, StepResult, error) {
-	cb, err := newCBatch(batch, true)
-	if err != nil {
-		return nil, StepResult{}, err
+	var st C.azr_status
+	cancellable(ctx, func(raised bool) { C.azr_trainer_cancel(t.ptr, cbool(raised)) }, func() {
+		st = C.azr_train_step(t.ptr, cb.seqs, C.int32_t(cb.n), &r, eb.p, errCap)
+	})
+	if st == C.AZR_ERR_CANCELLED && ctx.Err() != nil {
+		return stepResult(&r), fmt.Errorf("%w: %w", &Error{Code: CodeCancelled, Msg: "train step: cancelled"}, ctx.Err())
 	}
-	defer cb.free()
-	if err := t.lock(); err != nil {
-		return nil, StepResult{}, err
-	}
-	defer t.unlock()
-	var ci C.azr_lora_info
-	C.azr_lora_get_info(t.adapter.ptr, &ci)
-	n := int64(ci.n_params)
-	buf := (*C.float)(C.malloc(C.size_t(n) * 4))
-	defer C.free(unsafe.Pointer(buf))
-	mode := C.int32_t(0)
-	if autodiff {
-		mode = 1
-	}
-	eb := newErrBuf()
-	defer eb.free()
-	var r C.azr_train_result
-	if err := eb.wrap(C.azr_train_grads(t.ptr, cb.seqs, C.int32_t(cb.n), mode, buf, C.int64_t(n), &r, eb.p, errCap)); err != nil {
-		return nil, stepResult(&r), err
-	}
-	out := make([]float32, n)
-	copy(out, unsafe.Slice((*float32)(unsafe.Pointer(buf)), n))
-	return out, stepResult(&r), nil
+	return stepResult(&r), eb.wrap(st)
 }
 
 // LogProbs runs the forward pass only: out[i][t] = log pi(seqs[i][t] | seqs[i][:t])
@@ -408,30 +443,5 @@ func (t *Trainer) LogProbs(seqs [][]int32) ([][]float32, error) {
 		res[i] = make([]float32, len(s))
 		copy(res[i], unsafe.Slice((*float32)(unsafe.Pointer(ov[i])), len(s)))
 	}
-	return res, nil
-}
-
-// Logits returns the training graph's logits (len(tokens) x vocab) for one
-// sequence; they must equal llama_decode's for the same adapter.
-func (t *Trainer) Logits(tokens []int32) ([]float32, error) {
-	if len(tokens) < 1 {
-		return nil, &Error{Code: CodeInvalidArg, Msg: "train logits: no tokens"}
-	}
-	if err := t.lock(); err != nil {
-		return nil, err
-	}
-	defer t.unlock()
-	nv := t.adapter.model.info.Vocab
-	ct := cInt32s(tokens)
-	defer C.free(unsafe.Pointer(ct))
-	out := (*C.float)(C.malloc(C.size_t(len(tokens)*nv) * 4))
-	defer C.free(unsafe.Pointer(out))
-	eb := newErrBuf()
-	defer eb.free()
-	if err := eb.wrap(C.azr_train_logits(t.ptr, ct, C.int32_t(len(tokens)), out, eb.p, errCap)); err != nil {
-		return nil, err
-	}
-	res := make([]float32, len(tokens)*nv)
-	copy(res, unsafe.Slice((*float32)(unsafe.Pointer(out)), len(res)))
 	return res, nil
 }

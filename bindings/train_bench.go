@@ -1,6 +1,7 @@
 package bindings
 
 import (
+	"context"
 	"fmt"
 	"math/rand"
 	"syscall"
@@ -111,7 +112,7 @@ func BenchTrain(m *Model, o BenchTrainOptions) (BenchTrainResult, error) {
 		return res, err
 	}
 	if res.StepSeconds, err = best(func() error {
-		r, err := tr.Step(batch)
+		r, err := tr.Step(context.Background(), batch)
 		res.Loss, res.GradNorm, res.TrainedTokens = r.Loss, r.GradNorm, r.Tokens
 		return err
 	}); err != nil {

@@ -1,6 +1,7 @@
 package bindings
 
 import (
+	"context"
 	"errors"
 	"math"
 	"math/rand"
@@ -102,15 +103,15 @@ func TestTrainLogitsMatchDecode(t *testing.T) {
 			a := mustAdapter(t, m, LoRAOptions{Rank: 4, Seed: 1, InitBStd: 0.05})
 			tr := mustTrainer(t, a, TrainOptions{})
 			toks := randTokens(rand.New(rand.NewSource(3)), 37, tm.Vocab)
-			got, err := tr.Logits(toks)
+			got, err := tr.logits(toks)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := a.DecodeLogits(toks)
+			want, err := a.decodeLogits(toks)
 			if err != nil {
 				t.Fatal(err)
 			}
-			base, err := m.DecodeLogitsWithLoRAFile("", toks)
+			base, err := m.decodeLogitsWithLoRAFile("", toks)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,11 +136,11 @@ func TestTrainGradsMatchAutodiff(t *testing.T) {
 			a := mustAdapter(t, m, LoRAOptions{Rank: 4, Seed: 1, InitBStd: 0.05})
 			tr := mustTrainer(t, a, TrainOptions{})
 			batch := testBatch(5, tm.Vocab, 17, 9, 23)
-			hand, r1, err := tr.Grads(batch, false)
+			hand, r1, err := tr.grads(batch, false)
 			if err != nil {
 				t.Fatal(err)
 			}
-			auto, r2, err := tr.Grads(batch, true)
+			auto, r2, err := tr.grads(batch, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -229,7 +230,7 @@ func TestTrainFiniteDifferences(t *testing.T) {
 					batch[i].OldLogProbs = old
 				}
 			}
-			grad, res, err := tr.Grads(batch, false)
+			grad, res, err := tr.grads(batch, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -243,7 +244,7 @@ func TestTrainFiniteDifferences(t *testing.T) {
 				if err := a.SetParams(p); err != nil {
 					t.Fatal(err)
 				}
-				_, r, err := tr.Grads(batch, false)
+				_, r, err := tr.grads(batch, false)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -285,7 +286,7 @@ func TestTrainQuantizedGradsMatchF32(t *testing.T) {
 				Context: 4096, Quant: q, Seed: 3}
 			mq, pq := trainTiny(t, tm)
 			pf := filepath.Join(t.TempDir(), "f32.gguf")
-			if err := DequantizeGGUF(pq, pf); err != nil {
+			if err := dequantizeGGUF(pq, pf); err != nil {
 				t.Fatal(err)
 			}
 			mf, err := LoadModel(pf, ModelOptions{Threads: 2})
@@ -303,15 +304,15 @@ func TestTrainQuantizedGradsMatchF32(t *testing.T) {
 			trq := mustTrainer(t, aq, TrainOptions{})
 			trf := mustTrainer(t, af, TrainOptions{})
 			batch := testBatch(4, tm.Vocab, 33, 20, 41, 27)
-			gq, rq, err := trq.Grads(batch, false)
+			gq, rq, err := trq.grads(batch, false)
 			if err != nil {
 				t.Fatal(err)
 			}
-			gf, rf, err := trf.Grads(batch, false)
+			gf, rf, err := trf.grads(batch, false)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ga, _, err := trf.Grads(batch, true) // the F32 reference by autodiff too
+			ga, _, err := trf.grads(batch, true) // the F32 reference by autodiff too
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -365,7 +366,7 @@ func TestTrainOverfit(t *testing.T) {
 	var losses []float64
 	const steps = 60
 	for step := 0; step < steps; step++ {
-		r, err := tr.Step(b)
+		r, err := tr.Step(context.Background(), b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -401,7 +402,7 @@ func TestTrainReinforceSign(t *testing.T) {
 		b := sampledBatch(rand.New(rand.NewSource(1)), tm.Vocab, 3, 6, 10, sign)
 		before := meanRespLogProb(t, tr, b)
 		for i := 0; i < 3; i++ {
-			if _, err := tr.Step(b); err != nil {
+			if _, err := tr.Step(context.Background(), b); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -429,7 +430,7 @@ func TestTrainNonFiniteSkips(t *testing.T) {
 		bad[i].OldLogProbs = old
 		bad[i].Advantages = []float32{-1}
 	}
-	r, err := tr.Step(bad)
+	r, err := tr.Step(context.Background(), bad)
 	if err == nil || !r.Skipped {
 		t.Fatalf("want a skipped step, got %+v, %v", r, err)
 	}
@@ -445,15 +446,15 @@ func TestTrainNonFiniteSkips(t *testing.T) {
 		{{Tokens: []int32{1, 2, 3}, ResponseStart: 0, Advantages: []float32{1}}},
 		{{Tokens: []int32{1, 2, 3}, ResponseStart: 1, Advantages: []float32{1, 2}}},
 	} {
-		if _, err := tr.Step(bb); !errors.Is(err, ErrInvalidArg) {
+		if _, err := tr.Step(context.Background(), bb); !errors.Is(err, ErrInvalidArg) {
 			t.Errorf("batch %+v: want invalid argument, got %v", bb, err)
 		}
 	}
-	if _, err := tr.Step(b); err != nil {
+	if _, err := tr.Step(context.Background(), b); err != nil {
 		t.Fatalf("a good step after the skipped one failed: %v", err)
 	}
 	tr.Trim()
-	if _, err := tr.Step(b); err != nil {
+	if _, err := tr.Step(context.Background(), b); err != nil {
 		t.Fatalf("a step after Trim failed: %v", err)
 	}
 }
@@ -483,7 +484,7 @@ func TestTrainLogProbsAndLoss(t *testing.T) {
 		if d := maxRel(all[i], one[0]); d > 1e-5 {
 			t.Fatalf("sequence %d: batched log-probs differ from alone: %.3g", i, d)
 		}
-		lg, err := a.DecodeLogits(s)
+		lg, err := a.decodeLogits(s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -508,7 +509,7 @@ func TestTrainLogProbsAndLoss(t *testing.T) {
 		}
 	}
 	want /= float64(n)
-	_, r, err := tr.Grads(b, false)
+	_, r, err := tr.grads(b, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,7 +524,7 @@ func TestTrainMicroBatchAccumulation(t *testing.T) {
 	a := mustAdapter(t, m, LoRAOptions{Rank: 4, Seed: 3, InitBStd: 0.05})
 	tr := mustTrainer(t, a, TrainOptions{})
 	b := testBatch(8, TinyTest.Vocab, 7, 19, 11, 4)
-	full, r1, err := tr.Grads(b, false)
+	full, r1, err := tr.grads(b, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -531,7 +532,7 @@ func TestTrainMicroBatchAccumulation(t *testing.T) {
 		if err := tr.SetOptions(o); err != nil {
 			t.Fatal(err)
 		}
-		acc, r2, err := tr.Grads(b, false)
+		acc, r2, err := tr.grads(b, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -579,7 +580,7 @@ func TestTrainPPOClipBoundsAreSeparate(t *testing.T) {
 	}
 	for _, c := range []struct{ low, high float64 }{{0.2, 0.2}, {0.05, 0.4}, {0.4, 0.05}, {0, 0}} {
 		tr := mustTrainer(t, a, TrainOptions{ClipEps: float32(c.low), ClipEpsHigh: float32(c.high)})
-		_, res, err := tr.Grads(batch, false)
+		_, res, err := tr.grads(batch, false)
 		if err != nil {
 			t.Fatal(err)
 		}

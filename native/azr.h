@@ -30,7 +30,7 @@ typedef enum {
     AZR_ERR_DECODE = 6,       /* llama_decode failed */
     AZR_ERR_NOMEM = 7,        /* allocation failed */
     AZR_ERR_INTERNAL = 8,     /* a C++ exception or invariant failure inside the engine */
-    AZR_ERR_CANCELLED = 9     /* azr_generator_cancel was called during the work */
+    AZR_ERR_CANCELLED = 9     /* a cancel flag (azr_generator_cancel, azr_trainer_cancel, azr_nano_cancel) was raised during the work */
 } azr_status;
 
 /* ---------------------------------------------------------------- logging */

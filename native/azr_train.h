@@ -7,9 +7,10 @@
  *    projections, plus its AdamW state). It doubles as a llama.cpp adapter
  *    (azr_lora_llama_adapter), whose tensors are the live parameters: a
  *    llama_context with it attached sees every update at its next decode.
- *  - azr_trainer: what a training step needs besides the adapter (a transposed
- *    copy of every frozen matrix for input gradients, the compute backend and
- *    its graph allocator). One trainer serves one adapter.
+ *  - azr_trainer: what a training step needs besides the adapter (on the
+ *    direct CPU path a transposed copy of every frozen matrix for input
+ *    gradients; with offloaded layers a backend scheduler over the model's
+ *    devices instead; the graph allocator). One trainer serves one adapter.
  *
  * Token/position convention of the step: per sequence, the value at index t
  * (t >= 1) of advantages/old_logprobs/logprobs belongs to token t, predicted
@@ -142,27 +143,60 @@ typedef struct {
     /* rows per chunk of the vocabulary-sized loss head (logits, softmax,
      * dlogits live one chunk at a time); 0 = auto (~64 MiB per [V, rows] tensor) */
     int32_t head_chunk;
+    /* AZR_SCHED_AUTO: the graph runs through ggml's backend scheduler over the
+     * model's devices when a frozen weight lives off the host (offloaded
+     * layers), else directly on the CPU with transposed copies of the frozen
+     * matrices. AZR_SCHED_ALWAYS takes the scheduler path even on the CPU
+     * alone (tests compare the two paths). */
+    int32_t scheduler;
 } azr_trainer_params;
 
 enum { AZR_WT_AUTO = 0, AZR_WT_Q8_0 = 1, AZR_WT_F16 = 2, AZR_WT_F32 = 3 };
+enum { AZR_SCHED_AUTO = 0, AZR_SCHED_ALWAYS = 1 };
 
 /* The engine's own defaults for C callers (lr 1e-5, AdamW 0.9/0.999/1e-8,
  * grad_clip 1, clip_eps 0.2/0.2). azr-native's Go side passes a run's
  * settings from its config (rl.DefaultConfig owns those defaults). */
 azr_trainer_params azr_trainer_default_params(void);
 
-/* Builds a trainer for lora (which must belong to model). Makes transposed
- * copies of the frozen matrices (Q8_0 for quantized bases, F32/F16 otherwise):
- * seconds and about the model's size in memory for a 0.5B model. */
+/* Builds a trainer for lora (which must belong to model). With every weight in
+ * host memory it makes transposed copies of the frozen matrices (Q8_0 for
+ * quantized bases, F32/F16 otherwise): seconds and about the model's size in
+ * memory for a 0.5B model. With weights on a device (offloaded layers) or
+ * params->scheduler = AZR_SCHED_ALWAYS it makes none and runs through the
+ * backend scheduler (see scheduler). */
 azr_status azr_trainer_new(azr_model *model, azr_lora *lora, const azr_trainer_params *params, azr_trainer **out,
                            char *err, size_t err_cap);
 void azr_trainer_free(azr_trainer *tr);
+
+/* Sets (on = 1) or clears (on = 0) tr's cancel flag. While set, a running
+ * azr_train_step / azr_train_grads / azr_train_logprobs stops before its next
+ * micro-batch or between graph nodes and returns AZR_ERR_CANCELLED. Safe from
+ * any thread; the caller clears the flag before the next call. */
+void azr_trainer_cancel(azr_trainer *tr, int32_t on);
 
 /* Frees the trainer's compute buffer (it is kept between calls and sized by
  * the largest micro-batch seen); the next call allocates it again. */
 void azr_trainer_trim(azr_trainer *tr);
 
-/* Replaces the optimizer/loss settings (not the threads nor wt_type). */
+/* A graph node the backend scheduler placed on the CPU. */
+typedef struct {
+    char op[32];          /* ggml operation, e.g. "GET_ROWS" */
+    char name[64];        /* the node's tensor name (may be empty) */
+    int64_t n_elements;   /* of the node's result */
+    int64_t src_elements; /* of its largest source */
+} azr_placed_op;
+
+/* The nodes of the trainer's last graph that the scheduler placed on the CPU
+ * while a device backend (GPU) exists: a silent CPU fallback in GPU training.
+ * Always 0 on the direct CPU path and with the CPU as the only backend.
+ * Copies up to cap entries into out (may be NULL) and returns the count. */
+int32_t azr_trainer_cpu_ops(const azr_trainer *tr, azr_placed_op *out, int32_t cap);
+
+/* 1 when tr runs its graphs through the backend scheduler (see scheduler). */
+int32_t azr_trainer_uses_scheduler(const azr_trainer *tr);
+
+/* Replaces the optimizer/loss settings (not the threads, wt_type nor scheduler). */
 azr_status azr_trainer_set_params(azr_trainer *tr, const azr_trainer_params *params, char *err, size_t err_cap);
 
 typedef struct {
@@ -184,53 +218,22 @@ typedef struct {
     int64_t n_rows;        /* token rows evaluated (incl. padding) */
     int32_t skipped;       /* 1 when the step was skipped (non-finite) */
     double seconds;        /* wall time */
+    int32_t n_micro_batches; /* micro-batches evaluated (fewer than the batch has when cancelled) */
 } azr_train_result;
 
 /* One optimizer step on a batch (split into micro-batches, gradients
  * accumulated). A non-finite loss or gradient returns AZR_ERR_INTERNAL with
- * res->skipped = 1 and leaves the adapter and optimizer state untouched. */
+ * res->skipped = 1 and leaves the adapter and optimizer state untouched.
+ * Cancellation (azr_trainer_cancel) returns AZR_ERR_CANCELLED, also with the
+ * adapter and optimizer state untouched: the update is applied only after
+ * every micro-batch's gradient is in. */
 azr_status azr_train_step(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_seqs, azr_train_result *res, char *err,
                           size_t err_cap);
-
-/* Loss and gradient without an optimizer step. grads (n = n_params, the
- * azr_lora_get_params layout) may be NULL. mode 0 = the hand-built backward,
- * 1 = ggml autodiff (the test oracle: F32/F16 bases only, no PPO/entropy). */
-azr_status azr_train_grads(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_seqs, int32_t mode, float *grads,
-                           int64_t n, azr_train_result *res, char *err, size_t err_cap);
 
 /* Forward only: log pi(tokens[t] | tokens[<t]) for t >= 1 of each sequence
  * (out[i] receives n_tokens floats of sequence i; index 0 is 0). */
 azr_status azr_train_logprobs(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_seqs, float *const *out,
                               char *err, size_t err_cap);
-
-/* Logits of every position of one sequence from the training graph
- * (n_tokens x n_vocab), for comparing with azr_eval_logits. */
-azr_status azr_train_logits(azr_trainer *tr, const int32_t *tokens, int32_t n_tokens, float *logits, char *err,
-                            size_t err_cap);
-
-/* Test helper: rewrites a GGUF model with every quantized tensor dequantized
- * to F32 (same metadata), so gradients can be compared with the quantized base. */
-azr_status azr_gguf_dequantize(const char *src, const char *dst, char *err, size_t err_cap);
-
-/* Test helper: a llama_context of model with lora attached (scale 1),
- * returning the logits of one sequence (n_tokens x n_vocab) by llama_decode.
- * lora may be NULL. Exercises the stock inference path with the live adapter. */
-azr_status azr_lora_decode_logits(azr_model *model, azr_lora *lora, const char *lora_path, const int32_t *tokens,
-                                  int32_t n_tokens, float *logits, char *err, size_t err_cap);
-
-/* Test helper for the live-adapter contract: in ONE llama_context with lora
- * attached, decodes tokens, changes the adapter in place (B += 0.01), decodes
- * again, and compares with a fresh context; the adapter is restored after.
- * *stale = max |second - first| (must be > 0: the update is seen),
- * *fresh = max |second - fresh context| (must be 0: no stale graph reuse).
- * attach_after_decode = 1 decodes once before attaching: with llama.cpp's
- * graph reuse on (the default) that context keeps an adapter-less graph, so
- * attach the adapter before a context's first decode, or create the context
- * with LLAMA_GRAPH_REUSE_DISABLE=1 in the environment. In-place updates of
- * an attached adapter are always seen. */
-azr_status azr_lora_live_update_check(azr_model *model, azr_lora *lora, const int32_t *tokens, int32_t n_tokens,
-                                      int32_t attach_after_decode, double *stale, double *fresh, char *err,
-                                      size_t err_cap);
 
 #ifdef __cplusplus
 }

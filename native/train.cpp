@@ -63,8 +63,20 @@ struct azr_trainer {
     ggml_backend_buffer_t wt_buf = nullptr;
     std::vector<std::array<ggml_tensor *, PROJ_COUNT>> wt; // transposed frozen matrices per layer
     ggml_tensor *out_t = nullptr;                         // transposed output matrix [V, d]
+    // The backend-scheduler path, taken when a frozen weight lives off the
+    // host (layers offloaded to a GPU) or when forced (tests): the graph runs
+    // through ggml_backend_sched over the backends of the devices holding
+    // weights plus the CPU, and there are no transposed copies (wt, out_t
+    // stay empty; input gradients dequantize W a block at a time instead).
+    ggml_backend_sched_t sched = nullptr;
+    std::vector<ggml_backend_t> backends; // device backends, then the CPU backend (== backend)
+    int64_t max_rows = 0;                 // largest `out` of a frozen matrix: length of the row-id input
+    std::vector<azr_placed_op> cpu_ops;   // the last graph's nodes the scheduler put on the CPU while a device backend exists
     std::map<std::pair<int, int>, lora_pair *> pair_of;
     ggml_gallocr_t galloc = nullptr;
+    // Raised by azr_trainer_cancel from any thread: the step stops at the next
+    // micro-batch (or graph node) and returns AZR_ERR_CANCELLED.
+    std::atomic<bool> cancel{false};
     // hparams
     int n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, hd = 0, n_ff = 0, n_vocab = 0, n_rot = 0, rope_mode = 0, n_ctx_orig = 0;
     float eps = 1e-6f, freq_base = 10000, freq_scale = 1, attn_factor = 1, beta_fast = 32, beta_slow = 1;
@@ -95,12 +107,49 @@ ggml_tensor *lin(ggml_context *ctx, azr_trainer *tr, int il, int p, ggml_tensor 
 
 struct grad_out {
     std::map<lora_pair *, std::pair<ggml_tensor *, ggml_tensor *>> g; // pair -> (dA, dB)
+    ggml_tensor *row_ids = nullptr; // scheduler path: input holding 0, 1, 2, ... (rows to dequantize)
 };
 
+// dz = W dy' for a frozen W [in, out] of any type without a transposed
+// copy: W is dequantized a block of `out` rows at a time (GET_ROWS into an
+// F32 scratch of at most ~64 MiB, freed after its block) and multiplied by
+// the matching rows of dy with OUT_PROD, accumulating over blocks. The
+// scheduler path's input gradient: extra memory is one block, not a copy of
+// the model.
+ggml_tensor *input_grad_by_blocks(ggml_context *ctx, ggml_tensor *W, ggml_tensor *dy, ggml_tensor *row_ids) {
+    const int64_t in = W->ne[0], out = W->ne[1], n = dy->ne[1];
+    const int64_t block = std::max<int64_t>(1, std::min<int64_t>(out, (64ll << 20) / (4 * in)));
+    ggml_tensor *dz = nullptr;
+    for (int64_t o0 = 0; o0 < out; o0 += block) {
+        const int64_t c = std::min(block, out - o0);
+        ggml_tensor *Wc = ggml_get_rows(ctx, W, ggml_view_1d(ctx, row_ids, c, (size_t)o0 * sizeof(int32_t))); // [in, c] F32
+        ggml_tensor *dyc = ggml_view_2d(ctx, dy, c, n, dy->nb[1], (size_t)o0 * dy->nb[0]);                     // [c, n]
+        ggml_tensor *part = ggml_out_prod(ctx, Wc, ggml_transpose(ctx, dyc));                                  // [in, n]
+        dz = dz ? ggml_add(ctx, dz, part) : part;
+    }
+    return dz;
+}
+
+// dz = W^T dy for the frozen matrix of projection p in layer il. The direct
+// CPU path multiplies by the trainer's transposed copy WT with the ordinary
+// MUL_MAT (a quantized W is never differentiated through).
+ggml_tensor *input_grad(ggml_context *ctx, azr_trainer *tr, int il, int p, ggml_tensor *dy, const grad_out &go) {
+    if (tr->sched) return input_grad_by_blocks(ctx, layer_weight(*tr->model->model, il, p), dy, go.row_ids);
+    return ggml_mul_mat(ctx, tr->wt[(size_t)il][(size_t)p], dy);
+}
+
+ggml_tensor *out_weight(const llama_model &m);
+
+// dz = W_out^T dlogits for the output head.
+ggml_tensor *head_input_grad(ggml_context *ctx, azr_trainer *tr, ggml_tensor *dl, const grad_out &go) {
+    if (tr->sched) return input_grad_by_blocks(ctx, out_weight(*tr->model->model), dl, go.row_ids);
+    return ggml_mul_mat(ctx, tr->out_t, dl);
+}
+
 // Backward of lin: returns dz (nullptr when !need_dz) and records dA, dB.
-ggml_tensor *lin_back(ggml_context *ctx, azr_trainer *tr, int il, int p, ggml_tensor *WT, const layer_io &io, ggml_tensor *dy,
-                      bool need_dz, grad_out &go) {
-    ggml_tensor *dz = need_dz ? ggml_mul_mat(ctx, WT, dy) : nullptr;
+ggml_tensor *lin_back(ggml_context *ctx, azr_trainer *tr, int il, int p, const layer_io &io, ggml_tensor *dy, bool need_dz,
+                      grad_out &go) {
+    ggml_tensor *dz = need_dz ? input_grad(ctx, tr, il, p, dy, go) : nullptr;
     if (lora_pair *pr = find_pair(tr, il, p)) {
         const float s = tr->lora->scale();
         ggml_tensor *dB = ggml_scale(ctx, ggml_out_prod(ctx, io.u, dy), s);                               // [r, out]
@@ -152,6 +201,8 @@ ggml_tensor *regroup(ggml_context *ctx, azr_trainer *tr, ggml_tensor *g, int T, 
     return ggml_reshape_4d(ctx, x, tr->hd, T, tr->n_head, S);
 }
 
+float kq_scale_of(const azr_trainer *tr) { return 1.0f / std::sqrt((float)tr->hd); }
+
 // Expands [hd, T, n_kv, S] to [hd, T, n_head, S]; *grouped receives the compact copy.
 ggml_tensor *expand_kv(ggml_context *ctx, azr_trainer *tr, ggml_tensor *k, int T, int S, ggml_tensor **grouped) {
     ggml_tensor *g = ggml_reshape_4d(ctx, ggml_cont(ctx, k), (int64_t)tr->hd * T, 1, tr->n_head_kv, S);
@@ -159,11 +210,227 @@ ggml_tensor *expand_kv(ggml_context *ctx, azr_trainer *tr, ggml_tensor *k, int T
     return regroup(ctx, tr, g, T, S);
 }
 
+// Forward of decoder layer il over n = S*T rows: returns x + attention + MLP
+// and keeps in s what the backward needs.
+ggml_tensor *layer_forward(ggml_context *ctx, azr_trainer *tr, int il, ggml_tensor *x, const built &b, int T, int S, layer_saved &s) {
+    const llama_layer &ly = tr->model->model->layers[(size_t)il];
+    const int n = S * T, hd = tr->hd, nh = tr->n_head, nkv = tr->n_head_kv;
+    s.x = x;
+    s.n1 = ggml_mul(ctx, ggml_rms_norm(ctx, x, tr->eps), ly.attn_norm);
+    ggml_tensor *q = lin(ctx, tr, il, PROJ_Q, ly.wq, ly.bq, s.n1, s.lq);
+    ggml_tensor *k = lin(ctx, tr, il, PROJ_K, ly.wk, ly.bk, s.n1, s.lk);
+    ggml_tensor *v = lin(ctx, tr, il, PROJ_V, ly.wv, ly.bv, s.n1, s.lv);
+    q = ggml_reshape_3d(ctx, q, hd, nh, n);
+    k = ggml_reshape_3d(ctx, k, hd, nkv, n);
+    if (tr->qk_norm) {
+        s.q_pre = q;
+        s.k_pre = k;
+        q = ggml_mul(ctx, ggml_rms_norm(ctx, q, tr->eps), ly.attn_q_norm);
+        k = ggml_mul(ctx, ggml_rms_norm(ctx, k, tr->eps), ly.attn_k_norm);
+    }
+    q = rope(ctx, tr, q, b.pos);
+    k = rope(ctx, tr, k, b.pos);
+    // [hd, heads, T, S] -> [hd, T, heads, S]
+    s.Q = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, q, hd, nh, T, S), 0, 2, 1, 3));
+    ggml_tensor *K = ggml_permute(ctx, ggml_reshape_4d(ctx, k, hd, nkv, T, S), 0, 2, 1, 3);
+    ggml_tensor *Vt = ggml_permute(ctx, ggml_reshape_4d(ctx, v, hd, nkv, T, S), 0, 2, 1, 3);
+    s.Kx = expand_kv(ctx, tr, K, T, S, &s.Kg);
+    s.Vx = expand_kv(ctx, tr, Vt, T, S, &s.Vg);
+    ggml_tensor *kq = ggml_mul_mat(ctx, s.Kx, s.Q); // [Tk, Tq, nh, S]
+    s.P = ggml_soft_max_ext(ctx, kq, b.causal, kq_scale_of(tr), 0.0f);
+    ggml_tensor *VT = ggml_cont(ctx, ggml_transpose(ctx, s.Vx)); // [Tk, hd, nh, S]
+    ggml_tensor *o = ggml_mul_mat(ctx, VT, s.P);                 // [hd, Tq, nh, S]
+    o = ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3)), (int64_t)hd * nh, n);
+    ggml_tensor *att = lin(ctx, tr, il, PROJ_O, ly.wo, ly.bo, o, s.lo);
+    s.h = ggml_add(ctx, x, att);
+    s.n2 = ggml_mul(ctx, ggml_rms_norm(ctx, s.h, tr->eps), ly.ffn_norm);
+    s.ga = lin(ctx, tr, il, PROJ_GATE, ly.ffn_gate, nullptr, s.n2, s.lg);
+    s.up = lin(ctx, tr, il, PROJ_UP, ly.ffn_up, nullptr, s.n2, s.lu);
+    s.sg = ggml_silu(ctx, s.ga);
+    ggml_tensor *mm = ggml_mul(ctx, s.sg, s.up);
+    ggml_tensor *dn = lin(ctx, tr, il, PROJ_DOWN, ly.ffn_down, nullptr, mm, s.ld);
+    return ggml_add(ctx, s.h, dn);
+}
+
+// Backward of decoder layer il: dx is the loss gradient at the layer's output;
+// returns the gradient at its input (nullptr for layer 0: nothing below it is
+// trained) and records this layer's LoRA gradients in go.
+ggml_tensor *layer_backward(ggml_context *ctx, ggml_cgraph *gf, azr_trainer *tr, int il, const layer_saved &s, ggml_tensor *dx,
+                            const built &b, int T, int S, grad_out &go) {
+    const llama_layer &lyr = tr->model->model->layers[(size_t)il];
+    const int n = S * T, hd = tr->hd, nh = tr->n_head, nkv = tr->n_head_kv, r = nh / nkv;
+    const bool need_in = il > 0;
+    // MLP
+    // silu(gate) and the MLP product are recomputed here rather than kept
+    // from the forward (a third of the activation memory for Qwen shapes).
+    ggml_tensor *sg = ggml_silu(ctx, s.ga);
+    layer_io ld = s.ld;
+    ld.z = ggml_mul(ctx, sg, s.up);
+    ggml_tensor *dm = lin_back(ctx, tr, il, PROJ_DOWN, ld, dx, true, go);
+    ggml_tensor *dsg = ggml_mul(ctx, dm, s.up);
+    ggml_tensor *dup = ggml_mul(ctx, dm, sg);
+    ggml_tensor *dga = ggml_silu_back(ctx, dsg, s.ga);
+    ggml_tensor *dn2 = lin_back(ctx, tr, il, PROJ_GATE, s.lg, dga, true, go);
+    dn2 = ggml_add(ctx, dn2, lin_back(ctx, tr, il, PROJ_UP, s.lu, dup, true, go));
+    ggml_tensor *dh = ggml_add(ctx, dx, guarded_back(ctx, gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dn2, lyr.ffn_norm), s.h, tr->eps)));
+    // attention
+    ggml_tensor *do2 = lin_back(ctx, tr, il, PROJ_O, s.lo, dh, true, go);                                   // [hd*nh, n]
+    ggml_tensor *dO = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, do2, hd, nh, T, S), 0, 2, 1, 3)); // [hd, Tq, nh, S]
+    // K and V expanded to every q head again from the grouped copies (GQA: r times smaller).
+    ggml_tensor *Vx = regroup(ctx, tr, s.Vg, T, S), *Kx = regroup(ctx, tr, s.Kg, T, S);
+    ggml_tensor *dP = ggml_mul_mat(ctx, Vx, dO);                                                                                 // [Tk, Tq, nh, S]
+    ggml_tensor *dVx = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, dO)), ggml_cont(ctx, ggml_transpose(ctx, s.P)));      // [hd, Tk, nh, S]
+    ggml_tensor *dX = guarded_back(ctx, gf, ggml_soft_max_ext_back(ctx, dP, s.P, kq_scale_of(tr), 0.0f));                        // [Tk, Tq, nh, S]
+    ggml_tensor *dQ = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, Kx)), dX);                                            // [hd, Tq, nh, S]
+    ggml_tensor *dKx = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, s.Q)), ggml_cont(ctx, ggml_transpose(ctx, dX)));     // [hd, Tk, nh, S]
+    auto group_sum = [&](ggml_tensor *dx4, ggml_tensor *grouped) {
+        ggml_tensor *t = ggml_reshape_4d(ctx, dx4, (int64_t)hd * T, r, nkv, S);
+        if (r > 1) t = ggml_repeat_back(ctx, t, grouped);
+        t = ggml_reshape_4d(ctx, t, hd, T, nkv, S);
+        return ggml_reshape_3d(ctx, ggml_cont(ctx, ggml_permute(ctx, t, 0, 2, 1, 3)), hd, nkv, n); // [hd, nkv, n]
+    };
+    ggml_tensor *dK = group_sum(dKx, s.Kg);
+    ggml_tensor *dV = group_sum(dVx, s.Vg);
+    ggml_tensor *dQ3 = ggml_reshape_3d(ctx, ggml_cont(ctx, ggml_permute(ctx, dQ, 0, 2, 1, 3)), hd, nh, n);
+    dQ3 = rope_back(ctx, tr, dQ3, b.pos);
+    dK = rope_back(ctx, tr, dK, b.pos);
+    if (tr->qk_norm) {
+        dQ3 = guarded_back(ctx, gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dQ3, lyr.attn_q_norm), s.q_pre, tr->eps));
+        dK = guarded_back(ctx, gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dK, lyr.attn_k_norm), s.k_pre, tr->eps));
+    }
+    ggml_tensor *dq = ggml_reshape_2d(ctx, dQ3, (int64_t)hd * nh, n);
+    ggml_tensor *dk = ggml_reshape_2d(ctx, dK, (int64_t)hd * nkv, n);
+    ggml_tensor *dv = ggml_reshape_2d(ctx, dV, (int64_t)hd * nkv, n);
+    ggml_tensor *dn1 = lin_back(ctx, tr, il, PROJ_Q, s.lq, dq, need_in, go);
+    ggml_tensor *t2 = lin_back(ctx, tr, il, PROJ_K, s.lk, dk, need_in, go);
+    ggml_tensor *t3 = lin_back(ctx, tr, il, PROJ_V, s.lv, dv, need_in, go);
+    // This layer's gradients now, in projection order, so that their inputs
+    // can be freed before the layer below starts.
+    for (int p = 0; p < PROJ_COUNT; p++)
+        if (lora_pair *pr = find_pair(tr, il, p)) {
+            ggml_build_forward_expand(gf, go.g[pr].first);
+            ggml_build_forward_expand(gf, go.g[pr].second);
+        }
+    if (!need_in) return nullptr;
+    dn1 = ggml_add(ctx, ggml_add(ctx, dn1, t2), t3);
+    return ggml_add(ctx, dh, guarded_back(ctx, gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dn1, lyr.attn_norm), s.x, tr->eps)));
+}
+
+// [V, rows] logits of the final hidden rows z.
+ggml_tensor *head_logits(ggml_context *ctx, azr_trainer *tr, ggml_tensor *z) {
+    const llama_model &m = *tr->model->model;
+    ggml_tensor *lg = ggml_mul_mat(ctx, out_weight(m), z);
+    if (m.output_b) lg = ggml_add(ctx, lg, m.output_b);
+    return lg;
+}
+
+// The loss head over the final normed hidden rows zf [d, n]: per-row
+// log-probabilities of the targets (b.logp) and, when training, entropies,
+// PPO clip indicators and the loss gradient at zf (returned; nullptr when
+// not training). The vocabulary-sized part runs in chunks of rows (mb.chunk)
+// so that only one chunk's [V, rows] tensors are alive at a time; the graph
+// visits the chunks in order because each concat takes the previous chunks
+// as its first source and is expanded as soon as it is built.
+ggml_tensor *loss_head(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, bool train, ggml_tensor *zf, float clip_low,
+                       float clip_high, built &b) {
+    const int n = mb.S * mb.T, V = tr->n_vocab;
+    auto rows = [&](ggml_tensor *t, int r0, int nr) { // view of rows [r0, r0+nr) of a [k, n] tensor
+        return ggml_view_2d(ctx, t, t->ne[0], nr, t->nb[1], (size_t)r0 * t->nb[1]);
+    };
+    auto cat = [&](ggml_tensor *acc, ggml_tensor *t) { return acc ? ggml_concat(ctx, acc, t, 1) : t; };
+    ggml_tensor *logp_all = nullptr, *ent_all = nullptr, *clip_all = nullptr, *dzf = nullptr;
+    for (int r0 = 0; r0 < n; r0 += mb.chunk) {
+        const int nr = std::min(mb.chunk, n - r0);
+        ggml_tensor *logits = head_logits(ctx, tr, rows(zf, r0, nr)); // [V, nr]
+        ggml_tensor *tgt = ggml_view_1d(ctx, b.tgt, nr, (size_t)r0 * sizeof(int32_t));
+        // Stable log-softmax pieces: c = row max, sh = logits - c, lse0 = log sum exp(sh).
+        ggml_tensor *c = ggml_pool_2d(ctx, ggml_reshape_4d(ctx, logits, V, nr, 1, 1), GGML_OP_POOL_MAX, V, 1, V, 1, 0, 0);
+        c = ggml_reshape_2d(ctx, c, 1, nr);
+        ggml_tensor *sh = ggml_sub(ctx, logits, c);
+        ggml_tensor *lse0 = ggml_log(ctx, ggml_sum_rows(ctx, ggml_exp(ctx, sh))); // [1, nr]
+        ggml_tensor *ly = ggml_get_rows(ctx, ggml_reshape_2d(ctx, sh, 1, (int64_t)V * nr), tgt);
+        ggml_tensor *logp = ggml_sub(ctx, ggml_reshape_2d(ctx, ly, 1, nr), lse0);
+        logp_all = cat(logp_all, logp);
+        ggml_build_forward_expand(b.gf, logp_all);
+        if (!train) continue;
+        ggml_tensor *p = ggml_soft_max(ctx, logits);
+        ggml_tensor *H = ggml_sub(ctx, lse0, ggml_sum_rows(ctx, ggml_mul(ctx, p, sh))); // H = lse - sum p z
+        ent_all = cat(ent_all, H);
+        ggml_build_forward_expand(b.gf, ent_all);
+        ggml_tensor *w = rows(b.adv_w, r0, nr);
+        if (mb.ppo) {
+            ggml_tensor *ratio = ggml_exp(ctx, ggml_sub(ctx, logp, rows(b.old_lp, r0, nr)));
+            ggml_tensor *hi = ggml_mul(ctx, ggml_step(ctx, w), ggml_step(ctx, ggml_scale_bias(ctx, ratio, 1.0f, -(1.0f + clip_high))));
+            ggml_tensor *lo = ggml_mul(ctx, ggml_step(ctx, ggml_scale(ctx, w, -1.0f)),
+                                       ggml_step(ctx, ggml_scale_bias(ctx, ratio, -1.0f, 1.0f - clip_low)));
+            ggml_tensor *clipped = ggml_add(ctx, hi, lo);
+            clip_all = cat(clip_all, clipped);
+            ggml_build_forward_expand(b.gf, clip_all);
+            w = ggml_mul(ctx, ggml_mul(ctx, w, ratio), ggml_scale_bias(ctx, clipped, -1.0f, 1.0f));
+        }
+        // dlogits = w (p - onehot(y)) [+ beta/N m p (log p + H)]
+        ggml_tensor *dl = ggml_mul(ctx, p, w);
+        ggml_tensor *tmpl = ggml_reshape_2d(ctx, logits, 1, (int64_t)V * nr);
+        ggml_tensor *onehot = ggml_get_rows_back(ctx, ggml_scale(ctx, w, -1.0f), tgt, tmpl);
+        dl = ggml_add(ctx, dl, ggml_reshape_2d(ctx, onehot, V, nr));
+        if (b.ent_w) {
+            ggml_tensor *lpz = ggml_add(ctx, ggml_sub(ctx, sh, lse0), H);
+            dl = ggml_add(ctx, dl, ggml_mul(ctx, ggml_mul(ctx, p, lpz), rows(b.ent_w, r0, nr)));
+        }
+        dzf = cat(dzf, head_input_grad(ctx, tr, dl, b.go)); // [d, nr]
+        ggml_build_forward_expand(b.gf, dzf);
+    }
+    b.logp = logp_all;
+    ggml_set_output(b.logp);
+    if (!train) return nullptr;
+    b.entropy = ent_all;
+    ggml_set_output(b.entropy);
+    if (clip_all) {
+        b.clipped = clip_all;
+        ggml_set_output(b.clipped);
+    }
+    return dzf;
+}
+
+// The autodiff oracle: a dense loss -sum w log softmax(logits) differentiated
+// by ggml (F32/F16 bases only; the adapter's tensors are marked parameters).
+void autodiff_loss(ggml_context *ctx, azr_trainer *tr, ggml_tensor *zf, int n, built &b) {
+    ggml_tensor *logits = head_logits(ctx, tr, zf);
+    b.dense_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, tr->n_vocab, n);
+    ggml_set_input(b.dense_w);
+    ggml_tensor *lp = ggml_log(ctx, ggml_soft_max(ctx, logits));
+    b.loss = ggml_scale(ctx, ggml_sum(ctx, ggml_mul(ctx, lp, b.dense_w)), -1.0f);
+    ggml_set_output(b.loss);
+    ggml_set_loss(b.loss);
+    for (auto &kv : tr->pair_of) {
+        ggml_set_param(kv.second->a);
+        ggml_set_param(kv.second->b);
+    }
+    ggml_build_forward_expand(b.gf, b.loss);
+    ggml_build_backward_expand(ctx, b.gf, nullptr);
+    for (auto &kv : tr->pair_of) {
+        ggml_tensor *ga = ggml_graph_get_grad(b.gf, kv.second->a), *gb = ggml_graph_get_grad(b.gf, kv.second->b);
+        if (ga) ggml_set_output(ga);
+        if (gb) ggml_set_output(gb);
+        b.go.g[kv.second] = {ga, gb};
+    }
+    // ggml built this backward: keep the inputs of RMS_NORM_BACK /
+    // SOFT_MAX_BACK out of in-place reuse by marking them outputs (see guarded_back).
+    for (int i = 0; i < ggml_graph_n_nodes(b.gf); i++) {
+        ggml_tensor *nd = ggml_graph_node(b.gf, i);
+        if (nd->op == GGML_OP_RMS_NORM_BACK || nd->op == GGML_OP_SOFT_MAX_BACK)
+            for (int j = 0; j < 2; j++)
+                if (nd->src[j]) ggml_set_output(nd->src[j]);
+    }
+}
+
+// The graph of one micro-batch: the decoder forward over full sequences, then
+// (by mode) the logits, the target log-probs, or the loss with its hand-built
+// backward (MODE_HAND) or ggml's autodiff (MODE_AUTO).
 built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, graph_mode mode, float entropy_coef, float clip_low,
                   float clip_high) {
     const llama_model &m = *tr->model->model;
     const int S = mb.S, T = mb.T, n = S * T;
-    const int hd = tr->hd, nh = tr->n_head, nkv = tr->n_head_kv, V = tr->n_vocab;
     built b;
     b.gf = ggml_new_graph_custom(ctx, 65536, mode == MODE_AUTO);
 
@@ -174,238 +441,53 @@ built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, gra
 
     std::vector<layer_saved> L((size_t)tr->n_layer);
     ggml_tensor *x = ggml_get_rows(ctx, m.tok_embd, b.tokens); // [d, n]
-    const float kq_scale = 1.0f / std::sqrt((float)hd);
-    for (int il = 0; il < tr->n_layer; il++) {
-        const llama_layer &ly = m.layers[(size_t)il];
-        layer_saved &s = L[(size_t)il];
-        s.x = x;
-        s.n1 = ggml_mul(ctx, ggml_rms_norm(ctx, x, tr->eps), ly.attn_norm);
-        ggml_tensor *q = lin(ctx, tr, il, PROJ_Q, ly.wq, ly.bq, s.n1, s.lq);
-        ggml_tensor *k = lin(ctx, tr, il, PROJ_K, ly.wk, ly.bk, s.n1, s.lk);
-        ggml_tensor *v = lin(ctx, tr, il, PROJ_V, ly.wv, ly.bv, s.n1, s.lv);
-        q = ggml_reshape_3d(ctx, q, hd, nh, n);
-        k = ggml_reshape_3d(ctx, k, hd, nkv, n);
-        if (tr->qk_norm) {
-            s.q_pre = q;
-            s.k_pre = k;
-            q = ggml_mul(ctx, ggml_rms_norm(ctx, q, tr->eps), ly.attn_q_norm);
-            k = ggml_mul(ctx, ggml_rms_norm(ctx, k, tr->eps), ly.attn_k_norm);
-        }
-        q = rope(ctx, tr, q, b.pos);
-        k = rope(ctx, tr, k, b.pos);
-        // [hd, heads, T, S] -> [hd, T, heads, S]
-        s.Q = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, q, hd, nh, T, S), 0, 2, 1, 3));
-        ggml_tensor *K = ggml_permute(ctx, ggml_reshape_4d(ctx, k, hd, nkv, T, S), 0, 2, 1, 3);
-        ggml_tensor *Vt = ggml_permute(ctx, ggml_reshape_4d(ctx, v, hd, nkv, T, S), 0, 2, 1, 3);
-        s.Kx = expand_kv(ctx, tr, K, T, S, &s.Kg);
-        s.Vx = expand_kv(ctx, tr, Vt, T, S, &s.Vg);
-        ggml_tensor *kq = ggml_mul_mat(ctx, s.Kx, s.Q); // [Tk, Tq, nh, S]
-        s.P = ggml_soft_max_ext(ctx, kq, b.causal, kq_scale, 0.0f);
-        ggml_tensor *VT = ggml_cont(ctx, ggml_transpose(ctx, s.Vx)); // [Tk, hd, nh, S]
-        ggml_tensor *o = ggml_mul_mat(ctx, VT, s.P);                 // [hd, Tq, nh, S]
-        o = ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3)), (int64_t)hd * nh, n);
-        ggml_tensor *att = lin(ctx, tr, il, PROJ_O, ly.wo, ly.bo, o, s.lo);
-        s.h = ggml_add(ctx, x, att);
-        s.n2 = ggml_mul(ctx, ggml_rms_norm(ctx, s.h, tr->eps), ly.ffn_norm);
-        s.ga = lin(ctx, tr, il, PROJ_GATE, ly.ffn_gate, nullptr, s.n2, s.lg);
-        s.up = lin(ctx, tr, il, PROJ_UP, ly.ffn_up, nullptr, s.n2, s.lu);
-        s.sg = ggml_silu(ctx, s.ga);
-        ggml_tensor *mm = ggml_mul(ctx, s.sg, s.up);
-        ggml_tensor *dn = lin(ctx, tr, il, PROJ_DOWN, ly.ffn_down, nullptr, mm, s.ld);
-        x = ggml_add(ctx, s.h, dn);
-    }
+    for (int il = 0; il < tr->n_layer; il++) x = layer_forward(ctx, tr, il, x, b, T, S, L[(size_t)il]);
     ggml_tensor *xL = x;
     ggml_tensor *zf = ggml_mul(ctx, ggml_rms_norm(ctx, xL, tr->eps), m.output_norm);
-    auto head_logits = [&](ggml_tensor *z) {
-        ggml_tensor *lg = ggml_mul_mat(ctx, out_weight(m), z); // [V, rows]
-        if (m.output_b) lg = ggml_add(ctx, lg, m.output_b);
-        return lg;
-    };
 
     if (mode == MODE_LOGITS) {
-        ggml_tensor *logits = head_logits(zf);
-        b.logits = logits;
-        ggml_set_output(logits);
-        ggml_build_forward_expand(b.gf, logits);
+        b.logits = head_logits(ctx, tr, zf);
+        ggml_set_output(b.logits);
+        ggml_build_forward_expand(b.gf, b.logits);
         return b;
     }
-
     if (mode == MODE_AUTO) {
-        ggml_tensor *logits = head_logits(zf);
-        b.dense_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, V, n);
-        ggml_set_input(b.dense_w);
-        ggml_tensor *lp = ggml_log(ctx, ggml_soft_max(ctx, logits));
-        b.loss = ggml_scale(ctx, ggml_sum(ctx, ggml_mul(ctx, lp, b.dense_w)), -1.0f);
-        ggml_set_output(b.loss);
-        ggml_set_loss(b.loss);
-        for (auto &kv : tr->pair_of) {
-            ggml_set_param(kv.second->a);
-            ggml_set_param(kv.second->b);
+        autodiff_loss(ctx, tr, zf, n, b);
+        return b;
+    }
+    b.tgt = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n); // row-local flat index (r - r0) * V + y
+    ggml_set_input(b.tgt);
+    const bool train = mode == MODE_HAND;
+    if (train) {
+        b.adv_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
+        ggml_set_input(b.adv_w);
+        if (mb.ppo) {
+            b.old_lp = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
+            ggml_set_input(b.old_lp);
         }
-        ggml_build_forward_expand(b.gf, b.loss);
-        ggml_build_backward_expand(ctx, b.gf, nullptr);
-        for (auto &kv : tr->pair_of) {
-            ggml_tensor *ga = ggml_graph_get_grad(b.gf, kv.second->a), *gb = ggml_graph_get_grad(b.gf, kv.second->b);
-            if (ga) ggml_set_output(ga);
-            if (gb) ggml_set_output(gb);
-            b.go.g[kv.second] = {ga, gb};
+        if (entropy_coef != 0.0f) {
+            b.ent_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
+            ggml_set_input(b.ent_w);
         }
-    } else {
-        // The vocabulary-sized part runs in chunks of rows (mb.chunk) so that
-        // only one chunk's [V, rows] tensors are alive at a time; the graph
-        // visits the chunks in order because each concat takes the previous
-        // chunks as its first source.
-        b.tgt = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n); // row-local flat index (r - r0) * V + y
-        ggml_set_input(b.tgt);
-        const bool train = mode == MODE_HAND;
-        if (train) {
-            b.adv_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
-            ggml_set_input(b.adv_w);
-            if (mb.ppo) {
-                b.old_lp = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
-                ggml_set_input(b.old_lp);
-            }
-            if (entropy_coef != 0.0f) {
-                b.ent_w = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, n);
-                ggml_set_input(b.ent_w);
-            }
-        }
-        auto rows = [&](ggml_tensor *t, int r0, int nr) { // view of rows [r0, r0+nr) of a [k, n] tensor
-            return ggml_view_2d(ctx, t, t->ne[0], nr, t->nb[1], (size_t)r0 * t->nb[1]);
-        };
-        auto cat = [&](ggml_tensor *acc, ggml_tensor *t) { return acc ? ggml_concat(ctx, acc, t, 1) : t; };
-        ggml_tensor *logp_all = nullptr, *ent_all = nullptr, *clip_all = nullptr, *dzf = nullptr;
-        for (int r0 = 0; r0 < n; r0 += mb.chunk) {
-            const int nr = std::min(mb.chunk, n - r0);
-            ggml_tensor *logits = head_logits(rows(zf, r0, nr)); // [V, nr]
-            ggml_tensor *tgt = ggml_view_1d(ctx, b.tgt, nr, (size_t)r0 * sizeof(int32_t));
-            // Stable log-softmax pieces: c = row max, sh = logits - c, lse0 = log sum exp(sh).
-            ggml_tensor *c = ggml_pool_2d(ctx, ggml_reshape_4d(ctx, logits, V, nr, 1, 1), GGML_OP_POOL_MAX, V, 1, V, 1, 0, 0);
-            c = ggml_reshape_2d(ctx, c, 1, nr);
-            ggml_tensor *sh = ggml_sub(ctx, logits, c);
-            ggml_tensor *lse0 = ggml_log(ctx, ggml_sum_rows(ctx, ggml_exp(ctx, sh))); // [1, nr]
-            ggml_tensor *ly = ggml_get_rows(ctx, ggml_reshape_2d(ctx, sh, 1, (int64_t)V * nr), tgt);
-            ggml_tensor *logp = ggml_sub(ctx, ggml_reshape_2d(ctx, ly, 1, nr), lse0);
-            logp_all = cat(logp_all, logp);
-            // Expanding as we go fixes the order: chunk by chunk, so each
-            // chunk's [V, rows] tensors are freed before the next one starts.
-            ggml_build_forward_expand(b.gf, logp_all);
-            if (!train) continue;
-            ggml_tensor *p = ggml_soft_max(ctx, logits);
-            ggml_tensor *H = ggml_sub(ctx, lse0, ggml_sum_rows(ctx, ggml_mul(ctx, p, sh))); // H = lse - sum p z
-            ent_all = cat(ent_all, H);
-            ggml_build_forward_expand(b.gf, ent_all);
-            ggml_tensor *w = rows(b.adv_w, r0, nr);
-            if (mb.ppo) {
-                ggml_tensor *ratio = ggml_exp(ctx, ggml_sub(ctx, logp, rows(b.old_lp, r0, nr)));
-                ggml_tensor *hi = ggml_mul(ctx, ggml_step(ctx, w), ggml_step(ctx, ggml_scale_bias(ctx, ratio, 1.0f, -(1.0f + clip_high))));
-                ggml_tensor *lo = ggml_mul(ctx, ggml_step(ctx, ggml_scale(ctx, w, -1.0f)),
-                                           ggml_step(ctx, ggml_scale_bias(ctx, ratio, -1.0f, 1.0f - clip_low)));
-                ggml_tensor *clipped = ggml_add(ctx, hi, lo);
-                clip_all = cat(clip_all, clipped);
-                ggml_build_forward_expand(b.gf, clip_all);
-                w = ggml_mul(ctx, ggml_mul(ctx, w, ratio), ggml_scale_bias(ctx, clipped, -1.0f, 1.0f));
-            }
-            // dlogits = w (p - onehot(y)) [+ beta/N m p (log p + H)]
-            ggml_tensor *dl = ggml_mul(ctx, p, w);
-            ggml_tensor *tmpl = ggml_reshape_2d(ctx, logits, 1, (int64_t)V * nr);
-            ggml_tensor *onehot = ggml_get_rows_back(ctx, ggml_scale(ctx, w, -1.0f), tgt, tmpl);
-            dl = ggml_add(ctx, dl, ggml_reshape_2d(ctx, onehot, V, nr));
-            if (b.ent_w) {
-                ggml_tensor *lpz = ggml_add(ctx, ggml_sub(ctx, sh, lse0), H);
-                dl = ggml_add(ctx, dl, ggml_mul(ctx, ggml_mul(ctx, p, lpz), rows(b.ent_w, r0, nr)));
-            }
-            dzf = cat(dzf, ggml_mul_mat(ctx, tr->out_t, dl)); // [d, nr]
-            ggml_build_forward_expand(b.gf, dzf);
-        }
-        b.logp = logp_all;
-        ggml_set_output(b.logp);
-        if (!train) {
-            ggml_build_forward_expand(b.gf, b.logp);
-            return b;
-        }
-        b.entropy = ent_all;
-        ggml_set_output(b.entropy);
-        if (clip_all) {
-            b.clipped = clip_all;
-            ggml_set_output(b.clipped);
-        }
-        ggml_tensor *dx = guarded_back(ctx, b.gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dzf, m.output_norm), xL, tr->eps));
-        const int r = nh / nkv;
-        for (int il = tr->n_layer - 1; il >= 0; il--) {
-            const llama_layer &lyr = m.layers[(size_t)il];
-            const layer_saved &s = L[(size_t)il];
-            const auto &WT = tr->wt[(size_t)il];
-            const bool need_in = il > 0; // nothing below layer 0 is trained
-            // MLP
-            // silu(gate) and the MLP product are recomputed here rather than kept
-            // from the forward (a third of the activation memory for Qwen shapes).
-            ggml_tensor *sg = ggml_silu(ctx, s.ga);
-            layer_io ld = s.ld;
-            ld.z = ggml_mul(ctx, sg, s.up);
-            ggml_tensor *dm = lin_back(ctx, tr, il, PROJ_DOWN, WT[PROJ_DOWN], ld, dx, true, b.go);
-            ggml_tensor *dsg = ggml_mul(ctx, dm, s.up);
-            ggml_tensor *dup = ggml_mul(ctx, dm, sg);
-            ggml_tensor *dga = ggml_silu_back(ctx, dsg, s.ga);
-            ggml_tensor *dn2 = lin_back(ctx, tr, il, PROJ_GATE, WT[PROJ_GATE], s.lg, dga, true, b.go);
-            dn2 = ggml_add(ctx, dn2, lin_back(ctx, tr, il, PROJ_UP, WT[PROJ_UP], s.lu, dup, true, b.go));
-            ggml_tensor *dh = ggml_add(ctx, dx, guarded_back(ctx, b.gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dn2, lyr.ffn_norm), s.h, tr->eps)));
-            // attention
-            ggml_tensor *do2 = lin_back(ctx, tr, il, PROJ_O, WT[PROJ_O], s.lo, dh, true, b.go); // [hd*nh, n]
-            ggml_tensor *dO = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, do2, hd, nh, T, S), 0, 2, 1, 3)); // [hd, Tq, nh, S]
-            // K and V expanded to every q head again from the grouped copies (GQA: r times smaller).
-            ggml_tensor *Vx = regroup(ctx, tr, s.Vg, T, S), *Kx = regroup(ctx, tr, s.Kg, T, S);
-            ggml_tensor *dP = ggml_mul_mat(ctx, Vx, dO);                                                       // [Tk, Tq, nh, S]
-            ggml_tensor *dVx = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, dO)), ggml_cont(ctx, ggml_transpose(ctx, s.P))); // [hd, Tk, nh, S]
-            ggml_tensor *dX = guarded_back(ctx, b.gf, ggml_soft_max_ext_back(ctx, dP, s.P, kq_scale, 0.0f));                              // [Tk, Tq, nh, S]
-            ggml_tensor *dQ = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, Kx)), dX);                    // [hd, Tq, nh, S]
-            ggml_tensor *dKx = ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, s.Q)), ggml_cont(ctx, ggml_transpose(ctx, dX))); // [hd, Tk, nh, S]
-            auto group_sum = [&](ggml_tensor *dx4, ggml_tensor *grouped) {
-                ggml_tensor *t = ggml_reshape_4d(ctx, dx4, (int64_t)hd * T, r, nkv, S);
-                if (r > 1) t = ggml_repeat_back(ctx, t, grouped);
-                t = ggml_reshape_4d(ctx, t, hd, T, nkv, S);
-                return ggml_reshape_3d(ctx, ggml_cont(ctx, ggml_permute(ctx, t, 0, 2, 1, 3)), hd, nkv, n); // [hd, nkv, n]
-            };
-            ggml_tensor *dK = group_sum(dKx, s.Kg);
-            ggml_tensor *dV = group_sum(dVx, s.Vg);
-            ggml_tensor *dQ3 = ggml_reshape_3d(ctx, ggml_cont(ctx, ggml_permute(ctx, dQ, 0, 2, 1, 3)), hd, nh, n);
-            dQ3 = rope_back(ctx, tr, dQ3, b.pos);
-            dK = rope_back(ctx, tr, dK, b.pos);
-            if (tr->qk_norm) {
-                dQ3 = guarded_back(ctx, b.gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dQ3, lyr.attn_q_norm), s.q_pre, tr->eps));
-                dK = guarded_back(ctx, b.gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dK, lyr.attn_k_norm), s.k_pre, tr->eps));
-            }
-            ggml_tensor *dq = ggml_reshape_2d(ctx, dQ3, (int64_t)hd * nh, n);
-            ggml_tensor *dk = ggml_reshape_2d(ctx, dK, (int64_t)hd * nkv, n);
-            ggml_tensor *dv = ggml_reshape_2d(ctx, dV, (int64_t)hd * nkv, n);
-            ggml_tensor *dn1 = lin_back(ctx, tr, il, PROJ_Q, WT[PROJ_Q], s.lq, dq, need_in, b.go);
-            ggml_tensor *t2 = lin_back(ctx, tr, il, PROJ_K, WT[PROJ_K], s.lk, dk, need_in, b.go);
-            ggml_tensor *t3 = lin_back(ctx, tr, il, PROJ_V, WT[PROJ_V], s.lv, dv, need_in, b.go);
-            for (int p2 = 0; p2 < PROJ_COUNT; p2++) // this layer's gradients, in layer order
-                if (lora_pair *pr = find_pair(tr, il, p2)) {
-                    ggml_build_forward_expand(b.gf, b.go.g[pr].first);
-                    ggml_build_forward_expand(b.gf, b.go.g[pr].second);
-                }
-            if (!need_in) break;
-            dn1 = ggml_add(ctx, ggml_add(ctx, dn1, t2), t3);
-            dx = ggml_add(ctx, dh, guarded_back(ctx, b.gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dn1, lyr.attn_norm), s.x, tr->eps)));
-        }
-        for (auto &kv : b.go.g) {
-            ggml_build_forward_expand(b.gf, kv.second.first);
-            ggml_build_forward_expand(b.gf, kv.second.second);
-        }
-        ggml_build_forward_expand(b.gf, b.entropy);
+    }
+    if (train && tr->sched) {
+        b.go.row_ids = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, tr->max_rows);
+        ggml_set_input(b.go.row_ids);
+    }
+    ggml_tensor *dzf = loss_head(ctx, tr, mb, train, zf, clip_low, clip_high, b);
+    if (!train) {
         ggml_build_forward_expand(b.gf, b.logp);
-        if (b.clipped) ggml_build_forward_expand(b.gf, b.clipped);
+        return b;
     }
-    // The autodiff graph is built by ggml: there, keep the inputs of
-    // RMS_NORM_BACK / SOFT_MAX_BACK out of reuse by marking them outputs.
-    for (int i = 0; mode == MODE_AUTO && i < ggml_graph_n_nodes(b.gf); i++) {
-        ggml_tensor *nd = ggml_graph_node(b.gf, i);
-        if (nd->op == GGML_OP_RMS_NORM_BACK || nd->op == GGML_OP_SOFT_MAX_BACK)
-            for (int j = 0; j < 2; j++)
-                if (nd->src[j]) ggml_set_output(nd->src[j]);
+    ggml_tensor *dx = guarded_back(ctx, b.gf, ggml_rms_norm_back(ctx, ggml_mul(ctx, dzf, m.output_norm), xL, tr->eps));
+    for (int il = tr->n_layer - 1; il >= 0 && dx; il--) dx = layer_backward(ctx, b.gf, tr, il, L[(size_t)il], dx, b, T, S, b.go);
+    for (auto &kv : b.go.g) {
+        ggml_build_forward_expand(b.gf, kv.second.first);
+        ggml_build_forward_expand(b.gf, kv.second.second);
     }
+    ggml_build_forward_expand(b.gf, b.entropy);
+    ggml_build_forward_expand(b.gf, b.logp);
+    if (b.clipped) ggml_build_forward_expand(b.gf, b.clipped);
     return b;
 }
 
@@ -487,6 +569,27 @@ micro_batch make_batch(azr_trainer *tr, const azr_train_seq *seqs, int32_t first
     return mb;
 }
 
+// Notes every node of gf that the scheduler placed on the CPU backend while
+// a device backend exists (nothing on a CPU-only machine): a silent CPU
+// fallback of a big op would make GPU training crawl.
+void record_cpu_ops(azr_trainer *tr, ggml_cgraph *gf) {
+    tr->cpu_ops.clear();
+    if (tr->backends.size() < 2) return;
+    for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
+        ggml_tensor *nd = ggml_graph_node(gf, i);
+        if (ggml_backend_sched_get_tensor_backend(tr->sched, nd) != tr->backend) continue;
+        azr_placed_op op{};
+        snprintf(op.op, sizeof op.op, "%s", ggml_op_desc(nd));
+        snprintf(op.name, sizeof op.name, "%s", nd->name);
+        op.n_elements = ggml_nelements(nd);
+        for (int j = 0; j < GGML_MAX_SRC; j++)
+            if (nd->src[j]) op.src_elements = std::max<int64_t>(op.src_elements, ggml_nelements(nd->src[j]));
+        tr->cpu_ops.push_back(op);
+    }
+}
+
+bool cancel_requested(void *data) { return static_cast<azr_trainer *>(data)->cancel.load(std::memory_order_relaxed); }
+
 struct graph_run {
     ggml_context *ctx = nullptr;
     built b;
@@ -508,12 +611,26 @@ azr_status run_graph(azr_trainer *tr, const micro_batch &mb, graph_mode mode, fl
             kv.second->a->flags &= ~GGML_TENSOR_FLAG_PARAM;
             kv.second->b->flags &= ~GGML_TENSOR_FLAG_PARAM;
         }
-    if (!tr->galloc) return fail(err, err_cap, AZR_ERR_NOMEM, "train: no graph allocator");
-    if (!ggml_gallocr_alloc_graph(tr->galloc, gr.b.gf)) return fail(err, err_cap, AZR_ERR_NOMEM, "train: cannot allocate the compute graph");
+    if (tr->sched) {
+        ggml_backend_sched_reset(tr->sched);
+        if (!ggml_backend_sched_alloc_graph(tr->sched, gr.b.gf))
+            return fail(err, err_cap, AZR_ERR_NOMEM, "train: cannot allocate the compute graph on the model's backends");
+        record_cpu_ops(tr, gr.b.gf);
+    } else {
+        if (!tr->galloc) return fail(err, err_cap, AZR_ERR_NOMEM, "train: no graph allocator");
+        if (!ggml_gallocr_alloc_graph(tr->galloc, gr.b.gf)) return fail(err, err_cap, AZR_ERR_NOMEM, "train: cannot allocate the compute graph");
+    }
     if (getenv("AZR_TRAIN_DEBUG"))
-        fprintf(stderr, "azr train: mode %d, %d x %d rows, %d nodes, compute buffer %.1f MiB\n", (int)mode, mb.S, mb.T,
-                ggml_graph_n_nodes(gr.b.gf), ggml_gallocr_get_buffer_size(tr->galloc, 0) / 1048576.0);
+        fprintf(stderr, "azr train: mode %d, %d x %d rows, %d nodes, compute buffer %.1f MiB%s\n", (int)mode, mb.S, mb.T,
+                ggml_graph_n_nodes(gr.b.gf),
+                (tr->sched ? ggml_backend_sched_get_buffer_size(tr->sched, tr->backends[0]) : ggml_gallocr_get_buffer_size(tr->galloc, 0)) / 1048576.0,
+                tr->sched ? " (first backend, scheduler path)" : "");
     built &b = gr.b;
+    if (b.go.row_ids) {
+        std::vector<int32_t> ids((size_t)tr->max_rows);
+        for (size_t i = 0; i < ids.size(); i++) ids[i] = (int32_t)i;
+        ggml_backend_tensor_set(b.go.row_ids, ids.data(), 0, ggml_nbytes(b.go.row_ids));
+    }
     ggml_backend_tensor_set(b.tokens, mb.tokens.data(), 0, ggml_nbytes(b.tokens));
     ggml_backend_tensor_set(b.pos, mb.pos.data(), 0, ggml_nbytes(b.pos));
     ggml_backend_tensor_set(b.causal, mb.causal.data(), 0, ggml_nbytes(b.causal));
@@ -528,8 +645,10 @@ azr_status run_graph(azr_trainer *tr, const micro_batch &mb, graph_mode mode, fl
     if (b.dense_w) ggml_backend_tensor_set(b.dense_w, mb.dense_w.data(), 0, ggml_nbytes(b.dense_w));
     if (mode == MODE_AUTO) ggml_graph_reset(b.gf);
     ggml_backend_cpu_set_n_threads(tr->backend, tr->n_threads);
-    if (ggml_backend_graph_compute(tr->backend, b.gf) != GGML_STATUS_SUCCESS)
-        return fail(err, err_cap, AZR_ERR_INTERNAL, "train: graph compute failed");
+    ggml_backend_cpu_set_abort_callback(tr->backend, cancel_requested, tr);
+    const ggml_status st = tr->sched ? ggml_backend_sched_graph_compute(tr->sched, b.gf) : ggml_backend_graph_compute(tr->backend, b.gf);
+    if (st == GGML_STATUS_ABORTED || tr->cancel.load()) return fail(err, err_cap, AZR_ERR_CANCELLED, "train: cancelled");
+    if (st != GGML_STATUS_SUCCESS) return fail(err, err_cap, AZR_ERR_INTERNAL, "train: graph compute failed (status %d)", (int)st);
     return AZR_OK;
 }
 
@@ -545,6 +664,7 @@ std::vector<float> read_f32(ggml_tensor *t) {
 struct batch_result {
     double loss = 0, entropy = 0, clipped = 0;
     int64_t n_tok = 0, n_rows = 0;
+    int32_t n_micro = 0; // micro-batches whose gradients were accumulated
     std::vector<std::vector<float>> ga, gb; // per pair
 };
 
@@ -581,6 +701,7 @@ azr_status compute_batch(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_s
     }
     const int32_t mbs = tr->p.micro_batch > 0 ? tr->p.micro_batch : n_seqs;
     for (int32_t first = 0; first < n_seqs; first += mbs) {
+        if (tr->cancel.load()) return fail(err, err_cap, AZR_ERR_CANCELLED, "train: cancelled");
         const int32_t count = std::min(mbs, n_seqs - first);
         micro_batch mb = make_batch(tr, seqs, first, count, inv_n, true, mode == MODE_AUTO);
         br.n_rows += (int64_t)mb.S * mb.T;
@@ -620,8 +741,62 @@ azr_status compute_batch(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_s
                 for (size_t j = 0; j < v.size(); j++) acc[j] += v[j];
             }
         }
+        br.n_micro++;
     }
     return AZR_OK;
+}
+
+// Global L2 norm of the accumulated gradient (before clipping).
+double global_norm(const batch_result &br) {
+    double g2 = 0;
+    for (size_t i = 0; i < br.ga.size(); i++)
+        for (const auto *v : {&br.ga[i], &br.gb[i]})
+            for (float x : *v) g2 += (double)x * x;
+    return std::sqrt(g2);
+}
+
+// The factor that scales the gradient to the global-norm clip (1 when off or within).
+double clip_factor(const azr_trainer_params &p, double grad_norm) {
+    return (p.grad_clip > 0 && grad_norm > p.grad_clip) ? p.grad_clip / grad_norm : 1.0;
+}
+
+void fill_result(const batch_result &br, double grad_norm, azr_train_result *res) {
+    res->loss = br.loss;
+    res->grad_norm = grad_norm;
+    res->entropy = br.entropy;
+    res->clip_frac = br.n_tok ? br.clipped / (double)br.n_tok : 0;
+    res->n_tokens = br.n_tok;
+    res->n_rows = br.n_rows;
+    res->n_micro_batches = br.n_micro;
+}
+
+// One AdamW update of every adapter parameter from the accumulated gradient
+// (scaled by clip), with bias-corrected moments and decoupled weight decay;
+// then the adapter's step and version advance.
+void adamw_update(const azr_trainer_params &p, float lr, double clip, batch_result &br, azr_lora &l) {
+    const int64_t t = l.step + 1;
+    const double bc1 = 1.0 - std::pow((double)p.beta1, (double)t), bc2 = 1.0 - std::pow((double)p.beta2, (double)t);
+    std::vector<float> theta;
+    for (size_t i = 0; i < l.pairs.size(); i++) {
+        lora_pair &pr = l.pairs[i];
+        for (int k = 0; k < 2; k++) {
+            ggml_tensor *w = k == 0 ? pr.a : pr.b;
+            const std::vector<float> &g = k == 0 ? br.ga[i] : br.gb[i];
+            std::vector<float> &mo = k == 0 ? pr.m_a : pr.m_b, &ve = k == 0 ? pr.v_a : pr.v_b;
+            theta.resize(g.size());
+            ggml_backend_tensor_get(w, theta.data(), 0, ggml_nbytes(w));
+            for (size_t j = 0; j < g.size(); j++) {
+                const double gj = g[j] * clip;
+                mo[j] = (float)(p.beta1 * mo[j] + (1.0 - p.beta1) * gj);
+                ve[j] = (float)(p.beta2 * ve[j] + (1.0 - p.beta2) * gj * gj);
+                const double mh = mo[j] / bc1, vh = ve[j] / bc2;
+                theta[j] = (float)(theta[j] - lr * (mh / (std::sqrt(vh) + p.eps) + p.weight_decay * theta[j]));
+            }
+            ggml_backend_tensor_set(w, theta.data(), 0, ggml_nbytes(w));
+        }
+    }
+    l.step = t;
+    l.version++;
 }
 
 float lr_at(const azr_trainer_params &p, int64_t step) {
@@ -642,6 +817,8 @@ azr_status check_params(const azr_trainer_params &p, char *err, size_t err_cap) 
     if (p.schedule == 1 && (p.total_steps < 1 || p.warmup_steps < 0))
         return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: the cosine schedule needs total_steps >= 1 and warmup_steps >= 0");
     if (p.head_chunk < 0) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: head_chunk must be >= 0");
+    if (p.scheduler != AZR_SCHED_AUTO && p.scheduler != AZR_SCHED_ALWAYS)
+        return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: unknown scheduler choice %d", p.scheduler);
     if (p.wt_type < AZR_WT_AUTO || p.wt_type > AZR_WT_F32)
         return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: unknown wt_type %d", p.wt_type);
     if (!std::isfinite(p.entropy_coef) || !std::isfinite(p.grad_clip))
@@ -686,6 +863,26 @@ ggml_type transposed_type(const ggml_tensor *w, int32_t choice, bool is_output) 
     }
     if (t == GGML_TYPE_Q8_0 && w->ne[1] % 32 != 0) t = GGML_TYPE_F16; // rows of WT have `out` entries
     return t;
+}
+
+ggml_backend_sched_t new_scheduler(azr_trainer *tr) {
+    return ggml_backend_sched_new(tr->backends.data(), nullptr, (int)tr->backends.size(), 2 * 65536, false, true);
+}
+
+// The scheduler path: one backend per device holding weights, then the CPU
+// backend (the scheduler's fallback, last by its rules).
+azr_status start_scheduler(azr_trainer *tr, const std::vector<ggml_backend_dev_t> &devices, char *err, size_t err_cap) {
+    for (ggml_backend_dev_t dev : devices) {
+        ggml_backend_t be = ggml_backend_dev_init(dev, nullptr);
+        if (!be) return fail(err, err_cap, AZR_ERR_INTERNAL, "new trainer: cannot start the backend of device %s", ggml_backend_dev_name(dev));
+        tr->backends.push_back(be);
+    }
+    tr->backend = ggml_backend_cpu_init();
+    if (!tr->backend) return fail(err, err_cap, AZR_ERR_INTERNAL, "new trainer: cannot start the CPU backend");
+    tr->backends.push_back(tr->backend);
+    tr->sched = new_scheduler(tr);
+    if (!tr->sched) return fail(err, err_cap, AZR_ERR_INTERNAL, "new trainer: cannot create the backend scheduler");
+    return AZR_OK;
 }
 
 } // namespace
@@ -760,17 +957,32 @@ extern "C" azr_status azr_trainer_new(azr_model *model, azr_lora *lora, const az
                 !m.layers[(size_t)il].ffn_norm)
                 return fail(err, err_cap, AZR_ERR_UNSUPPORTED, "new trainer: layer %d has an unexpected layout", il);
         }
+        // Where the frozen weights live decides the path: all in plain host
+        // memory -> the direct CPU path; some on a device (offloaded layers)
+        // -> the backend scheduler over those devices and the CPU.
+        std::vector<ggml_backend_dev_t> devices;
         {
             std::vector<const ggml_tensor *> ws = {out_weight(m), m.tok_embd, m.output_norm};
             for (int il = 0; il < tr->n_layer; il++)
                 for (int p2 = 0; p2 < PROJ_COUNT; p2++) ws.push_back(layer_weight(m, il, p2));
-            for (const ggml_tensor *w : ws)
-                if (!w->buffer || !ggml_backend_buffer_is_host(w->buffer)) // GPU and CPU-repack buffers are not host
+            for (const ggml_tensor *w : ws) {
+                if (!w->buffer) return fail(err, err_cap, AZR_ERR_UNSUPPORTED, "new trainer: %s has no buffer", w->name);
+                if (ggml_backend_buffer_is_host(w->buffer)) continue;
+                ggml_backend_dev_t dev = ggml_backend_buft_get_device(ggml_backend_buffer_get_type(w->buffer));
+                if (!dev || ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_CPU) // CPU weight repacking
                     return fail(err, err_cap, AZR_ERR_UNSUPPORTED,
-                                "new trainer: %s is not in plain CPU memory (training runs on the CPU and needs the model loaded "
-                                "without GPU offload and without CPU weight repacking)", w->name);
+                                "new trainer: %s is in a repacked CPU buffer the training graph cannot read (load the model "
+                                "without CPU weight repacking)", w->name);
+                if (std::find(devices.begin(), devices.end(), dev) == devices.end()) devices.push_back(dev);
+            }
+            for (const ggml_tensor *w : ws) tr->max_rows = std::max<int64_t>(tr->max_rows, w->ne[1]);
         }
         for (auto &pr : lora->pairs) tr->pair_of[{pr.layer, pr.proj}] = &pr;
+        if (!devices.empty() || p.scheduler == AZR_SCHED_ALWAYS) {
+            if (azr_status s = start_scheduler(tr.get(), devices, err, err_cap)) return s;
+            *out = tr.release();
+            return AZR_OK;
+        }
 
         // Transposed copies of every frozen matrix.
         const size_t n_wt = (size_t)tr->n_layer * PROJ_COUNT + 1;
@@ -824,6 +1036,9 @@ extern "C" azr_status azr_trainer_new(azr_model *model, azr_lora *lora, const az
 
 extern "C" void azr_trainer_free(azr_trainer *tr) {
     if (!tr) return;
+    if (tr->sched) ggml_backend_sched_free(tr->sched);
+    for (ggml_backend_t be : tr->backends)
+        if (be != tr->backend) ggml_backend_free(be);
     if (tr->galloc) ggml_gallocr_free(tr->galloc);
     if (tr->backend) ggml_backend_free(tr->backend);
     if (tr->wt_buf) ggml_backend_buffer_free(tr->wt_buf);
@@ -831,7 +1046,25 @@ extern "C" void azr_trainer_free(azr_trainer *tr) {
     delete tr;
 }
 
+extern "C" int32_t azr_trainer_cpu_ops(const azr_trainer *tr, azr_placed_op *out, int32_t cap) {
+    if (!tr) return 0;
+    const int32_t n = (int32_t)tr->cpu_ops.size();
+    for (int32_t i = 0; out && i < std::min(n, cap); i++) out[i] = tr->cpu_ops[(size_t)i];
+    return n;
+}
+
+extern "C" int32_t azr_trainer_uses_scheduler(const azr_trainer *tr) { return tr && tr->sched ? 1 : 0; }
+
+extern "C" void azr_trainer_cancel(azr_trainer *tr, int32_t on) {
+    if (tr) tr->cancel.store(on != 0);
+}
+
 extern "C" void azr_trainer_trim(azr_trainer *tr) {
+    if (tr && tr->sched) { // a fresh scheduler holds no compute buffers until the next graph
+        ggml_backend_sched_free(tr->sched);
+        tr->sched = new_scheduler(tr);
+        return;
+    }
     if (!tr || !tr->galloc) return;
     ggml_gallocr_free(tr->galloc);
     tr->galloc = ggml_gallocr_new(ggml_backend_cpu_buffer_type());
@@ -843,44 +1076,11 @@ extern "C" azr_status azr_trainer_set_params(azr_trainer *tr, const azr_trainer_
         if (!params) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: params is NULL");
         if (azr_status s = check_params(*params, err, err_cap)) return s;
         int nt = tr->n_threads;
-        int32_t wt = tr->p.wt_type;
+        int32_t wt = tr->p.wt_type, sc = tr->p.scheduler;
         tr->p = *params;
         tr->n_threads = nt;
         tr->p.wt_type = wt;
-        return AZR_OK;
-    });
-}
-
-extern "C" azr_status azr_train_grads(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_seqs, int32_t mode, float *grads,
-                                      int64_t n, azr_train_result *res, char *err, size_t err_cap) {
-    return guarded(err, err_cap, [&]() -> azr_status {
-        if (!tr) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train grads: trainer is closed");
-        if (mode != 0 && mode != 1) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train grads: mode must be 0 or 1");
-        if (grads && n != tr->lora->n_params())
-            return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train grads: need %lld floats, got %lld", (long long)tr->lora->n_params(), (long long)n);
-        auto t0 = clock_type::now();
-        batch_result br;
-        if (azr_status s = compute_batch(tr, seqs, n_seqs, mode == 1 ? MODE_AUTO : MODE_HAND, br, err, err_cap)) return s;
-        double g2 = 0;
-        float *o = grads;
-        for (size_t i = 0; i < br.ga.size(); i++)
-            for (auto *v : {&br.ga[i], &br.gb[i]}) {
-                for (float x : *v) g2 += (double)x * x;
-                if (o) {
-                    memcpy(o, v->data(), v->size() * sizeof(float));
-                    o += v->size();
-                }
-            }
-        if (res) {
-            memset(res, 0, sizeof(*res));
-            res->loss = br.loss;
-            res->grad_norm = std::sqrt(g2);
-            res->entropy = br.entropy;
-            res->clip_frac = br.n_tok ? br.clipped / (double)br.n_tok : 0;
-            res->n_tokens = br.n_tok;
-            res->n_rows = br.n_rows;
-            res->seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
-        }
+        tr->p.scheduler = sc;
         return AZR_OK;
     });
 }
@@ -891,58 +1091,32 @@ extern "C" azr_status azr_train_step(azr_trainer *tr, const azr_train_seq *seqs,
         if (res) memset(res, 0, sizeof(*res));
         if (!tr) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train step: trainer is closed");
         auto t0 = clock_type::now();
+        auto seconds = [&] { return std::chrono::duration<double>(clock_type::now() - t0).count(); };
+        // Gradients accumulate in br (host memory): until adamw_update below,
+        // nothing of the adapter or its optimizer state has changed, so an
+        // error or a cancellation leaves both exactly as they were.
         batch_result br;
-        if (azr_status s = compute_batch(tr, seqs, n_seqs, MODE_HAND, br, err, err_cap)) return s;
-        double g2 = 0;
-        for (size_t i = 0; i < br.ga.size(); i++)
-            for (auto *v : {&br.ga[i], &br.gb[i]})
-                for (float x : *v) g2 += (double)x * x;
-        const double G = std::sqrt(g2);
-        const azr_trainer_params &p = tr->p;
-        const float lr = lr_at(p, tr->lora->step);
+        const azr_status s = compute_batch(tr, seqs, n_seqs, MODE_HAND, br, err, err_cap);
+        const double G = s == AZR_OK ? global_norm(br) : 0;
+        const float lr = lr_at(tr->p, tr->lora->step);
         if (res) {
-            res->loss = br.loss;
-            res->grad_norm = G;
+            fill_result(br, G, res);
             res->lr = lr;
-            res->entropy = br.entropy;
-            res->clip_frac = br.n_tok ? br.clipped / (double)br.n_tok : 0;
-            res->n_tokens = br.n_tok;
-            res->n_rows = br.n_rows;
+        }
+        if (s != AZR_OK) {
+            if (res) res->seconds = seconds();
+            return s;
         }
         if (!std::isfinite(br.loss) || !std::isfinite(G)) {
             if (res) {
                 res->skipped = 1;
-                res->seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+                res->seconds = seconds();
             }
             return fail(err, err_cap, AZR_ERR_INTERNAL, "train step: non-finite %s (loss %g, grad norm %g); step skipped, adapter unchanged",
                         std::isfinite(br.loss) ? "gradient" : "loss", br.loss, G);
         }
-        const double clip = (p.grad_clip > 0 && G > p.grad_clip) ? p.grad_clip / G : 1.0;
-        azr_lora *l = tr->lora;
-        const int64_t t = l->step + 1;
-        const double bc1 = 1.0 - std::pow((double)p.beta1, (double)t), bc2 = 1.0 - std::pow((double)p.beta2, (double)t);
-        std::vector<float> theta;
-        for (size_t i = 0; i < l->pairs.size(); i++) {
-            lora_pair &pr = l->pairs[i];
-            for (int k = 0; k < 2; k++) {
-                ggml_tensor *w = k == 0 ? pr.a : pr.b;
-                std::vector<float> &g = k == 0 ? br.ga[i] : br.gb[i];
-                std::vector<float> &mo = k == 0 ? pr.m_a : pr.m_b, &ve = k == 0 ? pr.v_a : pr.v_b;
-                theta.resize(g.size());
-                ggml_backend_tensor_get(w, theta.data(), 0, ggml_nbytes(w));
-                for (size_t j = 0; j < g.size(); j++) {
-                    const double gj = g[j] * clip;
-                    mo[j] = (float)(p.beta1 * mo[j] + (1.0 - p.beta1) * gj);
-                    ve[j] = (float)(p.beta2 * ve[j] + (1.0 - p.beta2) * gj * gj);
-                    const double mh = mo[j] / bc1, vh = ve[j] / bc2;
-                    theta[j] = (float)(theta[j] - lr * (mh / (std::sqrt(vh) + p.eps) + p.weight_decay * theta[j]));
-                }
-                ggml_backend_tensor_set(w, theta.data(), 0, ggml_nbytes(w));
-            }
-        }
-        l->step = t;
-        l->version++;
-        if (res) res->seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+        adamw_update(tr->p, lr, clip_factor(tr->p, G), br, *tr->lora);
+        if (res) res->seconds = seconds();
         return AZR_OK;
     });
 }
@@ -955,6 +1129,7 @@ extern "C" azr_status azr_train_logprobs(azr_trainer *tr, const azr_train_seq *s
         if (azr_status s = check_seqs(tr, seqs, n_seqs, false, "logprobs", err, err_cap)) return s;
         const int32_t mbs = tr->p.micro_batch > 0 ? tr->p.micro_batch : n_seqs;
         for (int32_t first = 0; first < n_seqs; first += mbs) {
+            if (tr->cancel.load()) return fail(err, err_cap, AZR_ERR_CANCELLED, "logprobs: cancelled");
             const int32_t count = std::min(mbs, n_seqs - first);
             micro_batch mb = make_batch(tr, seqs, first, count, 0.0, false, false);
             graph_run gr;
@@ -971,8 +1146,35 @@ extern "C" azr_status azr_train_logprobs(azr_trainer *tr, const azr_train_seq *s
     });
 }
 
-extern "C" azr_status azr_train_logits(azr_trainer *tr, const int32_t *tokens, int32_t n_tokens, float *logits, char *err,
-                                       size_t err_cap) {
+// ------------------------------------------------------------- for the test oracles (train_oracles.cpp)
+
+azr_status azr::train_grads(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_seqs, int32_t mode, float *grads, int64_t n,
+                            azr_train_result *res, char *err, size_t err_cap) {
+    return guarded(err, err_cap, [&]() -> azr_status {
+        if (res) memset(res, 0, sizeof(*res));
+        if (!tr) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train grads: trainer is closed");
+        if (mode != 0 && mode != 1) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train grads: mode must be 0 or 1");
+        if (grads && n != tr->lora->n_params())
+            return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train grads: need %lld floats, got %lld", (long long)tr->lora->n_params(), (long long)n);
+        auto t0 = clock_type::now();
+        batch_result br;
+        const azr_status s = compute_batch(tr, seqs, n_seqs, mode == 1 ? MODE_AUTO : MODE_HAND, br, err, err_cap);
+        if (res) {
+            fill_result(br, s == AZR_OK ? global_norm(br) : 0, res);
+            res->seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+        }
+        if (s != AZR_OK) return s;
+        if (grads)
+            for (size_t i = 0; i < br.ga.size(); i++)
+                for (auto *v : {&br.ga[i], &br.gb[i]}) {
+                    memcpy(grads, v->data(), v->size() * sizeof(float));
+                    grads += v->size();
+                }
+        return AZR_OK;
+    });
+}
+
+azr_status azr::train_logits(azr_trainer *tr, const int32_t *tokens, int32_t n_tokens, float *logits, char *err, size_t err_cap) {
     return guarded(err, err_cap, [&]() -> azr_status {
         if (!tr) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train logits: trainer is closed");
         if (!logits) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train logits: out is NULL");
@@ -984,163 +1186,6 @@ extern "C" azr_status azr_train_logits(azr_trainer *tr, const int32_t *tokens, i
         graph_run gr;
         if (azr_status st = run_graph(tr, mb, MODE_LOGITS, 0, 0, 0, gr, err, err_cap)) return st;
         ggml_backend_tensor_get(gr.b.logits, logits, 0, ggml_nbytes(gr.b.logits));
-        return AZR_OK;
-    });
-}
-
-// ------------------------------------------------------------- test helpers
-
-extern "C" azr_status azr_gguf_dequantize(const char *src, const char *dst, char *err, size_t err_cap) {
-    return guarded(err, err_cap, [&]() -> azr_status {
-        if (!src || !dst) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "dequantize: NULL path");
-        ggml_context *dc = nullptr;
-        gguf_init_params gp = {false, &dc};
-        gguf_context *g = gguf_init_from_file(src, gp);
-        if (!g) return fail(err, err_cap, AZR_ERR_BAD_MODEL, "dequantize: cannot read %s", src);
-        gguf_context *o = gguf_init_empty();
-        gguf_set_kv(o, g);
-        size_t bytes = 0;
-        const int64_t nt = gguf_get_n_tensors(g);
-        for (int64_t i = 0; i < nt; i++) bytes += (size_t)ggml_nelements(ggml_get_tensor(dc, gguf_get_tensor_name(g, i))) * 4 + 64;
-        ggml_init_params ip = {bytes + ggml_tensor_overhead() * (size_t)(nt + 4), nullptr, false};
-        ggml_context *hc = ggml_init(ip);
-        for (int64_t i = 0; i < nt; i++) {
-            ggml_tensor *t = ggml_get_tensor(dc, gguf_get_tensor_name(g, i));
-            ggml_tensor *h;
-            if (ggml_is_quantized(t->type) || t->type == GGML_TYPE_F16) {
-                h = ggml_new_tensor(hc, GGML_TYPE_F32, GGML_MAX_DIMS, t->ne);
-                const int64_t rows = ggml_nrows(t), ne0 = t->ne[0];
-                const size_t rb = ggml_row_size(t->type, ne0);
-                for (int64_t r = 0; r < rows; r++)
-                    ggml_get_type_traits(t->type)->to_float((const uint8_t *)t->data + r * rb, (float *)h->data + r * ne0, ne0);
-            } else {
-                h = ggml_dup_tensor(hc, t);
-                memcpy(h->data, t->data, ggml_nbytes(t));
-            }
-            ggml_set_name(h, t->name);
-            gguf_add_tensor(o, h);
-        }
-        gguf_set_val_u32(o, "general.file_type", 0); // ALL_F32
-        bool ok = gguf_write_to_file(o, dst, false);
-        gguf_free(o);
-        gguf_free(g);
-        ggml_free(hc);
-        ggml_free(dc);
-        if (!ok) return fail(err, err_cap, AZR_ERR_IO, "dequantize: cannot write %s", dst);
-        return AZR_OK;
-    });
-}
-
-namespace {
-
-llama_context *new_exact_context(azr_model *model, int32_t n_tokens) {
-    llama_context_params cp = llama_context_default_params();
-    cp.n_ctx = (uint32_t)std::max(n_tokens, 16);
-    cp.n_batch = cp.n_ctx;
-    cp.n_ubatch = cp.n_ctx;
-    cp.n_seq_max = 1;
-    cp.type_k = GGML_TYPE_F32; // exact comparisons: no F16 cache, no flash attention
-    cp.type_v = GGML_TYPE_F32;
-    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-    cp.n_threads = model->n_threads;
-    cp.n_threads_batch = model->n_threads;
-    return llama_init_from_model(model->model, cp);
-}
-
-int decode_all(llama_context *ctx, const int32_t *tokens, int32_t n_tokens, int32_t nv, float *logits) {
-    llama_memory_clear(llama_get_memory(ctx), true);
-    llama_batch b = llama_batch_init(n_tokens, 0, 1);
-    for (int32_t i = 0; i < n_tokens; i++) {
-        b.token[i] = tokens[i];
-        b.pos[i] = i;
-        b.n_seq_id[i] = 1;
-        b.seq_id[i][0] = 0;
-        b.logits[i] = 1;
-    }
-    b.n_tokens = n_tokens;
-    int rc = llama_decode(ctx, b);
-    if (rc == 0)
-        for (int32_t i = 0; i < n_tokens; i++) memcpy(logits + (size_t)i * nv, llama_get_logits_ith(ctx, i), sizeof(float) * (size_t)nv);
-    llama_batch_free(b);
-    return rc;
-}
-
-} // namespace
-
-extern "C" azr_status azr_lora_live_update_check(azr_model *model, azr_lora *lora, const int32_t *tokens, int32_t n_tokens,
-                                                 int32_t attach_after_decode, double *stale, double *fresh, char *err,
-                                                 size_t err_cap) {
-    return guarded(err, err_cap, [&]() -> azr_status {
-        if (!model || !model->model || !lora || !tokens || n_tokens < 1 || !stale || !fresh)
-            return fail(err, err_cap, AZR_ERR_INVALID_ARG, "live update check: bad arguments");
-        const int32_t nv = llama_vocab_n_tokens(model->vocab);
-        for (int32_t i = 0; i < n_tokens; i++)
-            if (tokens[i] < 0 || tokens[i] >= nv) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "live update check: token out of range");
-        const size_t n = (size_t)n_tokens * nv;
-        std::vector<float> l0(n), l1(n), l2(n);
-        std::vector<float> saved((size_t)lora->n_params()), moved;
-        if (azr_status s = azr_lora_get_params(lora, saved.data(), (int64_t)saved.size(), err, err_cap)) return s;
-        llama_context *ctx = new_exact_context(model, n_tokens);
-        if (!ctx) return fail(err, err_cap, AZR_ERR_INTERNAL, "live update check: cannot create a context");
-        std::unique_ptr<llama_context, void (*)(llama_context *)> cg(ctx, llama_free);
-        // With attach_after_decode the context decodes once without the adapter
-        // first: llama.cpp's graph reuse compares only the adapter map pointer,
-        // so that context keeps its adapter-less graph (see the header).
-        if (attach_after_decode && decode_all(ctx, tokens, n_tokens, nv, l0.data()))
-            return fail(err, err_cap, AZR_ERR_DECODE, "live update check: decode failed");
-        llama_set_adapter_lora(ctx, lora->adapter, 1.0f);
-        if (decode_all(ctx, tokens, n_tokens, nv, l0.data())) return fail(err, err_cap, AZR_ERR_DECODE, "live update check: decode failed");
-        moved = saved;
-        size_t off = 0;
-        for (auto &pr : lora->pairs) {
-            off += (size_t)ggml_nelements(pr.a);
-            for (int64_t j = 0; j < ggml_nelements(pr.b); j++) moved[off + (size_t)j] += 0.01f;
-            off += (size_t)ggml_nelements(pr.b);
-        }
-        azr_lora_set_params(lora, moved.data(), (int64_t)moved.size(), nullptr, 0);
-        int rc1 = decode_all(ctx, tokens, n_tokens, nv, l1.data());
-        llama_context *ctx2 = new_exact_context(model, n_tokens);
-        int rc2 = -1;
-        if (ctx2) {
-            llama_set_adapter_lora(ctx2, lora->adapter, 1.0f);
-            rc2 = decode_all(ctx2, tokens, n_tokens, nv, l2.data());
-            azr::free_llama_context(ctx2);
-        }
-        azr_lora_set_params(lora, saved.data(), (int64_t)saved.size(), nullptr, 0);
-        if (rc1 || rc2) return fail(err, err_cap, AZR_ERR_DECODE, "live update check: decode failed");
-        double s = 0, f = 0;
-        for (size_t i = 0; i < n; i++) {
-            s = std::max(s, (double)std::fabs(l1[i] - l0[i]));
-            f = std::max(f, (double)std::fabs(l1[i] - l2[i]));
-        }
-        *stale = s;
-        *fresh = f;
-        return AZR_OK;
-    });
-}
-
-extern "C" azr_status azr_lora_decode_logits(azr_model *model, azr_lora *lora, const char *lora_path, const int32_t *tokens,
-                                             int32_t n_tokens, float *logits, char *err, size_t err_cap) {
-    return guarded(err, err_cap, [&]() -> azr_status {
-        if (!model || !model->model) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "decode logits: model is closed");
-        if (!tokens || n_tokens < 1 || !logits) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "decode logits: bad arguments");
-        const int32_t nv = llama_vocab_n_tokens(model->vocab);
-        for (int32_t i = 0; i < n_tokens; i++)
-            if (tokens[i] < 0 || tokens[i] >= nv) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "decode logits: token out of range");
-        llama_adapter_lora *stock = nullptr;
-        if (lora_path) {
-            clear_native_error();
-            stock = llama_adapter_lora_init(model->model, lora_path);
-            if (!stock) return fail(err, err_cap, AZR_ERR_BAD_MODEL, "decode logits: llama_adapter_lora_init failed: %s", last_native_error().c_str());
-        }
-        std::unique_ptr<llama_adapter_lora, void (*)(llama_adapter_lora *)> sg(stock, llama_adapter_lora_free);
-        llama_context *ctx = new_exact_context(model, n_tokens);
-        if (!ctx) return fail(err, err_cap, AZR_ERR_INTERNAL, "decode logits: cannot create a context");
-        std::unique_ptr<llama_context, void (*)(llama_context *)> cg(ctx, llama_free);
-        if (lora) llama_set_adapter_lora(ctx, lora->adapter, 1.0f);
-        if (stock) llama_set_adapter_lora(ctx, stock, 1.0f);
-        int rc = decode_all(ctx, tokens, n_tokens, nv, logits);
-        if (rc != 0) return fail(err, err_cap, AZR_ERR_DECODE, "decode logits: llama_decode returned %d", rc);
         return AZR_OK;
     });
 }

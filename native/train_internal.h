@@ -41,6 +41,13 @@ base_fingerprint fingerprint_of(const azr_model &model);
 // Reads a whole tensor as F32 (dequantizing) from any backend buffer.
 std::vector<float> tensor_to_f32(const ggml_tensor *t);
 
+// The training step's oracle entry points (train.cpp), exposed to
+// train_oracles.cpp only: see azr_train_grads / azr_train_logits in
+// azr_train_oracles.h.
+azr_status train_grads(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_seqs, int32_t mode, float *grads, int64_t n,
+                       azr_train_result *res, char *err, size_t err_cap);
+azr_status train_logits(azr_trainer *tr, const int32_t *tokens, int32_t n_tokens, float *logits, char *err, size_t err_cap);
+
 } // namespace azr
 
 struct azr_lora {

@@ -75,8 +75,10 @@ func setupGlobals(c *cli.Context) error {
 }
 
 // benignLlamaWarnings are llama.cpp warnings about choices azr-native makes
-// on purpose (a KV cache smaller than the model's training context).
-var benignLlamaWarnings = []string{"the full capacity of the model will not be utilized"}
+// on purpose: a KV cache smaller than the model's training context, or one
+// larger, because the cache is shared by a whole batch of sequences (each
+// sequence's length is bounded by the prompt and response limits, not by it).
+var benignLlamaWarnings = []string{"the full capacity of the model will not be utilized", "possible training context overflow"}
 
 // llamaLogLevel is the level a llama.cpp/ggml line is logged at: its
 // errors and warnings at warn (our own error follows with the cause),

@@ -59,6 +59,7 @@ The same flags give the same files. Examples:
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output `DIR` (created; files in it are replaced)", EnvVars: envVar("out")},
 			&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "seed of the corpus programs (also settable as the global --seed)", EnvVars: envVar("seed")},
 			&cli.IntFlag{Name: "programs", Value: 2000, Usage: "programs to generate for the corpus (rejected and constant ones are dropped)", EnvVars: envVar("programs")},
+			&cli.IntFlag{Name: "seeds", Value: 256, Usage: "corpus programs written to DIR/seeds.jsonl as seed tasks for 'run --seed-file' (each as a triplet and as an induction task)", EnvVars: envVar("seeds")},
 			&cli.IntFlag{Name: "eval-items", Value: 200, Usage: "items per evaluation file (one program gives a deduction, an abduction and an induction row)", EnvVars: envVar("eval-items")},
 			&cli.Uint64Flag{Name: "eval-seed", DefaultText: "--seed + 1", Usage: "seed of the evaluation programs (must differ from --seed)", EnvVars: envVar("eval-seed")},
 			&cli.StringFlag{Name: "template", Value: nano.DefaultTemplate, Usage: "prompt template of the transcripts: r1 or chatml", EnvVars: envVar("template")},
@@ -179,6 +180,10 @@ func nanoData(c *cli.Context) error {
 		return err
 	}
 	logger.Info("corpus written", zap.String("path", corpusPath), zap.Int("documents", len(corpus.Documents)))
+	seedsPath := filepath.Join(out, "seeds.jsonl")
+	if err := writeSeedTasks(seedsPath, corpus.Tasks, c.Int("seeds")); err != nil {
+		return err
+	}
 
 	sets, err := nano.BuildEvalSets(ctx, pool, nano.EvalOptions{
 		Seed: evalSeed, Items: c.Int("eval-items"), Synth: knobs, NumInputs: c.Int("num-inputs"),
@@ -190,7 +195,7 @@ func nanoData(c *cli.Context) error {
 	if err := nano.WriteEvalSets(out, sets); err != nil {
 		return err
 	}
-	st := nanoDataStats{Corpus: corpus.Stats, EvalDev: sets.Dev.Stats, EvalTest: sets.Test.Stats, Files: []string{corpusPath}}
+	st := nanoDataStats{Corpus: corpus.Stats, EvalDev: sets.Dev.Stats, EvalTest: sets.Test.Stats, Files: []string{corpusPath, seedsPath}}
 	for _, split := range []string{"dev", "test"} {
 		for _, typ := range []rl.TaskType{rl.Deduction, rl.Abduction, rl.Induction} {
 			st.Files = append(st.Files, nano.EvalFiles(out)[split][typ])
@@ -217,4 +222,23 @@ func nanoData(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "stats: %s (%.0f s)\n", filepath.Join(out, "stats.json"), st.Seconds)
 	return nil
+}
+
+// writeSeedTasks writes the first n corpus programs as seed tasks (each a
+// triplet on its first input and an induction task over all of them) in the
+// layout 'run --seed-file' reads. They are programs the base was pretrained
+// on, so starting self-play from them adds no data the model has not seen.
+func writeSeedTasks(path string, tasks []synth.Task, n int) error {
+	var b strings.Builder
+	for _, t := range tasks[:min(max(n, 0), len(tasks))] {
+		for _, task := range []rl.Task{t.Triplet(), t.Induction()} {
+			line, err := json.Marshal(task)
+			if err != nil {
+				return err
+			}
+			b.Write(line)
+			b.WriteByte('\n')
+		}
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }

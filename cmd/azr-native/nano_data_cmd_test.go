@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/azr-native/azr-native/internal/nano"
+	"github.com/azr-native/azr-native/rl"
 )
 
 // readRows reads a JSON-lines file into generic objects.
@@ -41,6 +42,11 @@ func TestCLINanoDataWritesCorpusAndHeldOutSets(t *testing.T) {
 	}
 	if !strings.Contains(out, "corpus: 12 programs generated") || !strings.Contains(out, "eval test: 4 items per file") {
 		t.Errorf("summary:\n%s", out)
+	}
+	// The seed tasks are corpus programs, each as a triplet and as an induction task.
+	triplets, induction, err := rl.ReadSeedFiles([]string{filepath.Join(dir, "seeds.jsonl")}, 0)
+	if err != nil || len(triplets) < 2 || len(triplets) != len(induction) || triplets[0].Program != induction[0].Program {
+		t.Errorf("seeds.jsonl: %d triplets, %d induction tasks, %v", len(triplets), len(induction), err)
 	}
 	docs, err := nano.ReadCorpusFile(filepath.Join(dir, "corpus.jsonl"))
 	if err != nil || len(docs) == 0 {

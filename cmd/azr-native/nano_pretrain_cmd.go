@@ -48,7 +48,8 @@ Example (the shipped default base is made this way by 'make nano'):
   azr-native nano data --out nano-data
   azr-native --threads 2 nano pretrain --data nano-data --out nano-run --minutes 20`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "data", Required: true, Usage: "data `DIR` from 'nano data' (reads DIR/corpus.jsonl)", EnvVars: envVar("data")},
+			&cli.StringFlag{Name: "data", Usage: "data `DIR` from 'nano data' (reads DIR/corpus.jsonl); required unless --init is given", EnvVars: envVar("data")},
+			&cli.StringFlag{Name: "init", Usage: "continue from the finished pretraining run `DIR`: its weights, tokenizer and token streams, with a fresh optimizer and a new schedule over this budget (size, vocab and seq-len are taken from it)", EnvVars: envVar("init")},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "run `DIR`; an existing run is resumed", EnvVars: envVar("out")},
 			&cli.Float64Flag{Name: "minutes", Value: d.Minutes, Usage: "training time budget (ignored when --tokens is given)", EnvVars: envVar("minutes")},
 			&cli.Int64Flag{Name: "tokens", Usage: "training budget in tokens (rounded up to whole steps); exactly reproducible", EnvVars: envVar("tokens")},
@@ -99,6 +100,14 @@ func nanoPretrainConfig(c *cli.Context) (nano.PretrainConfig, error) {
 	cfg.HeldOutPercent = c.Float64("heldout-percent")
 	cfg.Quant = strings.ToLower(c.String("quant"))
 	cfg.Seed = c.Uint64("seed")
+	if dir := c.String("init"); dir != "" {
+		var err error
+		if cfg, err = cfg.InitFrom(dir); err != nil {
+			return cfg, err
+		}
+	} else if c.String("data") == "" {
+		return cfg, errors.New("nano pretrain: give --data DIR (from 'azr-native nano data') or --init RUN_DIR")
+	}
 	return cfg, cfg.Validate()
 }
 

@@ -236,6 +236,9 @@ func prepareData(ctx context.Context, opts PretrainOptions, log *zap.Logger) (*T
 			return tok, train, held, nil
 		}
 	}
+	if cfg.Init != "" {
+		return reuseData(cfg.Init, out, log)
+	}
 	start := time.Now()
 	docs, err := ReadCorpusFile(filepath.Join(opts.DataDir, CorpusFile))
 	if err != nil {
@@ -284,11 +287,49 @@ func prepareData(ctx context.Context, opts PretrainOptions, log *zap.Logger) (*T
 	return tok, train, held, nil
 }
 
+// reuseData copies the tokenizer and token streams of the run being
+// continued (--init), so the continuation trains on the same documents and
+// measures the same held-out rows.
+func reuseData(init, out string, log *zap.Logger) (*Tokenizer, []uint16, []uint16, error) {
+	tok, err := LoadTokenizer(filepath.Join(init, tokenizerFile))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("--init: %w", err)
+	}
+	train, err := readTokens(filepath.Join(init, trainTokens))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("--init: %w", err)
+	}
+	held, err := readTokens(filepath.Join(init, heldOutTokens))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("--init: %w", err)
+	}
+	if err := writeTokens(filepath.Join(out, trainTokens), train); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := writeTokens(filepath.Join(out, heldOutTokens), held); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := tok.WriteFile(filepath.Join(out, tokenizerFile)); err != nil {
+		return nil, nil, nil, err
+	}
+	log.Info("reusing the tokenizer and token streams", zap.String("init", init),
+		zap.Int("train_tokens", len(train)), zap.Int("heldout_tokens", len(held)))
+	return tok, train, held, nil
+}
+
 // openOrResume starts a fresh model or loads the latest checkpoint.
 func openOrResume(ctx context.Context, opts PretrainOptions, tok *Tokenizer, log *zap.Logger) (engine, *pretrainState, error) {
 	dir, err := latestCheckpoint(opts.OutDir)
 	if err != nil {
 		return nil, nil, err
+	}
+	if dir == "" && opts.Config.Init != "" {
+		eng, err := openEngine(opts.Config, filepath.Join(opts.Config.Init, finalModelF32), opts.Threads)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--init: %w", err)
+		}
+		log.Info("continuing from a finished run", zap.String("init", opts.Config.Init))
+		return eng, &pretrainState{}, nil
 	}
 	if dir == "" {
 		eng, err := newEngine(opts.Config, tok, opts.Threads)

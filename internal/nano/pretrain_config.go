@@ -1,7 +1,10 @@
 package nano
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"math"
 	"sort"
 	"strings"
@@ -79,6 +82,34 @@ type PretrainConfig struct {
 
 	Seed  uint64 `json:"seed"`
 	Quant string `json:"quant"` // the quantized copy written beside the F32 model
+
+	// Init, when set, is a finished pretraining run directory to continue
+	// from: its F32 weights, tokenizer and token streams (so the same
+	// documents and held-out rows), with a fresh optimizer and a new
+	// schedule over this run's budget. Its shape, vocabulary and row length
+	// are taken over (InitFrom fills them in).
+	Init string `json:"init,omitempty"`
+}
+
+// InitFrom takes the model settings of the finished run in dir (its
+// config.json): shape, vocabulary, row length and held-out share must be the
+// same for its weights and token streams to be reused.
+func (c PretrainConfig) InitFrom(dir string) (PretrainConfig, error) {
+	data, err := os.ReadFile(filepath.Join(dir, configFile))
+	if err != nil {
+		return c, fmt.Errorf("--init %s: not a pretraining run: %w", dir, err)
+	}
+	var base PretrainConfig
+	if err := json.Unmarshal(data, &base); err != nil {
+		return c, fmt.Errorf("--init %s: %w", filepath.Join(dir, configFile), err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, finalModelF32)); err != nil {
+		return c, fmt.Errorf("--init %s: the run has not finished (no %s): %w", dir, finalModelF32, err)
+	}
+	c.Size, c.Shape, c.VocabSize, c.SeqLen = base.Size, base.Shape, base.VocabSize, base.SeqLen
+	c.HeldOutPercent, c.TokenizerBytes = base.HeldOutPercent, base.TokenizerBytes
+	c.Init = dir
+	return c, nil
 }
 
 // DefaultPretrainConfig is the nano preset with a 20-minute budget.

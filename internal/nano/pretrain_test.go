@@ -254,3 +254,38 @@ func TestBatchRowsVisitEveryRowOncePerEpoch(t *testing.T) {
 		t.Error("batches are not a function of (seed, step)")
 	}
 }
+
+// A continuation (--init) starts from the finished run's weights on its token
+// streams: its first held-out loss is the run's last, and it trains further.
+func TestPretrainContinuesFromAFinishedRun(t *testing.T) {
+	data, base, cont := writeTestCorpus(t, 300), t.TempDir(), t.TempDir()
+	cfg := testPretrainConfig()
+	cfg.Tokens = 20 * 4 * 32
+	first, err := Pretrain(context.Background(), PretrainOptions{Threads: 1, DataDir: data, OutDir: base, Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	more := testPretrainConfig()
+	more.Size, more.Shape, more.VocabSize, more.SeqLen = "micro", Sizes["micro"], 999, 64 // taken from the run
+	more.Tokens, more.Seed = 10*4*32, 2
+	more, err = more.InitFrom(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if more.Size != "test" || more.VocabSize != cfg.VocabSize || more.SeqLen != cfg.SeqLen {
+		t.Fatalf("continuation settings %s/%d/%d, want the run's test/%d/%d", more.Size, more.VocabSize, more.SeqLen, cfg.VocabSize, cfg.SeqLen)
+	}
+	second, err := Pretrain(context.Background(), PretrainOptions{Threads: 1, OutDir: cont, Config: more})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := second.FirstHeldOut - first.FinalHeldOut; diff > 1e-4 || diff < -1e-4 {
+		t.Errorf("continuation starts at held-out loss %.5f, the run ended at %.5f", second.FirstHeldOut, first.FinalHeldOut)
+	}
+	if !(second.FinalHeldOut < first.FinalHeldOut) {
+		t.Errorf("continuation did not train further: held-out %.4f -> %.4f", first.FinalHeldOut, second.FinalHeldOut)
+	}
+	if _, err := testPretrainConfig().InitFrom(t.TempDir()); err == nil {
+		t.Error("--init of a directory that is no run was accepted")
+	}
+}

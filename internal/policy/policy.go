@@ -208,7 +208,7 @@ func (e *Engine) TrainStep(ctx context.Context, batch []rl.TrainSequence) (rl.Tr
 		return rl.TrainStats{}, err
 	}
 	start := time.Now()
-	r, err := e.trainer.Step(seqs)
+	r, err := e.trainer.Step(ctx, seqs)
 	// Give the step's compute buffer back: generation comes next and needs the memory.
 	e.trainer.Trim()
 	stats := rl.TrainStats{Loss: r.Loss, GradNorm: r.GradNorm, Entropy: r.Entropy, ClipFrac: r.ClipFrac,

@@ -19,6 +19,7 @@
 //    llama_decode's, the loss falls.
 // The first line says which device is under test.
 #include "azr.h"
+#include "azr_train_oracles.h"
 #include "ggml-backend.h"
 
 #include <algorithm>
