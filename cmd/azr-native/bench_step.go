@@ -120,7 +120,7 @@ func benchStep(c *cli.Context) error {
 		return err
 	}
 	threads := c.Int("threads")
-	gpuLayers, err := trainerGPULayers(c)
+	gpuLayers, err := gpuLayersLogged(c.Int("gpu-layers"))
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ Without --model it writes a Qwen2-0.5B-shaped random model (--quant) to a temp d
 }
 
 func benchTrain(c *cli.Context) error {
-	gpuLayers, err := trainerGPULayers(c)
+	gpuLayers, err := gpuLayersLogged(c.Int("gpu-layers"))
 	if err != nil {
 		return err
 	}

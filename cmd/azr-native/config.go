@@ -99,7 +99,7 @@ var configHelp = map[string]string{
 	"ctx":               "KV cache cells shared by a generation batch",
 	"slots":             "sequences decoded together",
 	"samples_per_batch": "responses per (task type x role) batch and step written to samples.jsonl for reports; 0 = none",
-	"gpu_layers":        "layers to offload to a GPU when one is present (azr-native devices); -1 = all, 0 = none. Training runs on the CPU in this version, so a GPU is not used yet",
+	"gpu_layers":        "layers to offload to a GPU when one is present (azr-native devices); -1 = all, 0 = none; generation and training both run where the layers are",
 	"seed_file":         "JSONL `FILE`s of seed tasks in the reference's layout (*_seed_io.jsonl triplets, *_code_f_seed_io.jsonl induction tasks): a new run starts from them instead of a seeding phase",
 	"sandbox_isolation": "when a sandbox isolation layer cannot be set up on this machine: strict (refuse to run, naming the layer and the fix) or best-effort (run anyway, with a warning)",
 	"eval_data":         "evaluate the live adapter on TASK=`FILE` (task: output, input, induction or function; see azr-native eval --help), a FILE named deduction/abduction/induction/humaneval.jsonl, or a DIR of them, before training, every eval_every steps and at the end; repeatable",

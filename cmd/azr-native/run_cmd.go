@@ -106,12 +106,9 @@ func runSelfPlay(c *cli.Context) error {
 			return err
 		}
 	}
-	gpuLayers, gpuNote, err := runGPULayers(set.GPULayers, set.given["gpu_layers"], logDevices().HasGPU())
+	gpuLayers, err := gpuLayersLogged(set.GPULayers)
 	if err != nil {
 		return err
-	}
-	if gpuNote != "" {
-		logger.Info(gpuNote, zap.Int("gpu_layers", gpuLayers))
 	}
 	out := set.Out
 	cfg := set.Config

@@ -5,39 +5,28 @@ import (
 	"testing"
 )
 
-type gpuLayersCase struct {
-	name    string
-	setting int
-	given   bool
-	hasGPU  bool
-	layers  int
-	note    string // substring of the note; "" = no note
-	errPart string // substring of the error; "" = no error
-}
-
-// TestRunGPULayers is the table of what run offloads: nothing without a
-// GPU, whatever the setting; the setting itself once the trainer trains on
-// the GPU; until then a default keeps the CPU with a note and an explicit
-// offload is refused.
+// TestRunGPULayers is the table of what run, bench train and bench step
+// offload: the setting when a GPU is present, nothing without one (said in
+// the log), and a clear error for a setting below -1.
 func TestRunGPULayers(t *testing.T) {
-	cases := []gpuLayersCase{
-		{name: "zero stays zero", setting: 0, given: true, hasGPU: true},
+	cases := []struct {
+		name    string
+		setting int
+		hasGPU  bool
+		layers  int
+		note    string // substring of the note; "" = no note
+		errPart string // substring of the error; "" = no error
+	}{
+		{name: "default with a GPU: all layers", setting: -1, hasGPU: true, layers: -1},
+		{name: "a layer count with a GPU", setting: 8, hasGPU: true, layers: 8},
+		{name: "zero stays on the CPU", setting: 0, hasGPU: true, note: "gpu_layers 0"},
 		{name: "default without a GPU", setting: -1, note: "no GPU"},
-		{name: "explicit without a GPU", setting: 12, given: true, note: "no GPU"},
-		{name: "below -1 is an error", setting: -2, given: true, hasGPU: true, errPart: "gpu_layers must be"},
-	}
-	if trainerRunsOnGPU {
-		cases = append(cases,
-			gpuLayersCase{name: "default with a GPU: all layers", setting: -1, hasGPU: true, layers: -1},
-			gpuLayersCase{name: "explicit with a GPU", setting: 8, given: true, hasGPU: true, layers: 8})
-	} else {
-		cases = append(cases,
-			gpuLayersCase{name: "default with a GPU: CPU, said", setting: -1, hasGPU: true, note: "training runs on the CPU"},
-			gpuLayersCase{name: "explicit with a GPU: refused", setting: -1, given: true, hasGPU: true, errPart: "training runs on the CPU"})
+		{name: "a layer count without a GPU", setting: 12, note: "no GPU"},
+		{name: "below -1 is an error", setting: -2, hasGPU: true, errPart: "gpu_layers must be"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			layers, note, err := runGPULayers(tc.setting, tc.given, tc.hasGPU)
+			layers, note, err := runGPULayers(tc.setting, tc.hasGPU)
 			if tc.errPart != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.errPart) {
 					t.Fatalf("err = %v, want one mentioning %q", err, tc.errPart)
