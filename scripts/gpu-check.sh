@@ -326,9 +326,7 @@ phase_train() {
 		[ -n "$base" ] && peak=$(sort -n "$work/vram-$name.log" | tail -1)
 		if [ $r != 0 ]; then
 			rc=1
-			local why
-			why=$(grep -h -o 'training runs on the CPU[^"]*' "$out/bench.log" | tail -1)
-			note train model="$name" ok=false blocked="${why:-see bench.log}"
+			note train model="$name" ok=false blocked="bench train failed: $(grep -h -i 'error\|fatal' "$out/bench.log" | tail -1 | cut -c1-300)"
 			continue
 		fi
 		emit train "$(js train "$name" "$peak" "$base" "$j")"
@@ -344,7 +342,7 @@ phase_step() {
 		--sandbox-isolation best-effort --json)
 	local rc=$?
 	if [ $rc != 0 ]; then
-		phase_msg="bench step failed: $(grep -h -o 'training runs on the CPU[^"]*' "$out/bench.log" | tail -1) (see bench.log)"
+		phase_msg="bench step failed: $(grep -h -i 'error\|fatal' "$out/bench.log" | tail -1 | cut -c1-300) (see bench.log)"
 		note step ok=false args="${step_args[*]}"
 		return 1
 	fi
