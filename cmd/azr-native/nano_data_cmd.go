@@ -59,6 +59,7 @@ The same flags give the same files. Examples:
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output `DIR` (created; files in it are replaced)", EnvVars: envVar("out")},
 			&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "seed of the corpus programs (also settable as the global --seed)", EnvVars: envVar("seed")},
 			&cli.IntFlag{Name: "programs", Value: 2000, Usage: "programs to generate for the corpus (rejected and constant ones are dropped)", EnvVars: envVar("programs")},
+			&cli.DurationFlag{Name: "exec-timeout", Value: 5 * time.Second, Usage: "wall-clock limit of one program run; far above self-play's so that a busy machine cannot turn a program into a timeout and change the corpus (same seed, same files)", EnvVars: envVar("exec-timeout")},
 			&cli.IntFlag{Name: "seeds", Value: 256, Usage: "corpus programs written to DIR/seeds.jsonl as seed tasks for 'run --seed-file' (each as a triplet and as an induction task)", EnvVars: envVar("seeds")},
 			&cli.IntFlag{Name: "eval-items", Value: 200, Usage: "items per evaluation file (one program gives a deduction, an abduction and an induction row)", EnvVars: envVar("eval-items")},
 			&cli.Uint64Flag{Name: "eval-seed", DefaultText: "--seed + 1", Usage: "seed of the evaluation programs (must differ from --seed)", EnvVars: envVar("eval-seed")},
@@ -156,7 +157,7 @@ func nanoData(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	pool, err := sandbox.New(ctx, sandbox.Config{Workers: c.Int("threads"), Timeout: cfg.ExecTimeout, BannedModules: cfg.BannedModules,
+	pool, err := sandbox.New(ctx, sandbox.Config{Workers: c.Int("threads"), Timeout: c.Duration("exec-timeout"), BannedModules: cfg.BannedModules,
 		Python: c.String("python"), Isolation: iso, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
