@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/azr-native/azr-native/internal/cluster"
 	"github.com/azr-native/azr-native/rl"
 	"github.com/azr-native/azr-native/sandbox"
 	"github.com/urfave/cli/v2"
@@ -49,6 +50,16 @@ type runSettings struct {
 	// SeedFile lists JSONL files of seed tasks (the reference's seed layout)
 	// that replace the seeding phase of a new run.
 	SeedFile []string `json:"seed_file"`
+	// Cluster settings (docs/CLUSTER.md): where generation and sandbox
+	// work goes. Like the engine options they are taken as given on resume.
+	Cluster        bool          `json:"cluster"`
+	NatsListen     string        `json:"nats_listen"`
+	Nats           string        `json:"nats"`
+	NatsCreds      string        `json:"nats_creds"`
+	NatsTLSCA      string        `json:"nats_tls_ca"`
+	NatsTLSCert    string        `json:"nats_tls_cert"`
+	NatsTLSKey     string        `json:"nats_tls_key"`
+	ClusterAckWait time.Duration `json:"cluster_ack_wait"`
 
 	given map[string]bool // keys set by the config file, the environment or a flag
 }
@@ -71,13 +82,19 @@ func (s *runSettings) Validate() error {
 	if _, err := sandbox.ParseIsolation(s.SandboxIsolation); err != nil {
 		errs = append(errs, err)
 	}
+	if s.Cluster && s.Nats != "" {
+		errs = append(errs, fmt.Errorf("cluster starts a NATS server and nats joins one: give only one of them"))
+	}
+	if s.ClusterAckWait <= 0 {
+		errs = append(errs, fmt.Errorf("cluster_ack_wait must be > 0, got %v", s.ClusterAckWait))
+	}
 	return errors.Join(errs...)
 }
 
 // defaultRunSettings owns the engine options' defaults; rl.DefaultConfig owns the rest.
 func defaultRunSettings() runSettings {
 	return runSettings{Config: rl.DefaultConfig(), Threads: defaultThreads(), Ctx: 32768, Slots: 16, GPULayers: -1,
-		SandboxIsolation: string(sandbox.IsolationStrict)}
+		SandboxIsolation: string(sandbox.IsolationStrict), NatsListen: cluster.DefaultListen, ClusterAckWait: cluster.DefaultAckWait}
 }
 
 // configKey describes one leaf setting.
@@ -102,6 +119,14 @@ var configHelp = map[string]string{
 	"gpu_layers":        "layers to offload to a GPU when one is present (azr-native devices); -1 = all, 0 = none; generation and training both run where the layers are",
 	"seed_file":         "JSONL `FILE`s of seed tasks in the reference's layout (*_seed_io.jsonl triplets, *_code_f_seed_io.jsonl induction tasks): a new run starts from them instead of a seeding phase",
 	"sandbox_isolation": "when a sandbox isolation layer cannot be set up on this machine: strict (refuse to run, naming the layer and the fix) or best-effort (run anyway, with a warning)",
+	"cluster":           "start a NATS JetStream server in this process and send generation and sandbox work to workers (azr-native worker; docs/CLUSTER.md)",
+	"nats_listen":       "HOST:PORT the --cluster server listens on (loopback unless told otherwise)",
+	"nats":              "`URL` of an existing NATS server or cluster with JetStream to send generation and sandbox work through, instead of --cluster",
+	"nats_creds":        "NATS credentials `FILE` for --nats",
+	"nats_tls_ca":       "CA certificate `FILE` to verify the NATS server with",
+	"nats_tls_cert":     "client certificate `FILE` for NATS TLS (with nats_tls_key)",
+	"nats_tls_key":      "client key `FILE` for NATS TLS",
+	"cluster_ack_wait":  "a request a worker holds this long without a sign of life goes to another worker",
 	"eval_data":         "evaluate the live adapter on TASK=`FILE` (task: output, input, induction or function; see azr-native eval --help), a FILE named deduction/abduction/induction/humaneval.jsonl, or a DIR of them, before training, every eval_every steps and at the end; repeatable",
 
 	"seed":                            "random seed: the same seed and inputs give the same results on CPU",

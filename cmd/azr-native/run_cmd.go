@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/azr-native/azr-native/bindings"
+	"github.com/azr-native/azr-native/internal/eval"
 	"github.com/azr-native/azr-native/internal/policy"
 	"github.com/azr-native/azr-native/rl"
 	"github.com/azr-native/azr-native/sandbox"
@@ -137,12 +138,21 @@ func runSelfPlay(c *cli.Context) error {
 	ctx, interrupts := watchInterrupts(c.Context)
 	defer interrupts.stop()
 
-	pool, err := sandbox.New(ctx, sandbox.Config{Workers: set.Threads, Timeout: cfg.ExecTimeout,
-		BannedModules: cfg.BannedModules, Isolation: sandbox.Isolation(set.SandboxIsolation), Logger: logger})
+	rc, err := startRunCluster(ctx, set)
 	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
+		return fmt.Errorf("cluster: %w", err)
 	}
-	defer pool.Close()
+	defer rc.Close()
+	var exec eval.Executor // the sandbox: a local pool, or sandbox workers (run_cluster.go)
+	if rc == nil {
+		pool, err := sandbox.New(ctx, sandbox.Config{Workers: set.Threads, Timeout: cfg.ExecTimeout,
+			BannedModules: cfg.BannedModules, Isolation: sandbox.Isolation(set.SandboxIsolation), Logger: logger})
+		if err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+		defer pool.Close()
+		exec = pool
+	}
 
 	start := time.Now()
 	eng, err := policy.New(set.Model, policy.Options{
@@ -159,9 +169,19 @@ func runSelfPlay(c *cli.Context) error {
 	logger.Info("model ready", zap.String("model", info.Description), zap.String("devices", placement(info)),
 		zap.Int("lora_rank", ai.Rank), zap.Int64("lora_params", ai.Params), zap.Duration("took", time.Since(start)))
 
+	var pol interface {
+		rl.Policy
+		eval.Generator
+	} = eng
+	if rc != nil {
+		if pol, exec, err = rc.wrap(eng, set); err != nil {
+			return err
+		}
+	}
+
 	var tr *rl.Trainer
 	if resuming {
-		if tr, err = rl.Resume(ckpt, eng, pool, logger); err != nil {
+		if tr, err = rl.Resume(ckpt, pol, exec, logger); err != nil {
 			return fmt.Errorf("resume from %s: %w", ckpt, err)
 		}
 		logger.Info("resuming", zap.String("checkpoint", ckpt), zap.Int("step", tr.StepCount()), zap.Int("target", cfg.Steps))
@@ -169,7 +189,7 @@ func runSelfPlay(c *cli.Context) error {
 			logger.Warn("--seed-file ignored on resume: the checkpoint holds the buffers", zap.Strings("seed_file", set.SeedFile))
 		}
 	} else {
-		if tr, err = rl.NewTrainer(cfg, eng, pool, logger); err != nil {
+		if tr, err = rl.NewTrainer(cfg, pol, exec, logger); err != nil {
 			return err
 		}
 		if len(set.SeedFile) > 0 {
@@ -195,7 +215,7 @@ func runSelfPlay(c *cli.Context) error {
 		logger.Info("run already complete", zap.Int("step", tr.StepCount()), zap.Int("target", cfg.Steps))
 		return nil
 	}
-	ev, err := newRunEvaluator(ctx, set.EvalData, cfg, pool, eng, out, set.Threads)
+	ev, err := newRunEvaluator(ctx, set.EvalData, cfg, exec, pol, out, set.Threads)
 	if err != nil {
 		return err
 	}

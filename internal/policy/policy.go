@@ -322,8 +322,6 @@ func (e *Engine) Generate(ctx context.Context, reqs []rl.GenRequest) ([]rl.GenRe
 // it too, so evaluation samples exactly as self-play does.
 func Generate(ctx context.Context, model *bindings.Model, gen *bindings.Generator, reqs []rl.GenRequest) ([]rl.GenResult, error) {
 	out := make([]rl.GenResult, len(reqs))
-	var order []samplingKey
-	groups := map[samplingKey][]int{}
 	for i, r := range reqs {
 		if r.N < 1 {
 			return nil, fmt.Errorf("generate: request %d asks for %d samples", i, r.N)
@@ -333,14 +331,8 @@ func Generate(ctx context.Context, model *bindings.Model, gen *bindings.Generato
 			return nil, fmt.Errorf("generate: request %d: %w", i, err)
 		}
 		out[i].PromptTokens = toks
-		k := keyOf(r.Sampling)
-		if _, ok := groups[k]; !ok {
-			order = append(order, k)
-		}
-		groups[k] = append(groups[k], i)
 	}
-	for _, k := range order {
-		idx := groups[k]
+	for _, idx := range GroupBySampling(reqs) {
 		prompts := make([]bindings.Prompt, len(idx))
 		for j, i := range idx {
 			// A zero seed would mean "derive from the batch position"; keep streams per request.
@@ -365,6 +357,28 @@ func Generate(ctx context.Context, model *bindings.Model, gen *bindings.Generato
 		}
 	}
 	return out, nil
+}
+
+// GroupBySampling splits requests into the native calls Generate makes:
+// requests with the same sampling settings, in order of first appearance,
+// each group in request order. A batched call's floating-point results can
+// depend on which prompts share it, so a remote engine (internal/cluster)
+// sends exactly these groups to reproduce the in-process samples.
+func GroupBySampling(reqs []rl.GenRequest) [][]int {
+	var order []samplingKey
+	groups := map[samplingKey][]int{}
+	for i, r := range reqs {
+		k := keyOf(r.Sampling)
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	out := make([][]int, len(order))
+	for g, k := range order {
+		out[g] = groups[k]
+	}
+	return out
 }
 
 func finishName(f bindings.Finish) string {
