@@ -188,32 +188,74 @@ func metricsSansTimings(t *testing.T, dir string) []map[string]any {
 	return lines
 }
 
-// A run with --cluster, two sandbox workers and one generate worker, each a
+// A clustered run, two sandbox workers and one generate worker, each a
 // separate process over loopback, gives the single-process run's metrics
 // and adapters; the workers are started before the trainer and wait for it.
+// The trainer either starts the server (--cluster) or joins one (--nats).
 func TestCLIClusteredRunEqualsSingleProcess(t *testing.T) {
 	model, baseline := singleProcessBaseline(t)
-	addr := freeAddr(t)
-	url := "nats://" + addr
-	s1 := worker(t, "sandbox worker 1", url, "sandbox", "")
-	s2 := worker(t, "sandbox worker 2", url, "sandbox", "")
-	g := worker(t, "generate worker", url, "generate", model)
-	out := filepath.Join(t.TempDir(), "clustered")
-	tr := startProc(t, "trainer", clusterRunArgs(out, "--cluster", "--nats-listen", addr)...)
-	tr.wait(t, s1, s2, g)
-	sameRun(t, baseline, out)
-	for _, p := range []*proc{s1, s2, g} {
-		if !p.said(`"served"`) && !p.said("\tserved\t") {
-			t.Errorf("%s served nothing:\n%s", p.name, p.stderr)
-		}
+	for _, mode := range []string{"--cluster", "--nats"} {
+		t.Run(mode, func(t *testing.T) {
+			addr := freeAddr(t)
+			url := "nats://" + addr
+			out := filepath.Join(t.TempDir(), "clustered")
+			trainerArgs := clusterRunArgs(out, "--cluster", "--nats-listen", addr)
+			if mode == "--nats" {
+				srv, err := cluster.StartServer(addr, t.TempDir())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer srv.Close()
+				trainerArgs = clusterRunArgs(out, "--nats", url)
+			}
+			s1 := worker(t, "sandbox worker 1", url, "sandbox", "")
+			s2 := worker(t, "sandbox worker 2", url, "sandbox", "")
+			g := worker(t, "generate worker", url, "generate", model)
+			tr := startProc(t, "trainer", trainerArgs...)
+			tr.wait(t, s1, s2, g)
+			sameRun(t, baseline, out)
+			for _, p := range []*proc{s1, s2, g} {
+				if !p.said("served") {
+					t.Errorf("%s served nothing:\n%s", p.name, p.stderr)
+				}
+			}
+			if !tr.said("cluster worker served") || !tr.said("cluster worker registered") {
+				t.Errorf("the trainer did not log its workers joining and what they served:\n%s", tr.stderr)
+			}
+			// Workers stop cleanly on an interrupt.
+			for _, p := range []*proc{s1, s2, g} {
+				_ = p.cmd.Process.Signal(os.Interrupt)
+				p.wait(t)
+			}
+		})
 	}
-	if !tr.said("cluster worker served") {
-		t.Errorf("the trainer did not log what its workers served:\n%s", tr.stderr)
-	}
-	// Workers stop cleanly on an interrupt.
-	for _, p := range []*proc{s1, s2, g} {
-		_ = p.cmd.Process.Signal(os.Interrupt)
-		p.wait(t)
+}
+
+// Bad worker invocations are refused with a message naming the problem.
+func TestCLIWorkerBadInput(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown role", []string{"--role", "trainer"}, "--role must be generate or sandbox"},
+		{"generate without a model", []string{"--role", "generate"}, "--role generate needs --model"},
+		{"no server", []string{"--role", "sandbox", "--connect-wait", "0s", "--connect", "nats://127.0.0.1:1"}, "nats connect"},
+		{"half a TLS client certificate", []string{"--role", "sandbox", "--nats-tls-cert", "c.pem"}, "both the certificate and the key"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"worker"}, tt.args...)
+			if !strings.Contains(strings.Join(tt.args, " "), "--connect ") {
+				args = append(args, "--connect", "nats://127.0.0.1:1", "--connect-wait", "0s")
+			}
+			cmd, stderr := cliProcess(t, args...)
+			if err := cmd.Run(); err == nil {
+				t.Fatalf("worker %v succeeded", tt.args)
+			}
+			if !strings.Contains(stderr.String(), tt.want) {
+				t.Errorf("worker %v said:\n%s\nwant it to mention %q", tt.args, stderr, tt.want)
+			}
+		})
 	}
 }
 

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -95,8 +96,9 @@ func NewClient(ctx context.Context, nc *nats.Conn, log *zap.Logger, o ClientOpti
 	if c.results, err = cons.Consume(func(m jetstream.Msg) { c.onResult(m.Subject(), m.Headers(), m.Data()) }); err != nil {
 		return nil, fmt.Errorf("cluster results: %w", err)
 	}
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.watch(o.StallWarning)
+	go c.watchRegistry(ctx)
 	log.Info("cluster client ready", zap.String("session", c.session), zap.Duration("ack_wait", o.AckWait))
 	return c, nil
 }
@@ -250,6 +252,42 @@ func (c *Client) onResult(subject string, h nats.Header, body []byte) {
 	cl.worker = worker
 	c.mu.Unlock()
 	close(cl.done)
+}
+
+// watchRegistry logs each worker that registers (joins the run).
+func (c *Client) watchRegistry(ctx context.Context) {
+	defer c.wg.Done()
+	kv, err := c.js.KeyValue(ctx, workerBucket)
+	if err != nil {
+		c.log.Warn("cluster: no worker registry", zap.Error(err))
+		return
+	}
+	w, err := kv.WatchAll(context.Background())
+	if err != nil {
+		c.log.Warn("cluster: cannot watch the worker registry", zap.Error(err))
+		return
+	}
+	defer w.Stop()
+	seen := map[string]bool{}
+	for {
+		select {
+		case <-c.stop:
+			return
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if e == nil || e.Operation() != jetstream.KeyValuePut || seen[e.Key()] {
+				continue
+			}
+			seen[e.Key()] = true
+			var info WorkerInfo
+			if json.Unmarshal(e.Value(), &info) == nil {
+				c.log.Info("cluster worker registered", zap.String("worker", info.ID), zap.String("role", info.Role),
+					zap.String("host", info.Host), zap.Int("capacity", info.Capacity))
+			}
+		}
+	}
 }
 
 // watch warns when requests wait long (no workers, or all of them busy).
