@@ -73,6 +73,9 @@ mkdir -p "$work/done" "$work/models" "$work/backend"
 work=$(realpath "$work")
 results=$out/results.jsonl
 summary=$out/summary.txt
+# This call's results only (earlier calls' are in their own $OUT, and in the
+# work dir's results-*.jsonl copies).
+: >"$results"
 : >"$summary"
 bin=$bundle/bin/azr-native
 check_bin=$bundle/build/azr-engine-check
