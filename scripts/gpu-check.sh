@@ -69,8 +69,15 @@ if [ ! -x "$bundle/bin/azr-native" ]; then
 fi
 
 start=$(date +%s)
-mkdir -p "$work/done" "$work/models" "$work/backend"
+mkdir -p "$work"
 work=$(realpath "$work")
+# A new bundle starts over (the models, deterministic, are kept).
+stamp=$(sha256sum "$bundle/MANIFEST.txt" | cut -c1-16)
+if [ "$(cat "$work/bundle-stamp" 2>/dev/null)" != "$stamp" ]; then
+	rm -rf "$work/done" "$work/backend" "$work/cuda-build"
+	echo "$stamp" >"$work/bundle-stamp"
+fi
+mkdir -p "$work/done" "$work/models" "$work/backend"
 results=$out/results.jsonl
 summary=$out/summary.txt
 # This call's results only (earlier calls' are in their own $OUT, and in the
