@@ -42,7 +42,7 @@ NATIVE_ID = $(shell cat $(BUILD)/*.a $(BUILD)/ggml/*.a 2>/dev/null | sha256sum |
 VERSION = $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS = -X $(PKG)/bindings.nativeBuildID=$(NATIVE_ID) -X main.version=$(VERSION)
 
-.PHONY: all native test test-go bench prereqs clean nano gpu-bundle gpu-check-dry-run
+.PHONY: all native test test-go bench prereqs clean nano experiment gpu-bundle gpu-check-dry-run
 all: $(BIN)
 
 prereqs:
@@ -103,15 +103,28 @@ bench: native
 # commit, seeds and budget give the same file, whatever the thread count (docs/NANO-BASE.md).
 NANO_DIR ?= $(BUILD)/nano
 NANO_SEED ?= 1
-NANO_PROGRAMS ?= 3000
+NANO_PROGRAMS ?= 4000
 NANO_TOKENS ?= 2820096
 NANO_THREADS ?= 1
 nano: $(BIN)
-	$(BIN) --threads 2 nano data --out $(NANO_DIR)/data --seed $(NANO_SEED) --programs $(NANO_PROGRAMS)
+	$(BIN) --threads 2 nano data --out $(NANO_DIR)/data --seed $(NANO_SEED) --programs $(NANO_PROGRAMS) \
+	    --max-depth 1 --max-statements 2
 	$(BIN) --threads $(NANO_THREADS) --seed $(NANO_SEED) nano pretrain --data $(NANO_DIR)/data --out $(NANO_DIR)/run \
 	    --size micro --vocab 2048 --seq-len 768 --tokens $(NANO_TOKENS)
 	cp $(NANO_DIR)/run/nano-q8_0.gguf internal/nano/base/nano-coder-q8_0.gguf
 	$(MAKE) $(BIN)
+
+# The learning experiment (docs/EXPERIMENT.md) on the base `make nano` made:
+# base eval -> self-play arms and the pretraining control -> evals, then the
+# results, table and plots are copied into docs/experiment/.
+EXP_DIR ?= $(NANO_DIR)/experiment
+EXP_STEPS ?= 20
+EXP_ARGS ?= --batch-size 16 --n-samples 2 --lr 5e-4 --seed-file $(NANO_DIR)/data/seeds.jsonl
+experiment: $(BIN)
+	$(BIN) --threads 1 --seed 1 nano experiment --base-run $(NANO_DIR)/run --evals $(NANO_DIR)/data/eval/test \
+	    --out $(EXP_DIR) --steps $(EXP_STEPS) --eval-every 10 --jobs 4 --control-minutes 10 -- $(EXP_ARGS)
+	mkdir -p docs/experiment
+	cp $(EXP_DIR)/EXPERIMENT.md $(EXP_DIR)/results.json $(EXP_DIR)/experiment-*.png docs/experiment/
 
 # The GPU check: a bundle of portable binaries, test binaries and ggml's source
 # for a GPU machine without Go (scripts/make-gpu-bundle.sh), and its dry run

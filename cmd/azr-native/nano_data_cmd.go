@@ -60,6 +60,7 @@ The same flags give the same files. Examples:
 			&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "seed of the corpus programs (also settable as the global --seed)", EnvVars: envVar("seed")},
 			&cli.IntFlag{Name: "programs", Value: 2000, Usage: "programs to generate for the corpus (rejected and constant ones are dropped)", EnvVars: envVar("programs")},
 			&cli.DurationFlag{Name: "exec-timeout", Value: 5 * time.Second, Usage: "wall-clock limit of one program run; far above self-play's so that a busy machine cannot turn a program into a timeout and change the corpus (same seed, same files)", EnvVars: envVar("exec-timeout")},
+			&cli.StringSliceFlag{Name: "categories", Usage: "difficulty: generate only these program categories (default all: arithmetic, strings, lists, dicts, comprehension, loops, conditionals, recursion, imports)", EnvVars: envVar("categories")},
 			&cli.IntFlag{Name: "seeds", Value: 256, Usage: "corpus programs written to DIR/seeds.jsonl as seed tasks for 'run --seed-file' (each as a triplet and as an induction task)", EnvVars: envVar("seeds")},
 			&cli.IntFlag{Name: "eval-items", Value: 200, Usage: "items per evaluation file (one program gives a deduction, an abduction and an induction row)", EnvVars: envVar("eval-items")},
 			&cli.Uint64Flag{Name: "eval-seed", DefaultText: "--seed + 1", Usage: "seed of the evaluation programs (must differ from --seed)", EnvVars: envVar("eval-seed")},
@@ -142,6 +143,18 @@ func nanoData(c *cli.Context) error {
 		return fmt.Errorf("--mixture: %w", err)
 	}
 	knobs := synth.Options{MaxDepth: c.Int("max-depth"), MaxStatements: c.Int("max-statements"), MaxInputSize: c.Int("max-input-size")}
+	for _, name := range c.StringSlice("categories") {
+		for _, part := range strings.Split(name, ",") {
+			cat, ok := synth.Category(strings.TrimSpace(part)), false
+			for _, known := range synth.AllCategories {
+				ok = ok || known == cat
+			}
+			if !ok {
+				return fmt.Errorf("--categories: unknown category %q (categories: %v)", part, synth.AllCategories)
+			}
+			knobs.Categories = append(knobs.Categories, cat)
+		}
+	}
 	if _, err := synth.New(knobs); err != nil {
 		return err
 	}

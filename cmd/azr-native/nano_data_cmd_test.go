@@ -142,6 +142,7 @@ func TestCLINanoDataErrors(t *testing.T) {
 		{[]string{"--max-depth", "9"}, "MaxDepth 9 out of range"},
 		{[]string{"--programs", "0"}, "--programs must be at least 1"},
 		{[]string{"--prompt-style", "poetic"}, "prompt_style must be full or compact"},
+		{[]string{"--categories", "strings,poems"}, "--categories: unknown category \"poems\""},
 	} {
 		_, err := azr(t, append([]string{"nano", "data", "--out", dir, "--programs", "2", "--eval-items", "1"}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -42,6 +42,7 @@ redelivered to another worker; nothing is lost. docs/CLUSTER.md has the design.
 			&cli.StringFlag{Name: "connect", Usage: "`URL` of the NATS server (the trainer's --cluster listen address, or a shared server)", Required: true, EnvVars: envVar("connect")},
 			&cli.StringFlag{Name: "role", Usage: "generate or sandbox", Required: true, EnvVars: envVar("role")},
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "base GGUF `FILE` (generate role): the trainer's model", EnvVars: envVar("model")},
+			&cli.IntFlag{Name: "gpu-layers", Usage: "generate role: layers to offload to the GPU (CUDA builds; -1 = all); samples then differ from a CPU run's", EnvVars: envVar("gpu-layers")},
 			&cli.DurationFlag{Name: "exec-timeout", Value: def.ExecTimeout, Usage: "sandbox role: deadline of one execution (must equal the trainer's)", EnvVars: envVar("exec-timeout")},
 			&cli.StringSliceFlag{Name: "banned-modules", Value: cli.NewStringSlice(def.BannedModules...), Usage: "sandbox role: module and call names a program may not use (must equal the trainer's)", EnvVars: envVar("banned-modules")},
 			&cli.StringFlag{Name: "sandbox-isolation", Value: string(sandbox.IsolationStrict), Usage: "sandbox role: strict or best-effort (see run --help)", EnvVars: envVar("sandbox-isolation")},
@@ -91,7 +92,7 @@ func runWorker(c *cli.Context) error {
 			return err
 		}
 	case cluster.RoleGenerate:
-		if w, err = cluster.GenerateWorker(nc, cluster.GenerateOptions{Model: c.String("model"), Threads: threads}, logger); err != nil {
+		if w, err = cluster.GenerateWorker(nc, cluster.GenerateOptions{Model: c.String("model"), Threads: threads, GPULayers: c.Int("gpu-layers")}, logger); err != nil {
 			return err
 		}
 	}

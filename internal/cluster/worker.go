@@ -74,6 +74,10 @@ func SandboxWorker(nc *nats.Conn, exec LocalExecutor, own ExecPolicy, capacity i
 type GenerateOptions struct {
 	Model   string // the base GGUF; must be the trainer's, byte for byte
 	Threads int
+	// GPULayers offloads layers to a GPU (CUDA builds). Samples then come
+	// from the GPU's kernels, so a run is no longer bit-identical to a CPU
+	// single-process run.
+	GPULayers int
 }
 
 // GenerateWorker serves generation requests on its own copy of the base
@@ -83,7 +87,7 @@ func GenerateWorker(nc *nats.Conn, o GenerateOptions, log *zap.Logger) (*Worker,
 	if err != nil {
 		return nil, err
 	}
-	m, err := bindings.LoadModel(o.Model, bindings.ModelOptions{Threads: o.Threads})
+	m, err := bindings.LoadModel(o.Model, bindings.ModelOptions{Threads: o.Threads, GPULayers: o.GPULayers})
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +99,8 @@ func GenerateWorker(nc *nats.Conn, o GenerateOptions, log *zap.Logger) (*Worker,
 	g := &genServer{model: m, base: fp, threads: o.Threads, js: w.js, log: w.log}
 	w.handle = g.handle
 	w.close = g.Close
-	w.log.Info("generate worker model ready", zap.String("model", m.Info().Description), zap.String("fingerprint", fp[:12]))
+	w.log.Info("generate worker model ready", zap.String("model", m.Info().Description), zap.String("backend", bindings.Backend),
+		zap.Int("gpu_layers", o.GPULayers), zap.String("fingerprint", fp[:12]))
 	return w, nil
 }
 

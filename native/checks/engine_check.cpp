@@ -250,6 +250,30 @@ void train_checks(const std::string &tiny, int gpu_layers, int threads, bool ben
         check(g < 1e-2, "LoRA gradient equals the CPU's",
               "\"relative_l2\": " + std::to_string(g) + ", \"loss_cpu\": " + std::to_string(rc.loss) + ", \"loss_dev\": " + std::to_string(rd.loss));
     });
+    {
+        // No silent CPU fallback: every node of the training graph that the
+        // scheduler put on the CPU while a GPU holds the weights is listed;
+        // any that touches 64Ki+ elements fails. (CPU-only: nothing to list.)
+        std::vector<float> g((size_t)info.n_params);
+        azr_train_result r{};
+        if (azr_train_grads(td.tr, seqs.data(), (int32_t)seqs.size(), 0, g.data(), info.n_params, &r, err, sizeof err) != AZR_OK)
+            die("grads", err);
+        const int32_t n = azr_trainer_cpu_ops(td.tr, nullptr, 0);
+        std::vector<azr_placed_op> ops((size_t)n);
+        if (n > 0) azr_trainer_cpu_ops(td.tr, ops.data(), n);
+        std::string list;
+        int big = 0;
+        for (const azr_placed_op &op : ops) {
+            const bool is_big = op.n_elements >= 65536 || op.src_elements >= 65536;
+            big += is_big;
+            if (list.size() < 2000)
+                list += std::string(list.empty() ? "" : ", ") + "\"" + op.op + " " + json_escape(op.name) + " " + std::to_string(op.n_elements) +
+                        (is_big ? " BIG" : "") + "\"";
+        }
+        check(big == 0, "training ops stay on the model's backend",
+              "\"scheduler\": " + std::to_string(azr_trainer_uses_scheduler(td.tr)) + ", \"cpu_ops\": " + std::to_string(n) +
+                  ", \"big_cpu_ops\": " + std::to_string(big) + ", \"ops\": [" + list + "]");
+    }
     std::vector<float> lt((size_t)40 * 512), le(lt.size());
     if (azr_train_logits(td.tr, toks[0].data(), 40, lt.data(), err, sizeof err) != AZR_OK) die("train logits", err);
     compare("training-graph logits equal the CPU's", [&] {
