@@ -4,7 +4,10 @@
 // but no Go (the CUDA build is checked there); the Go tests in bindings/ are
 // the full suite. Prints one JSON object per line; exits 1 when a check fails.
 //
-//   azr-engine-check [--gpu-layers N] [--train] [--bench] [--threads N] [--dir DIR]
+//   azr-engine-check [--gpu-layers N] [--train] [--bench] [--threads N] [--dir DIR] [--backend-dir DIR]
+//
+// GPU backends are loadable modules (libggml-cuda.so): they are looked for in
+// --backend-dir, by default the directory of this executable.
 //
 // Two kinds of checks:
 //  - comparisons: the backend under test (the GPU, with --gpu-layers layers
@@ -333,12 +336,13 @@ void train_checks(const std::string &tiny, int gpu_layers, int threads, bool ben
 int main(int argc, char **argv) {
     int gpu_layers = INT_MIN, threads = 2; // INT_MIN: all layers when there is a GPU, else none
     bool bench = false, train = false, bench_only = false, free_test = false;
-    std::string dir = "/tmp";
+    std::string dir = "/tmp", backend_dir;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
         if (a == "--gpu-layers" && i + 1 < argc) gpu_layers = atoi(argv[++i]);
         else if (a == "--threads" && i + 1 < argc) threads = atoi(argv[++i]);
         else if (a == "--dir" && i + 1 < argc) dir = argv[++i];
+        else if (a == "--backend-dir" && i + 1 < argc) backend_dir = argv[++i];
         else if (a == "--bench") bench = true;
         else if (a == "--train") train = true;
         else if (a == "--bench-only") bench = bench_only = true;
@@ -346,6 +350,8 @@ int main(int argc, char **argv) {
     }
     azr_set_log_level(3);
     char err[512];
+    char backend_warn[2048];
+    azr_backends_load_dir(backend_dir.c_str(), backend_warn, sizeof backend_warn);
     const std::string gpus = gpu_devices();
     if (gpu_layers == INT_MIN) gpu_layers = gpus.empty() ? 0 : -1;
     on_gpu = !gpus.empty() && gpu_layers != 0;
@@ -353,8 +359,8 @@ int main(int argc, char **argv) {
         skip_reason = "no GPU device (CPU-only build or no device present): the CPU would only be compared with itself";
     else if (!on_gpu)
         skip_reason = "--gpu-layers 0: nothing is offloaded, the CPU would only be compared with itself";
-    printf("{\"device\": \"%s\", \"gpu_devices\": \"%s\", \"gpu_layers\": %d}\n", on_gpu ? "gpu" : "cpu", json_escape(gpus).c_str(),
-           on_gpu ? gpu_layers : 0);
+    printf("{\"device\": \"%s\", \"gpu_devices\": \"%s\", \"gpu_layers\": %d, \"backend_warnings\": \"%s\"}\n", on_gpu ? "gpu" : "cpu",
+           json_escape(gpus).c_str(), on_gpu ? gpu_layers : 0, json_escape(backend_warn).c_str());
     fflush(stdout);
 
     if (free_test) {
