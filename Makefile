@@ -2,7 +2,10 @@
 #   make            native libraries (build/) + bin/azr-native
 #   make test       build, then run every test
 #   make bench      the Go benchmarks of the hot paths
-#   CUDA=1 make     also build ggml's CUDA backend and link it (needs nvcc)
+#   CUDA=1 make     also build ggml's CUDA backend as bin/libggml-cuda.so (needs nvcc;
+#                   CUDA_ARCHS=90 picks the GPU architectures, default: this machine's GPU)
+#   PORTABLE=1 make AVX2-class x86-64 code instead of -march=native
+#   make gpu-bundle the GPU check bundle for a machine without Go (scripts/gpu-check.sh)
 SHELL := /bin/bash
 GO ?= go
 BUILD := build
@@ -11,25 +14,35 @@ PKG := github.com/azr-native/azr-native
 LLAMA_MODULE := github.com/ollama/ollama
 
 CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=Release
-GO_TAGS :=
-ifeq ($(CUDA),1)
-CMAKE_FLAGS += -DAZR_CUDA=ON
-GO_TAGS := -tags cuda
+ifeq ($(PORTABLE),1)
+CMAKE_FLAGS += -DAZR_PORTABLE=ON
 else
-CMAKE_FLAGS += -DAZR_CUDA=OFF
+CMAKE_FLAGS += -DAZR_PORTABLE=OFF
 endif
 # ccache, when installed, makes rebuilds in fresh build dirs (other checkouts, CI reruns) cheap.
 ifneq ($(shell command -v ccache 2>/dev/null),)
 CMAKE_FLAGS += -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+LAUNCHER_FLAGS := -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache
 endif
+# Loadable backend modules (native/backends): ggml's CPU backend as a module
+# (what the loader's tests load) and, with CUDA=1, the CUDA backend.
+CUDA_ARCHS ?= native
+BACKENDS_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=Release $(LAUNCHER_FLAGS) -DAZR_MODULE_CPU=ON
+ifeq ($(CUDA),1)
+BACKENDS_FLAGS += -DAZR_MODULE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=$(CUDA_ARCHS)
+else
+BACKENDS_FLAGS += -DAZR_MODULE_CUDA=OFF
+endif
+# With CUDA=1, tests load the CUDA module from bin/ (test binaries run from a temporary dir).
+TEST_ENV := $(if $(filter 1,$(CUDA)),AZR_BACKEND_DIR=$(CURDIR)/bin,)
 
 # Hash of the native archives: passed to the linker so Go relinks (and
 # re-runs cached tests) whenever a native library changes.
-NATIVE_ID = $(shell cat $(BUILD)/*.a $(BUILD)/ggml/*.a $(wildcard $(BUILD)/ggml/ggml-cuda/*.a) 2>/dev/null | sha256sum | cut -c1-16)
+NATIVE_ID = $(shell cat $(BUILD)/*.a $(BUILD)/ggml/*.a 2>/dev/null | sha256sum | cut -c1-16)
 VERSION = $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS = -X $(PKG)/bindings.nativeBuildID=$(NATIVE_ID) -X main.version=$(VERSION)
 
-.PHONY: all native test test-go bench prereqs clean nano experiment
+.PHONY: all native test test-go bench prereqs clean nano experiment gpu-bundle gpu-check-dry-run
 all: $(BIN)
 
 prereqs:
@@ -59,21 +72,31 @@ native: prereqs
 	fi
 	@flock /tmp/azr-build.lock ninja -C $(BUILD) azr_all | grep -v '^ninja: no work to do' || true
 	@test -f $(BUILD)/libazrnative.a
+	@dir=$$($(GO) mod download -json $(LLAMA_MODULE) | sed -n 's/.*"Dir": "\(.*\)",*/\1/p'); \
+	want="$(BACKENDS_FLAGS) -DLLAMA_SRC_ROOT=$$dir"; \
+	if [ ! -f $(BUILD)/backends/build.ninja ] || [ "$$(cat $(BUILD)/backends/.configured 2>/dev/null)" != "$$want" ]; then \
+	  cmake -S native/backends -B $(BUILD)/backends $$want >/dev/null && echo "$$want" > $(BUILD)/backends/.configured; \
+	fi
+	@flock /tmp/azr-build.lock ninja -C $(BUILD)/backends azr_backend_modules | grep -v '^ninja: no work to do' || true
+	@test -f $(BUILD)/backends/libggml-cpu.so
+ifeq ($(CUDA),1)
+	@mkdir -p bin && cp $(BUILD)/backends/libggml-cuda.so bin/libggml-cuda.so
+endif
 
 $(BIN): native FORCE
 	@mkdir -p bin
-	$(GO) build $(GO_TAGS) -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/azr-native
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/azr-native
 
 FORCE:
 
 test: $(BIN)
-	$(GO) vet $(GO_TAGS) ./...
+	$(GO) vet ./...
 	@# The engine's conformance checks through the C ABI alone (also run on CUDA machines).
-	@d=$$(mktemp -d) && $(BUILD)/azr-engine-check --train --dir $$d > $$d/check.jsonl; rc=$$?; cat $$d/check.jsonl; rm -rf $$d; exit $$rc
-	$(GO) test $(GO_TAGS) -ldflags "$(LDFLAGS)" -timeout 30m ./...
+	@d=$$(mktemp -d) && $(BUILD)/azr-engine-check --train --dir $$d --backend-dir $(CURDIR)/bin > $$d/check.jsonl; rc=$$?; cat $$d/check.jsonl; rm -rf $$d; exit $$rc
+	$(TEST_ENV) $(GO) test -ldflags "$(LDFLAGS)" -timeout 30m ./...
 
 bench: native
-	$(GO) test $(GO_TAGS) -ldflags "$(LDFLAGS)" -run '^$$' -bench . -benchtime 3x ./...
+	$(GO) test -ldflags "$(LDFLAGS)" -run '^$$' -bench . -benchtime 3x ./...
 
 # The built-in nano coder base (internal/nano/base/, compiled into the binary):
 # corpus, then pretraining from scratch, then the shipped Q8_0 copy. Same
@@ -103,5 +126,14 @@ experiment: $(BIN)
 	mkdir -p docs/experiment
 	cp $(EXP_DIR)/EXPERIMENT.md $(EXP_DIR)/results.json $(EXP_DIR)/experiment-*.png docs/experiment/
 
+# The GPU check: a bundle of portable binaries, test binaries and ggml's source
+# for a GPU machine without Go (scripts/make-gpu-bundle.sh), and its dry run
+# on this machine's CPU (scripts/gpu-check.sh --cpu-dry-run).
+gpu-bundle:
+	scripts/make-gpu-bundle.sh gpu-bundle
+
+gpu-check-dry-run: gpu-bundle
+	scripts/gpu-check.sh --cpu-dry-run --out build/gpu-check-dry-run
+
 clean:
-	rm -rf $(BUILD) bin
+	rm -rf $(BUILD) bin build-portable gpu-bundle

@@ -24,7 +24,7 @@ func SetLogLevel(level int) { C.azr_set_log_level(C.int(level)) }
 // ModelOptions configure LoadModel.
 type ModelOptions struct {
 	Threads     int  // CPU threads; 0 = all cores
-	GPULayers   int  // layers offloaded to a GPU backend; -1 = all, 0 = none
+	GPULayers   int  // layers offloaded to a GPU, when a GPU backend is loaded (LoadBackends); -1 = all, 0 = none
 	NoMmap      bool // read the file instead of mapping it
 	AllowRepack bool // CPU weight repacking: faster inference, but training cannot use those weights
 }
@@ -57,13 +57,25 @@ type ModelInfo struct {
 	EOT             int32  `json:"eot"`
 	AddBOS          bool   `json:"add_bos"`
 	HasChatTemplate bool   `json:"has_chat_template"`
+	GPULayers       int    `json:"gpu_layers"`    // repeating layers whose weights live on a GPU
+	OutputOnGPU     bool   `json:"output_on_gpu"` // the output layer lives on a GPU
+	Devices         string `json:"devices"`       // devices holding the weights, e.g. "CUDA0" or "CPU"
 }
+
+// forcedGPULayers, when set, replaces ModelOptions.GPULayers in every
+// LoadModel: this package's tests set it from AZR_TEST_GPU_LAYERS so that the
+// same engine tests run with the weights on a GPU (scripts/gpu-check.sh).
+var forcedGPULayers *int
 
 // LoadModel loads a GGUF file (qwen2 or qwen3 architecture).
 func LoadModel(path string, opts ModelOptions) (*Model, error) {
+	if forcedGPULayers != nil {
+		opts.GPULayers = *forcedGPULayers
+	}
 	if opts.Threads < 0 {
 		return nil, &Error{Code: CodeInvalidArg, Msg: fmt.Sprintf("load model: threads must be >= 0, got %d", opts.Threads)}
 	}
+	LoadBackends() // GPU modules must be registered before llama.cpp picks devices
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	p := C.azr_model_default_params()
@@ -91,6 +103,7 @@ func LoadModel(path string, opts ModelOptions) (*Model, error) {
 		Params: uint64(ci.n_params), SizeBytes: uint64(ci.size_bytes),
 		BOS: int32(ci.tok_bos), EOS: int32(ci.tok_eos), EOT: int32(ci.tok_eot),
 		AddBOS: ci.add_bos != 0, HasChatTemplate: ci.has_chat_template != 0,
+		GPULayers: int(ci.n_layer_gpu), OutputOnGPU: ci.output_gpu != 0, Devices: C.GoString(&ci.devices[0]),
 	}
 	runtime.SetFinalizer(m, func(m *Model) { m.Close() })
 	return m, nil

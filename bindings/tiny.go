@@ -32,6 +32,10 @@ var (
 	// TinyQwen05B has the shapes of Qwen2-0.5B (24 layers, 896 wide, 14/2
 	// heads, 4864 FFN, 151936 tokens, tied output): for benchmarks.
 	TinyQwen05B = TinyModel{Arch: "qwen2", Layers: 24, Embedding: 896, Heads: 14, KVHeads: 2, FeedForward: 4864, Vocab: 151936, Context: 32768, TiedOutput: true, Quant: "q4_0", Seed: 1}
+	// TinyQwen25_7B has the shapes of Qwen2.5-7B (28 layers, 3584 wide, 28/4
+	// heads, 18944 FFN, 152064 tokens, untied output): for GPU benchmarks
+	// (about 4.4 GB as q4_k; written in memory, so it needs that much RAM).
+	TinyQwen25_7B = TinyModel{Arch: "qwen2", Layers: 28, Embedding: 3584, Heads: 28, KVHeads: 4, FeedForward: 18944, Vocab: 152064, Context: 32768, Quant: "q4_k", Seed: 1}
 )
 
 // WriteTinyModel writes t as a GGUF file at path.

@@ -51,7 +51,7 @@ typedef struct azr_model azr_model;
 
 typedef struct {
     int32_t n_threads;       /* CPU threads; <= 0 means all cores */
-    int32_t n_gpu_layers;    /* layers to offload when a GPU backend is built; 0 = CPU only, -1 = all */
+    int32_t n_gpu_layers;    /* layers to offload when a GPU backend is loaded; 0 = CPU only, -1 = all */
     int32_t use_mmap;        /* 1 = mmap the file (default) */
     int32_t allow_repack;    /* 1 = allow CPU weight repacking (faster inference, breaks training) */
 } azr_model_params;
@@ -74,6 +74,9 @@ typedef struct {
     int32_t tok_bos, tok_eos, tok_eot; /* -1 when the vocabulary has none */
     int32_t add_bos;      /* 1 when tokenizing text should prepend BOS */
     int32_t has_chat_template;
+    int32_t n_layer_gpu;  /* repeating layers whose weights live on a GPU (0 on the CPU) */
+    int32_t output_gpu;   /* 1 when the output layer lives on a GPU */
+    char devices[128];    /* the devices holding the weights, e.g. "CUDA0" or "CPU" */
 } azr_model_info;
 
 void azr_model_get_info(const azr_model *model, azr_model_info *info);
@@ -231,6 +234,9 @@ azr_status azr_tiny_model_write(const azr_tiny_params *params, const char *path,
 #ifdef __cplusplus
 }
 #endif
+
+/* Compute backends (loadable GPU modules) and devices. */
+#include "azr_backend.h"
 
 /* LoRA adapters and the policy-gradient training step. */
 #include "azr_train.h"

@@ -4,6 +4,7 @@
 #include "ggml-cpu.h"
 #include "gguf.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -86,8 +87,21 @@ using namespace azr;
 
 namespace {
 
-// Allocates the A/B tensors of the chosen pairs in one CPU backend buffer and
-// builds the llama.cpp adapter view. Values are left zero.
+// The buffer type for the adapter pair of frozen weight w: the device's when
+// w was offloaded (the training graph and llama.cpp's decode then read A and
+// B where the layer runs), host memory otherwise.
+ggml_backend_buffer_type_t pair_buft(const ggml_tensor *w) {
+    if (w->buffer && !ggml_backend_buffer_is_host(w->buffer)) {
+        ggml_backend_buffer_type_t bt = ggml_backend_buffer_get_type(w->buffer);
+        ggml_backend_dev_t dev = ggml_backend_buft_get_device(bt);
+        if (dev && ggml_backend_dev_type(dev) != GGML_BACKEND_DEVICE_TYPE_CPU) return bt;
+    }
+    return ggml_backend_cpu_buffer_type();
+}
+
+// Allocates the A/B tensors of the chosen pairs (one backend buffer per
+// buffer type: see pair_buft) and builds the llama.cpp adapter view. Values
+// are left zero.
 azr_status lora_alloc(azr_model *model, int32_t rank, float alpha, uint32_t projections, azr_lora **out, char *err,
                       size_t err_cap) {
     const llama_model &m = *model->model;
@@ -109,13 +123,20 @@ azr_status lora_alloc(azr_model *model, int32_t rank, float alpha, uint32_t proj
             l->pairs.push_back(std::move(pr));
         }
     if (l->pairs.empty()) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "new adapter: no projection selected");
-    ggml_init_params ip = {ggml_tensor_overhead() * (l->pairs.size() * 2 + 8), nullptr, true};
-    l->ctx = ggml_init(ip);
-    if (!l->ctx) return fail(err, err_cap, AZR_ERR_NOMEM, "new adapter: ggml_init failed");
+    std::vector<ggml_backend_buffer_type_t> bufts;
     for (auto &pr : l->pairs) {
+        ggml_backend_buffer_type_t bt = pair_buft(pr.w);
+        size_t k = std::find(bufts.begin(), bufts.end(), bt) - bufts.begin();
+        if (k == bufts.size()) {
+            bufts.push_back(bt);
+            ggml_init_params ip = {ggml_tensor_overhead() * (l->pairs.size() * 2 + 8), nullptr, true};
+            ggml_context *c = ggml_init(ip);
+            if (!c) return fail(err, err_cap, AZR_ERR_NOMEM, "new adapter: ggml_init failed");
+            l->ctxs.push_back(c);
+        }
         const int64_t in = pr.w->ne[0], outd = pr.w->ne[1];
-        pr.a = ggml_new_tensor_2d(l->ctx, GGML_TYPE_F32, in, rank);
-        pr.b = ggml_new_tensor_2d(l->ctx, GGML_TYPE_F32, rank, outd);
+        pr.a = ggml_new_tensor_2d(l->ctxs[k], GGML_TYPE_F32, in, rank);
+        pr.b = ggml_new_tensor_2d(l->ctxs[k], GGML_TYPE_F32, rank, outd);
         ggml_format_name(pr.a, "%s.lora_a", pr.w->name);
         ggml_format_name(pr.b, "%s.lora_b", pr.w->name);
         pr.m_a.assign((size_t)ggml_nelements(pr.a), 0.0f);
@@ -123,13 +144,18 @@ azr_status lora_alloc(azr_model *model, int32_t rank, float alpha, uint32_t proj
         pr.m_b.assign((size_t)ggml_nelements(pr.b), 0.0f);
         pr.v_b.assign((size_t)ggml_nelements(pr.b), 0.0f);
     }
-    l->buf = ggml_backend_alloc_ctx_tensors_from_buft(l->ctx, ggml_backend_cpu_buffer_type());
-    if (!l->buf) {
-        ggml_free(l->ctx);
-        l->ctx = nullptr;
-        return fail(err, err_cap, AZR_ERR_NOMEM, "new adapter: cannot allocate the adapter buffer");
+    for (size_t k = 0; k < bufts.size(); k++) {
+        ggml_backend_buffer_t b = ggml_backend_alloc_ctx_tensors_from_buft(l->ctxs[k], bufts[k]);
+        if (!b) {
+            for (ggml_backend_buffer_t done : l->bufs) ggml_backend_buffer_free(done);
+            for (ggml_context *c : l->ctxs) ggml_free(c);
+            l->bufs.clear();
+            l->ctxs.clear();
+            return fail(err, err_cap, AZR_ERR_NOMEM, "new adapter: cannot allocate the adapter buffer (%s)", ggml_backend_buft_name(bufts[k]));
+        }
+        ggml_backend_buffer_clear(b, 0);
+        l->bufs.push_back(b);
     }
-    ggml_backend_buffer_clear(l->buf, 0);
     l->adapter = new llama_adapter_lora();
     l->adapter->alpha = alpha;
     for (auto &pr : l->pairs) l->adapter->ab_map[pr.w->name] = llama_adapter_lora_weight(pr.a, pr.b);
@@ -217,8 +243,8 @@ extern "C" azr_status azr_lora_new(azr_model *model, const azr_lora_params *para
 extern "C" void azr_lora_free(azr_lora *l) {
     if (!l) return;
     delete l->adapter;
-    if (l->buf) ggml_backend_buffer_free(l->buf);
-    if (l->ctx) ggml_free(l->ctx);
+    for (ggml_backend_buffer_t b : l->bufs) ggml_backend_buffer_free(b);
+    for (ggml_context *c : l->ctxs) ggml_free(c);
     delete l;
 }
 

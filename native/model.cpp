@@ -2,8 +2,10 @@
 #include "internal.h"
 
 #include "ggml-backend.h"
+#include "llama-model.h"
 #include "gguf.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <mutex>
@@ -214,6 +216,23 @@ extern "C" void azr_model_get_info(const azr_model *m, azr_model_info *info) {
     info->tok_eot = llama_vocab_eot(m->vocab);
     info->add_bos = llama_vocab_get_add_bos(m->vocab) ? 1 : 0;
     info->has_chat_template = llama_model_chat_template(m->model, nullptr) != nullptr;
+    // Where the weights live: each repeating layer's device and the output's.
+    auto on_gpu = [](ggml_backend_dev_t d) { return d && ggml_backend_dev_type(d) != GGML_BACKEND_DEVICE_TYPE_CPU; };
+    std::vector<std::string> names;
+    auto note = [&](ggml_backend_dev_t d) {
+        std::string n = d ? ggml_backend_dev_name(d) : "CPU";
+        if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+    };
+    for (int il = 0; il < info->n_layer; il++) {
+        ggml_backend_dev_t d = m->model->dev_layer(il);
+        info->n_layer_gpu += on_gpu(d);
+        note(d);
+    }
+    info->output_gpu = on_gpu(m->model->dev_output());
+    note(m->model->dev_output());
+    std::string devs;
+    for (const auto &n : names) devs += (devs.empty() ? "" : ", ") + n;
+    copy_str(info->devices, sizeof info->devices, devs);
 }
 
 extern "C" int32_t azr_model_chat_template(const azr_model *m, char *buf, size_t cap) {

@@ -55,8 +55,10 @@ struct azr_lora {
     int32_t rank = 0;
     float alpha = 0;
     uint32_t projections = 0;
-    ggml_context *ctx = nullptr;
-    ggml_backend_buffer_t buf = nullptr;
+    // One context and buffer per buffer type: each pair lives where its base
+    // weight does (a GPU's memory for offloaded layers, host memory otherwise).
+    std::vector<ggml_context *> ctxs;
+    std::vector<ggml_backend_buffer_t> bufs;
     llama_adapter_lora *adapter = nullptr;
     std::vector<azr::lora_pair> pairs; // layer-major, projection order
     int64_t step = 0;

@@ -34,7 +34,7 @@ Without --model it writes a Qwen2-0.5B-shaped random model (--quant) to a temp d
 			&cli.IntFlag{Name: "samples", Value: 8, Usage: "samples of the prompt in comparison (b)", EnvVars: envVar("samples")},
 			&cli.IntFlag{Name: "prompt-tokens", Value: 512, Usage: "prompt length in comparison (b); (a) uses 64", EnvVars: envVar("prompt-tokens")},
 			&cli.IntFlag{Name: "new-tokens", Value: 64, Usage: "tokens generated per sequence", EnvVars: envVar("new-tokens")},
-			&cli.IntFlag{Name: "gpu-layers", Value: 0, Usage: "layers to offload to the GPU (CUDA builds); -1 = all", EnvVars: envVar("gpu-layers")},
+			&cli.IntFlag{Name: "gpu-layers", Value: -1, Usage: "layers to offload to a GPU when one is present (azr-native devices); -1 = all, 0 = none", EnvVars: envVar("gpu-layers")},
 			jsonFlag(),
 		},
 		Action: benchGen,
@@ -114,7 +114,7 @@ func benchGen(c *cli.Context) error {
 	defer m.Close()
 	info := m.Info()
 	var rep benchGenReport
-	rep.Model, rep.Threads, rep.Backend = info.Description, threads, bindings.Backend
+	rep.Model, rep.Threads, rep.Backend = info.Description, threads, placement(info)
 	newTok := c.Int("new-tokens")
 
 	// (a) the same batch through our engine and through the plain loop.

@@ -54,6 +54,7 @@ Without --model it writes a Qwen2-0.5B-shaped random model (--quant) to a temp d
 			&cli.StringFlag{Name: "prompt-style", Value: d.PromptStyle, Usage: "full or compact prompts (see run --help)", EnvVars: envVar("prompt-style")},
 			&cli.IntFlag{Name: "ctx", Value: 32768, Usage: "KV cache cells shared by a generation batch", EnvVars: envVar("ctx")},
 			&cli.IntFlag{Name: "slots", Value: 16, Usage: "sequences decoded together", EnvVars: envVar("slots")},
+			trainerGPULayersFlag(),
 			&cli.StringFlag{Name: "sandbox-isolation", Value: string(sandbox.IsolationStrict), Usage: "strict or best-effort (see run --help)", EnvVars: envVar("sandbox-isolation")},
 			jsonFlag(),
 		},
@@ -119,6 +120,10 @@ func benchStep(c *cli.Context) error {
 		return err
 	}
 	threads := c.Int("threads")
+	gpuLayers, err := gpuLayersLogged(c.Int("gpu-layers"))
+	if err != nil {
+		return err
+	}
 
 	start := time.Now()
 	pool, err := sandbox.New(ctx, sandbox.Config{Workers: threads, Timeout: cfg.ExecTimeout, BannedModules: cfg.BannedModules,
@@ -127,7 +132,7 @@ func benchStep(c *cli.Context) error {
 		return fmt.Errorf("sandbox: %w", err)
 	}
 	defer pool.Close()
-	eng, err := policy.New(path, policy.Options{Threads: threads, ContextSize: c.Int("ctx"), Slots: c.Int("slots"),
+	eng, err := policy.New(path, policy.Options{Threads: threads, GPULayers: gpuLayers, ContextSize: c.Int("ctx"), Slots: c.Int("slots"),
 		LoRA:       bindings.LoRAOptions{Rank: cfg.Optim.LoRARank, Alpha: float32(cfg.Optim.LoRAAlpha), Seed: cfg.Seed},
 		TotalSteps: cfg.Steps, SamplingTemperature: cfg.Temperature})
 	if err != nil {
@@ -140,7 +145,7 @@ func benchStep(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	rep := benchStepReport{Model: eng.Model().Info().Description, Backend: bindings.Backend, Threads: threads,
+	rep := benchStepReport{Model: eng.Model().Info().Description, Backend: placement(eng.Model().Info()), Threads: threads,
 		BatchSize: cfg.BatchSize, NSamples: cfg.NSamples, MaxResponseLength: cfg.MaxResponseLength, PromptStyle: cfg.PromptStyle,
 		SetupSeconds: time.Since(start).Seconds()}
 

@@ -27,6 +27,7 @@ Without --model it writes a Qwen2-0.5B-shaped random model (--quant) to a temp d
 			&cli.IntFlag{Name: "tokens", Value: 128, Usage: "tokens per sequence", EnvVars: envVar("tokens")},
 			&cli.IntFlag{Name: "rank", Value: 16, Usage: "LoRA rank (all projections)", EnvVars: envVar("rank")},
 			&cli.IntFlag{Name: "steps", Value: 2, Usage: "measured steps (the best is reported)", EnvVars: envVar("steps")},
+			trainerGPULayersFlag(),
 			jsonFlag(),
 		},
 		Action: benchTrain,
@@ -34,12 +35,16 @@ Without --model it writes a Qwen2-0.5B-shaped random model (--quant) to a temp d
 }
 
 func benchTrain(c *cli.Context) error {
+	gpuLayers, err := gpuLayersLogged(c.Int("gpu-layers"))
+	if err != nil {
+		return err
+	}
 	path, cleanup, err := benchModel(c)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	m, err := bindings.LoadModel(path, bindings.ModelOptions{Threads: c.Int("threads")})
+	m, err := bindings.LoadModel(path, bindings.ModelOptions{Threads: c.Int("threads"), GPULayers: gpuLayers})
 	if err != nil {
 		return err
 	}
@@ -57,11 +62,12 @@ func benchTrain(c *cli.Context) error {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
-			Model string `json:"model"`
+			Model   string `json:"model"`
+			Devices string `json:"devices"`
 			bindings.BenchTrainResult
-		}{m.Info().Description, r})
+		}{m.Info().Description, placement(m.Info()), r})
 	}
-	fmt.Printf("model %s, %d threads, %d x %d tokens, rank %d (%d params)\n", m.Info().Description, r.Threads, r.Seqs, r.Tokens, r.Rank, r.AdapterParams)
+	fmt.Printf("model %s, %s, %d threads, %d x %d tokens, rank %d (%d params)\n", m.Info().Description, placement(m.Info()), r.Threads, r.Seqs, r.Tokens, r.Rank, r.AdapterParams)
 	fmt.Printf("train step %.2fs (%.0f tok/s), forward %.2fs (%.0f tok/s), step/forward %.2fx; setup %.1fs, peak RSS %.0f MiB\n",
 		r.StepSeconds, r.StepTokensPerSec, r.ForwardSeconds, r.FwdTokensPerSec, r.StepOverForward, r.SetupSeconds, r.PeakRSSMiB)
 	return nil

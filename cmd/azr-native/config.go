@@ -93,7 +93,7 @@ func (s *runSettings) Validate() error {
 
 // defaultRunSettings owns the engine options' defaults; rl.DefaultConfig owns the rest.
 func defaultRunSettings() runSettings {
-	return runSettings{Config: rl.DefaultConfig(), Threads: defaultThreads(), Ctx: 32768, Slots: 16,
+	return runSettings{Config: rl.DefaultConfig(), Threads: defaultThreads(), Ctx: 32768, Slots: 16, GPULayers: -1,
 		SandboxIsolation: string(sandbox.IsolationStrict), NatsListen: cluster.DefaultListen, ClusterAckWait: cluster.DefaultAckWait}
 }
 
@@ -116,7 +116,7 @@ var configHelp = map[string]string{
 	"ctx":               "KV cache cells shared by a generation batch",
 	"slots":             "sequences decoded together",
 	"samples_per_batch": "responses per (task type x role) batch and step written to samples.jsonl for reports; 0 = none",
-	"gpu_layers":        "layers to offload to the GPU; must be 0 for now: training runs on the CPU",
+	"gpu_layers":        "layers to offload to a GPU when one is present (azr-native devices); -1 = all, 0 = none; generation and training both run where the layers are",
 	"seed_file":         "JSONL `FILE`s of seed tasks in the reference's layout (*_seed_io.jsonl triplets, *_code_f_seed_io.jsonl induction tasks): a new run starts from them instead of a seeding phase",
 	"sandbox_isolation": "when a sandbox isolation layer cannot be set up on this machine: strict (refuse to run, naming the layer and the fix) or best-effort (run anyway, with a warning)",
 	"cluster":           "start a NATS JetStream server in this process and send generation and sandbox work to workers (azr-native worker; docs/CLUSTER.md)",

@@ -111,7 +111,7 @@ one sample) and logs eval/<task>/pass_at_1 to metrics.jsonl.`,
 			&cli.IntFlag{Name: "batch", Value: 8, Usage: "items per generation call", EnvVars: envVar("batch")},
 			&cli.IntFlag{Name: "ctx", Value: 8192, Usage: "KV cache cells shared by a generation batch", EnvVars: envVar("ctx")},
 			&cli.IntFlag{Name: "slots", Value: 8, Usage: "sequences decoded together", EnvVars: envVar("slots")},
-			&cli.IntFlag{Name: "gpu-layers", Value: 0, Usage: "layers to offload to the GPU (CUDA builds); -1 = all", EnvVars: envVar("gpu-layers")},
+			&cli.IntFlag{Name: "gpu-layers", Value: -1, Usage: "layers to offload to a GPU when one is present (azr-native devices); -1 = all, 0 = none", EnvVars: envVar("gpu-layers")},
 		},
 		Action: evalCommand,
 	}

@@ -50,7 +50,7 @@ func modelFlags() []cli.Flag {
 		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "GGUF model `FILE` (qwen2/qwen3)", EnvVars: envVar("model")},
 		&cli.IntFlag{Name: "ctx", Value: 8192, Usage: "KV cache cells shared by all sequences of a batch", EnvVars: envVar("ctx")},
 		&cli.IntFlag{Name: "slots", Value: 8, Usage: "sequences decoded together", EnvVars: envVar("slots")},
-		&cli.IntFlag{Name: "gpu-layers", Value: 0, Usage: "layers to offload to the GPU (CUDA builds); -1 = all", EnvVars: envVar("gpu-layers")},
+		&cli.IntFlag{Name: "gpu-layers", Value: -1, Usage: "layers to offload to a GPU when one is present (azr-native devices); -1 = all, 0 = none", EnvVars: envVar("gpu-layers")},
 	}
 }
 
@@ -81,7 +81,7 @@ func openModel(c *cli.Context) (*loadedModel, error) {
 	}
 	info := m.Info()
 	logger.Info("model loaded", zap.String("model", info.Description), zap.Uint64("params", info.Params),
-		zap.Int("threads", c.Int("threads")), zap.String("backend", bindings.Backend), zap.Duration("took", time.Since(start)))
+		zap.Int("threads", c.Int("threads")), zap.String("devices", placement(info)), zap.Duration("took", time.Since(start)))
 	return &loadedModel{model: m, gen: g}, nil
 }
 

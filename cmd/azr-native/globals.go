@@ -23,6 +23,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: envVar("log-level")},
 		&cli.StringFlag{Name: "log-format", Value: "console", Usage: "console (human) or json (one object per line)", EnvVars: envVar("log-format")},
 		&cli.IntFlag{Name: "threads", Value: defaultThreads(), Usage: "CPU threads for the engine and the sandbox pool", EnvVars: envVar("threads")},
+		&cli.StringFlag{Name: "backend-dir", Usage: "directory of loadable GPU backend modules (libggml-cuda.so); default: next to the executable", EnvVars: envVar("backend-dir")},
 		&cli.Uint64Flag{Name: "seed", Value: rl.DefaultConfig().Seed, Usage: "random seed: the same seed and inputs give the same results on CPU", EnvVars: envVar("seed")},
 	}
 }
@@ -66,6 +67,7 @@ func setupGlobals(c *cli.Context) error {
 	} else {
 		bindings.SetLogLevel(int(bindings.LogWarn))
 	}
+	bindings.SetBackendDir(c.String("backend-dir"))
 	if c.Int("threads") < 1 {
 		return fmt.Errorf("--threads must be at least 1, got %d", c.Int("threads"))
 	}

@@ -137,7 +137,7 @@ func TestCLIErrorsAreClear(t *testing.T) {
 		{[]string{"--log-format", "xml", "model", "info", "x"}, "log-format"},
 		{[]string{"--threads", "0", "model", "info", "x"}, "threads"},
 		{[]string{"run", "-m", "/nonexistent.gguf", "--out", "/tmp/azr-never", "--batch-size", "0"}, "batch_size"},
-		{[]string{"run", "-m", "/nonexistent.gguf", "--out", "/tmp/azr-never", "--gpu-layers", "-1"}, "training runs on the CPU"},
+		{[]string{"run", "-m", "/nonexistent.gguf", "--out", "/tmp/azr-never", "--gpu-layers", "-3"}, "gpu_layers must be"},
 	} {
 		_, err := azr(t, tc.args...)
 		if err == nil || !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(tc.want)) {

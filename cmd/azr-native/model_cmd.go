@@ -34,9 +34,9 @@ byte-level BPE with the Qwen special tokens <|endoftext|>, <|im_start|>, <|im_en
   azr-native model tiny --out q05b.gguf --size 0.5b --quant q4_0   # Qwen2-0.5B shapes`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output `FILE`", EnvVars: envVar("out")},
-					&cli.StringFlag{Name: "size", Value: "test", Usage: "test (2 layers, 64 wide) or 0.5b (Qwen2-0.5B shapes)", EnvVars: envVar("size")},
+					&cli.StringFlag{Name: "size", Value: "test", Usage: "test (2 layers, 64 wide), 0.5b (Qwen2/2.5-0.5B shapes) or 7b (Qwen2.5-7B shapes, ~4.4 GB)", EnvVars: envVar("size")},
 					&cli.StringFlag{Name: "arch", Value: "qwen2", Usage: "qwen2 or qwen3", EnvVars: envVar("arch")},
-					&cli.StringFlag{Name: "quant", Value: "", Usage: "f32, f16, q8_0, q4_0 or q4_k (default: f32 for test, q4_0 for 0.5b)", EnvVars: envVar("quant")},
+					&cli.StringFlag{Name: "quant", Value: "", Usage: "f32, f16, q8_0, q4_0 or q4_k (default: f32 for test, q4_0 for 0.5b, q4_k for 7b)", EnvVars: envVar("quant")},
 					&cli.IntFlag{Name: "layers", Usage: "override the number of layers", EnvVars: envVar("layers")},
 					&cli.IntFlag{Name: "vocab", Usage: "override the vocabulary size (>= 259)", EnvVars: envVar("vocab")},
 					&cli.Float64Flag{Name: "init-scale", Usage: "std-dev of the random weights (default 0.02)", EnvVars: envVar("init-scale")},
@@ -59,8 +59,10 @@ func tinySpec(size, arch, quant string, seed uint64) (bindings.TinyModel, error)
 		t = bindings.TinyTest
 	case "0.5b", "0.5B", "qwen2-0.5b":
 		t = bindings.TinyQwen05B
+	case "7b", "7B", "qwen2.5-7b":
+		t = bindings.TinyQwen25_7B
 	default:
-		return t, fmt.Errorf("--size must be test or 0.5b, not %q", size)
+		return t, fmt.Errorf("--size must be test, 0.5b or 7b, not %q", size)
 	}
 	t.Arch = arch
 	if quant != "" {
@@ -105,13 +107,24 @@ func modelInfo(c *cli.Context) error {
 	}
 	defer m.Close()
 	info := m.Info()
+	devices := bindings.LoadBackends().Devices
 	if c.Bool("json") {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(info)
+		return enc.Encode(struct {
+			bindings.ModelInfo
+			ComputeDevices []bindings.Device `json:"compute_devices"`
+		}{info, devices})
 	}
 	fmt.Printf("%s\n  architecture  %s\n  weights       %s, %d params, %.1f MiB\n  layers        %d (embedding %d, feed-forward %d)\n  heads         %d (kv %d)\n  vocabulary    %d tokens (eos %d, eot %d, add bos %v)\n  train context %d\n  chat template %v\n",
 		info.Description, info.Arch, info.FileType, info.Params, float64(info.SizeBytes)/(1<<20), info.Layers, info.Embedding,
 		info.FeedForward, info.Heads, info.KVHeads, info.Vocab, info.EOS, info.EOT, info.AddBOS, info.TrainContext, info.HasChatTemplate)
+	for i, d := range devices {
+		label := ""
+		if i == 0 {
+			label = "devices"
+		}
+		fmt.Printf("  %-13s %s\n", label, d)
+	}
 	return nil
 }

@@ -107,10 +107,9 @@ func runSelfPlay(c *cli.Context) error {
 			return err
 		}
 	}
-	if set.GPULayers != 0 {
-		// The trainer reads the frozen weights from host memory; offloading
-		// them would leave it nothing to train through.
-		return fmt.Errorf("--gpu-layers: training runs on the CPU in this version (CUDA training is not implemented yet), so run keeps every layer in host memory; generate and bench gen can offload")
+	gpuLayers, err := gpuLayersLogged(set.GPULayers)
+	if err != nil {
+		return err
 	}
 	out := set.Out
 	cfg := set.Config
@@ -157,7 +156,7 @@ func runSelfPlay(c *cli.Context) error {
 
 	start := time.Now()
 	eng, err := policy.New(set.Model, policy.Options{
-		Threads: set.Threads, GPULayers: set.GPULayers, ContextSize: set.Ctx, Slots: set.Slots,
+		Threads: set.Threads, GPULayers: gpuLayers, ContextSize: set.Ctx, Slots: set.Slots,
 		LoRA:       bindings.LoRAOptions{Rank: cfg.Optim.LoRARank, Alpha: float32(cfg.Optim.LoRAAlpha), Seed: cfg.Seed},
 		TotalSteps: cfg.Steps, SamplingTemperature: cfg.Temperature,
 	})
@@ -167,7 +166,7 @@ func runSelfPlay(c *cli.Context) error {
 	defer eng.Close()
 	info := eng.Model().Info()
 	ai := eng.Adapter().Info()
-	logger.Info("model ready", zap.String("model", info.Description), zap.String("backend", bindings.Backend),
+	logger.Info("model ready", zap.String("model", info.Description), zap.String("devices", placement(info)),
 		zap.Int("lora_rank", ai.Rank), zap.Int64("lora_params", ai.Params), zap.Duration("took", time.Since(start)))
 
 	var pol interface {

@@ -105,8 +105,8 @@ func GenerateWorker(nc *nats.Conn, o GenerateOptions, log *zap.Logger) (*Worker,
 	g := &genServer{model: m, base: fp, threads: o.Threads, js: w.js, log: w.log}
 	w.handle = g.handle
 	w.close = g.Close
-	w.log.Info("generate worker model ready", zap.String("model", m.Info().Description), zap.String("backend", bindings.Backend),
-		zap.Int("gpu_layers", o.GPULayers), zap.String("fingerprint", fp[:12]))
+	w.log.Info("generate worker model ready", zap.String("model", m.Info().Description), zap.String("devices", m.Info().Devices),
+		zap.Int("gpu_layers", o.GPULayers), zap.Int("layers_on_gpu", m.Info().GPULayers), zap.String("fingerprint", fp[:12]))
 	return w, nil
 }
 

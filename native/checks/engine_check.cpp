@@ -4,7 +4,10 @@
 // but no Go (the CUDA build is checked there); the Go tests in bindings/ are
 // the full suite. Prints one JSON object per line; exits 1 when a check fails.
 //
-//   azr-engine-check [--gpu-layers N] [--train] [--bench] [--threads N] [--dir DIR]
+//   azr-engine-check [--gpu-layers N] [--train] [--bench] [--threads N] [--dir DIR] [--backend-dir DIR]
+//
+// GPU backends are loadable modules (libggml-cuda.so): they are looked for in
+// --backend-dir, by default the directory of this executable.
 //
 // Two kinds of checks:
 //  - comparisons: the backend under test (the GPU, with --gpu-layers layers
@@ -247,6 +250,30 @@ void train_checks(const std::string &tiny, int gpu_layers, int threads, bool ben
         check(g < 1e-2, "LoRA gradient equals the CPU's",
               "\"relative_l2\": " + std::to_string(g) + ", \"loss_cpu\": " + std::to_string(rc.loss) + ", \"loss_dev\": " + std::to_string(rd.loss));
     });
+    {
+        // No silent CPU fallback: every node of the training graph that the
+        // scheduler put on the CPU while a GPU holds the weights is listed;
+        // any that touches 64Ki+ elements fails. (CPU-only: nothing to list.)
+        std::vector<float> g((size_t)info.n_params);
+        azr_train_result r{};
+        if (azr_train_grads(td.tr, seqs.data(), (int32_t)seqs.size(), 0, g.data(), info.n_params, &r, err, sizeof err) != AZR_OK)
+            die("grads", err);
+        const int32_t n = azr_trainer_cpu_ops(td.tr, nullptr, 0);
+        std::vector<azr_placed_op> ops((size_t)n);
+        if (n > 0) azr_trainer_cpu_ops(td.tr, ops.data(), n);
+        std::string list;
+        int big = 0;
+        for (const azr_placed_op &op : ops) {
+            const bool is_big = op.n_elements >= 65536 || op.src_elements >= 65536;
+            big += is_big;
+            if (list.size() < 2000)
+                list += std::string(list.empty() ? "" : ", ") + "\"" + op.op + " " + json_escape(op.name) + " " + std::to_string(op.n_elements) +
+                        (is_big ? " BIG" : "") + "\"";
+        }
+        check(big == 0, "training ops stay on the model's backend",
+              "\"scheduler\": " + std::to_string(azr_trainer_uses_scheduler(td.tr)) + ", \"cpu_ops\": " + std::to_string(n) +
+                  ", \"big_cpu_ops\": " + std::to_string(big) + ", \"ops\": [" + list + "]");
+    }
     std::vector<float> lt((size_t)40 * 512), le(lt.size());
     if (azr_train_logits(td.tr, toks[0].data(), 40, lt.data(), err, sizeof err) != AZR_OK) die("train logits", err);
     compare("training-graph logits equal the CPU's", [&] {
@@ -309,12 +336,13 @@ void train_checks(const std::string &tiny, int gpu_layers, int threads, bool ben
 int main(int argc, char **argv) {
     int gpu_layers = INT_MIN, threads = 2; // INT_MIN: all layers when there is a GPU, else none
     bool bench = false, train = false, bench_only = false, free_test = false;
-    std::string dir = "/tmp";
+    std::string dir = "/tmp", backend_dir;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
         if (a == "--gpu-layers" && i + 1 < argc) gpu_layers = atoi(argv[++i]);
         else if (a == "--threads" && i + 1 < argc) threads = atoi(argv[++i]);
         else if (a == "--dir" && i + 1 < argc) dir = argv[++i];
+        else if (a == "--backend-dir" && i + 1 < argc) backend_dir = argv[++i];
         else if (a == "--bench") bench = true;
         else if (a == "--train") train = true;
         else if (a == "--bench-only") bench = bench_only = true;
@@ -322,6 +350,8 @@ int main(int argc, char **argv) {
     }
     azr_set_log_level(3);
     char err[512];
+    char backend_warn[2048];
+    azr_backends_load_dir(backend_dir.c_str(), backend_warn, sizeof backend_warn);
     const std::string gpus = gpu_devices();
     if (gpu_layers == INT_MIN) gpu_layers = gpus.empty() ? 0 : -1;
     on_gpu = !gpus.empty() && gpu_layers != 0;
@@ -329,8 +359,8 @@ int main(int argc, char **argv) {
         skip_reason = "no GPU device (CPU-only build or no device present): the CPU would only be compared with itself";
     else if (!on_gpu)
         skip_reason = "--gpu-layers 0: nothing is offloaded, the CPU would only be compared with itself";
-    printf("{\"device\": \"%s\", \"gpu_devices\": \"%s\", \"gpu_layers\": %d}\n", on_gpu ? "gpu" : "cpu", json_escape(gpus).c_str(),
-           on_gpu ? gpu_layers : 0);
+    printf("{\"device\": \"%s\", \"gpu_devices\": \"%s\", \"gpu_layers\": %d, \"backend_warnings\": \"%s\"}\n", on_gpu ? "gpu" : "cpu",
+           json_escape(gpus).c_str(), on_gpu ? gpu_layers : 0, json_escape(backend_warn).c_str());
     fflush(stdout);
 
     if (free_test) {
