@@ -60,6 +60,10 @@ while [ $# -gt 0 ]; do
 	esac
 done
 bundle=$(realpath -m "$bundle")
+# The bundle's executables travel gzipped.
+for gz in "$bundle/bin/azr-native.gz" "$bundle/bindings/bindings.test.gz" "$bundle/build/azr-engine-check.gz"; do
+	[ -f "$gz" ] && { [ -x "${gz%.gz}" ] && [ "${gz%.gz}" -nt "$gz" ] || gunzip -kf "$gz"; }
+done
 [ -n "$out" ] || out=$bundle/out
 mkdir -p "$out"
 out=$(realpath "$out")

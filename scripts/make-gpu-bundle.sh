@@ -3,8 +3,8 @@
 # GPU machine that has a CUDA toolchain but no Go and no network:
 #
 #   gpu-bundle/
-#     bin/azr-native, build/azr-engine-check   AVX2-class x86-64 builds (PORTABLE=1)
-#     bindings/bindings.test                   the engine tests (go test -c), run from that dir
+#     bin/azr-native, build/azr-engine-check   AVX2-class x86-64 builds (PORTABLE=1), gzipped
+#     bindings/bindings.test                   the engine tests (go test -c), run from that dir, gzipped
 #     build/backends/libggml-cpu.so            what those tests load as a module
 #     src/<pin>/ml/backend/ggml/ggml/          ggml's source, for building libggml-cuda.so there
 #     src/native/backends/, src/native/pin.cmake
@@ -16,7 +16,8 @@
 # ignored by git) with PORTABLE=1, so they run on whatever x86-64 CPU the GPU
 # machine has; ccache keeps rebuilds cheap. The bundle travels to the device
 # machine as an ignored folder of the repository (carried), so it must stay
-# small: Go binaries are stripped.
+# small (the whole checkout travels within 64 MiB): Go binaries are stripped,
+# and the executables gzipped (gpu-check.sh unpacks them).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bundle=$(realpath -m "${1:-$here/gpu-bundle}")
@@ -26,6 +27,8 @@ cd "$here"
 
 echo "== copying the working tree to $stage"
 mkdir -p "$stage"
+# A fresh copy (files deleted here must not linger there); its build/ stays, for ccache-cheap rebuilds.
+find "$stage" -mindepth 1 -maxdepth 1 ! -name build -exec rm -rf {} +
 # Tracked and untracked-but-not-ignored files, as they are now (uncommitted edits included).
 git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$stage"
 
@@ -61,5 +64,6 @@ cp native/pin.cmake "$bundle/src/native/pin.cmake"
 	(cd "$bundle" && find . -type f ! -name MANIFEST.txt ! -path './src/*' -print0 | sort -z | xargs -0 sha256sum)
 	echo "src: $(find "$bundle/src" -type f | wc -l) files"
 } >"$bundle/MANIFEST.txt"
+gzip -9 "$bundle/bin/azr-native" "$bundle/bindings/bindings.test" "$bundle/build/azr-engine-check"
 du -sh "$bundle"
 echo "bundle ready: $bundle (carry it to the device machine with the repository; see scripts/gpu-check.sh)"
