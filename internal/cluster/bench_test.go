@@ -93,7 +93,7 @@ func BenchmarkSandboxRequest(b *testing.B) {
 }
 
 func BenchmarkGenerateRequest(b *testing.B) {
-	model, cfg := nanoRun()
+	model, cfg := nanoRun(b)
 	t := &testing.T{}
 	eng := tinyEngine(t, model, cfg)
 	// One engine call: 4 prompts x 2 samples x 48 tokens, as a solver batch.
