@@ -189,6 +189,8 @@ typedef struct {
 
 /* The nodes of the trainer's last graph that the scheduler placed on the CPU
  * while a device backend (GPU) exists: a silent CPU fallback in GPU training.
+ * Nodes reading a weight kept in host memory (the token embeddings, layers
+ * not offloaded, their adapter pairs) run there by design and are left out.
  * Always 0 on the direct CPU path and with the CPU as the only backend.
  * Copies up to cap entries into out (may be NULL) and returns the count. */
 int32_t azr_trainer_cpu_ops(const azr_trainer *tr, azr_placed_op *out, int32_t cap);

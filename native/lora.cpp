@@ -154,6 +154,8 @@ azr_status lora_alloc(azr_model *model, int32_t rank, float alpha, uint32_t proj
             return fail(err, err_cap, AZR_ERR_NOMEM, "new adapter: cannot allocate the adapter buffer (%s)", ggml_backend_buft_name(bufts[k]));
         }
         ggml_backend_buffer_clear(b, 0);
+        // Weights to the backend scheduler: ops reading A or B run where they live.
+        ggml_backend_buffer_set_usage(b, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
         l->bufs.push_back(b);
     }
     l->adapter = new llama_adapter_lora();

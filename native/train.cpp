@@ -569,15 +569,28 @@ micro_batch make_batch(azr_trainer *tr, const azr_train_seq *seqs, int32_t first
     return mb;
 }
 
+// True when t (a source of a node) is a weight kept in host memory: the ops
+// reading it run on the CPU by design (llama.cpp keeps the token embeddings
+// there; layers not offloaded stay there with their adapter pairs).
+bool host_weight(const ggml_tensor *t) {
+    const ggml_tensor *base = t->view_src ? t->view_src : t;
+    return base->buffer && ggml_backend_buffer_is_host(base->buffer) &&
+           ggml_backend_buffer_get_usage(base->buffer) == GGML_BACKEND_BUFFER_USAGE_WEIGHTS;
+}
+
 // Notes every node of gf that the scheduler placed on the CPU backend while
-// a device backend exists (nothing on a CPU-only machine): a silent CPU
-// fallback of a big op would make GPU training crawl.
+// a device backend exists (nothing on a CPU-only machine), except those that
+// read a weight kept in host memory: a silent CPU fallback of a big op would
+// make GPU training crawl.
 void record_cpu_ops(azr_trainer *tr, ggml_cgraph *gf) {
     tr->cpu_ops.clear();
     if (tr->backends.size() < 2) return;
     for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
         ggml_tensor *nd = ggml_graph_node(gf, i);
         if (ggml_backend_sched_get_tensor_backend(tr->sched, nd) != tr->backend) continue;
+        bool by_design = false;
+        for (int j = 0; j < GGML_MAX_SRC; j++) by_design |= nd->src[j] && host_weight(nd->src[j]);
+        if (by_design) continue;
         azr_placed_op op{};
         snprintf(op.op, sizeof op.op, "%s", ggml_op_desc(nd));
         snprintf(op.name, sizeof op.name, "%s", nd->name);

@@ -6,23 +6,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/azr-native/azr-native/sandbox"
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// executorCall is one rl.Executor call and its answer.
+// executor is what both the local pool and the remote executor answer.
+type executor = LocalExecutor
+
+// executorCall is one executor call and its answer.
 type executorCall struct {
 	name string
-	run  func(ctx context.Context, e interface {
-		Validate(context.Context, string, []string) (sandbox.Validation, error)
-		ValidateInputs(context.Context, string, []string) (sandbox.Validation, error)
-		CheckOutput(context.Context, string, string) (bool, error)
-		CheckInput(context.Context, string, []string, string, string) (bool, error)
-		CheckProgram(context.Context, string, []string, []string, []string) (bool, error)
-		Run(context.Context, string, string) (sandbox.Result, error)
-	}) (any, error)
+	run  func(ctx context.Context, e executor) (any, error)
 }
 
 var executorCalls = []executorCall{
@@ -58,15 +53,6 @@ var executorCalls = []executorCall{
 	{"invalid UTF-8 in model text", func(ctx context.Context, e executor) (any, error) {
 		return e.CheckOutput(ctx, "'\xff'", "'\xff'")
 	}},
-}
-
-type executor = interface {
-	Validate(context.Context, string, []string) (sandbox.Validation, error)
-	ValidateInputs(context.Context, string, []string) (sandbox.Validation, error)
-	CheckOutput(context.Context, string, string) (bool, error)
-	CheckInput(context.Context, string, []string, string, string) (bool, error)
-	CheckProgram(context.Context, string, []string, []string, []string) (bool, error)
-	Run(context.Context, string, string) (sandbox.Result, error)
 }
 
 // Every executor call answered by sandbox workers over NATS is the answer of

@@ -37,7 +37,7 @@ func tinyRun() rl.Config {
 // nanoRun is a two-step configuration for the built-in nano base, which
 // writes answers in the right format, so the sandbox is asked to check them
 // (a random tiny model never gets that far).
-func nanoRun() (string, rl.Config) {
+func nanoRun(tb testing.TB) (string, rl.Config) {
 	cfg := tinyRun()
 	d := nano.BuiltinRunDefaults()
 	cfg.Template, cfg.PromptStyle, cfg.References = d.Template, d.PromptStyle, d.References
@@ -46,7 +46,7 @@ func nanoRun() (string, rl.Config) {
 	cfg.BatchSize = 2
 	model, err := nano.DefaultModelPath("")
 	if err != nil {
-		panic(err)
+		tb.Fatal(err)
 	}
 	return model, cfg
 }
@@ -132,7 +132,7 @@ func pad6(n int) string { return fmt.Sprintf("%06d", n) }
 // for byte: requests keep the engine's grouping and seeds, and each step's
 // adapter reaches the worker through the object store.
 func TestClusteredSelfPlayEqualsSingleProcess(t *testing.T) {
-	model, cfg := nanoRun()
+	model, cfg := nanoRun(t)
 	p := ExecPolicy{Timeout: cfg.ExecTimeout, BannedModules: cfg.BannedModules}
 	pool := newPool(t, p)
 

@@ -39,7 +39,9 @@ type Worker struct {
 	role     string
 	js       jetstream.JetStream
 	log      *zap.Logger
-	capacity int
+	capacity int           // requests worked on at once
+	prefetch int           // requests held beyond those, ready for the next free slot
+	slots    chan struct{} // one per request being worked on
 	handle   handler
 	served   atomic.Int64
 	close    func() error
@@ -53,6 +55,10 @@ func SandboxWorker(nc *nats.Conn, exec LocalExecutor, own ExecPolicy, capacity i
 	if err != nil {
 		return nil, err
 	}
+	// Executions are short next to a pull's round trip: each slot keeps
+	// its next request at hand (measured: 8 callers over a 2-process pool
+	// ran ~20 % slower than in process without it).
+	w.prefetch = w.capacity
 	w.handle = func(ctx context.Context, h nats.Header, body []byte) ([]byte, error) {
 		var req sandboxRequest
 		if err := decode(h, body, &req); err != nil {
@@ -168,7 +174,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.log.Info("worker serving", zap.String("role", w.role), zap.Int("capacity", w.capacity))
 	var wg sync.WaitGroup
-	for range w.capacity {
+	w.slots = make(chan struct{}, w.capacity)
+	for range w.capacity + w.prefetch {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -236,6 +243,16 @@ func (w *Worker) process(ctx context.Context, cons jetstream.Consumer, msg jetst
 			}
 		}
 	}()
+	// Held, perhaps waiting for a slot: the progress signals above keep
+	// it from being redelivered meanwhile.
+	select {
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		done()
+		_ = msg.Nak()
+		return nil
+	}
+	defer func() { <-w.slots }()
 	w.log.Debug("working on a request", zap.String("id", id))
 	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
 		w.log.Info("serving a redelivered request (the worker it went to first did not finish it)",
