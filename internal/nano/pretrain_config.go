@@ -3,9 +3,9 @@ package nano
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
-	"math"
 	"sort"
 	"strings"
 )
