@@ -381,9 +381,9 @@ func (t *Trainer) unlock() {
 // accumulated over micro-batches, global-norm clipping, AdamW. A non-finite
 // loss or gradient skips the step (Skipped, error) and leaves the adapter as it was.
 //
-// Cancelling ctx stops the step before its next micro-batch (or between the
-// nodes of the one running) with an error that matches both ErrCancelled and
-// ctx.Err(); the adapter and its optimizer state are then exactly as before
+// Cancelling ctx stops the step before its next micro-batch (on the CPU also
+// between the nodes of the one running) with an error that matches both
+// ErrCancelled and ctx.Err(); the adapter and its optimizer state are then exactly as before
 // the step, since the update is applied only once every gradient is in.
 func (t *Trainer) Step(ctx context.Context, batch []TrainSeq) (StepResult, error) {
 	if err := ctx.Err(); err != nil {
