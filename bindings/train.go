@@ -49,6 +49,10 @@ type TrainOptions struct {
 	// anyway when layers are offloaded to a GPU): tests compare this path
 	// with the direct CPU one.
 	ForceScheduler bool
+	// DequantBlockBytes is the F32 scratch per dequantized block of a frozen
+	// matrix on the scheduler path (input gradients without transposed
+	// copies): less memory, more and smaller kernels; 0 = 64 MiB.
+	DequantBlockBytes int64
 }
 
 func (o TrainOptions) cParams() (C.azr_trainer_params, error) {
@@ -86,6 +90,10 @@ func (o TrainOptions) cParams() (C.azr_trainer_params, error) {
 		return p, &Error{Code: CodeInvalidArg, Msg: "trainer: MicroBatch, Threads and HeadChunk must be >= 0"}
 	}
 	p.head_chunk = C.int32_t(o.HeadChunk)
+	if o.DequantBlockBytes < 0 {
+		return p, &Error{Code: CodeInvalidArg, Msg: "trainer: DequantBlockBytes must be >= 0"}
+	}
+	p.dequant_block_bytes = C.int64_t(o.DequantBlockBytes)
 	p.scheduler = C.AZR_SCHED_AUTO
 	if o.ForceScheduler {
 		p.scheduler = C.AZR_SCHED_ALWAYS

@@ -34,6 +34,9 @@ func TestTrainSchedulerPathMatchesDirect(t *testing.T) {
 			opts := TrainOptions{LR: 1e-3, MicroBatch: 2, GradClip: 1, EntropyCoef: 0.01, HeadChunk: 16, WTType: "f32"}
 			direct := mustTrainer(t, ad, opts)
 			opts.ForceScheduler = true
+			// Small blocks: several per matrix, so block offsets and the
+			// in-place assembly of dz are exercised (any backend, any size).
+			opts.DequantBlockBytes = 4 * 64 * 80
 			sched := mustTrainer(t, as, opts)
 			// With the weights on a GPU (AZR_TEST_GPU_LAYERS) both trainers
 			// take the scheduler path; the expectations stay the same.

@@ -149,6 +149,9 @@ typedef struct {
      * matrices. AZR_SCHED_ALWAYS takes the scheduler path even on the CPU
      * alone (tests compare the two paths). */
     int32_t scheduler;
+    /* scheduler path: bytes of F32 scratch per dequantized block of a frozen
+     * matrix (input gradients); 0 = 64 MiB */
+    int64_t dequant_block_bytes;
 } azr_trainer_params;
 
 enum { AZR_WT_AUTO = 0, AZR_WT_Q8_0 = 1, AZR_WT_F16 = 2, AZR_WT_F32 = 3 };
@@ -198,7 +201,8 @@ int32_t azr_trainer_cpu_ops(const azr_trainer *tr, azr_placed_op *out, int32_t c
 /* 1 when tr runs its graphs through the backend scheduler (see scheduler). */
 int32_t azr_trainer_uses_scheduler(const azr_trainer *tr);
 
-/* Replaces the optimizer/loss settings (not the threads, wt_type nor scheduler). */
+/* Replaces the optimizer/loss settings (not the threads, wt_type, scheduler
+ * nor dequant_block_bytes). */
 azr_status azr_trainer_set_params(azr_trainer *tr, const azr_trainer_params *params, char *err, size_t err_cap);
 
 typedef struct {

@@ -118,9 +118,9 @@ struct grad_out {
 // the matching rows of dy with OUT_PROD, accumulating over blocks. The
 // scheduler path's input gradient: extra memory is one block, not a copy of
 // the model.
-ggml_tensor *input_grad_by_blocks(ggml_context *ctx, ggml_tensor *W, ggml_tensor *dy, ggml_tensor *row_ids) {
+ggml_tensor *input_grad_by_blocks(ggml_context *ctx, ggml_tensor *W, ggml_tensor *dy, ggml_tensor *row_ids, int64_t block_bytes) {
     const int64_t in = W->ne[0], out = W->ne[1], n = dy->ne[1];
-    const int64_t block = std::max<int64_t>(1, std::min<int64_t>(out, (64ll << 20) / (4 * in)));
+    const int64_t block = std::max<int64_t>(1, std::min<int64_t>(out, block_bytes / (4 * in)));
     ggml_tensor *dz = nullptr;
     for (int64_t o0 = 0; o0 < out; o0 += block) {
         const int64_t c = std::min(block, out - o0);
@@ -131,6 +131,9 @@ ggml_tensor *input_grad_by_blocks(ggml_context *ctx, ggml_tensor *W, ggml_tensor
     }
     return dz;
 }
+
+// Scratch per dequantized block on the scheduler path.
+int64_t block_bytes(const azr_trainer_params &p) { return p.dequant_block_bytes > 0 ? p.dequant_block_bytes : (64ll << 20); }
 
 // Weight types whose rows every ggml backend can dequantize with GET_ROWS
 // (ggml's CUDA kernel covers these, not the K-quants nor the i-quants).
@@ -145,7 +148,9 @@ bool rows_dequantizable(ggml_type t) {
 }
 
 // Columns per identity block of W [in, out]: the F32 block of W^T stays near 64 MiB.
-int64_t identity_block(int64_t in, int64_t out) { return std::max<int64_t>(1, std::min<int64_t>(in, (64ll << 20) / (4 * std::max(in, out)))); }
+int64_t identity_block(int64_t in, int64_t out, int64_t block_bytes) {
+    return std::max<int64_t>(1, std::min<int64_t>(in, block_bytes / (4 * std::max(in, out))));
+}
 
 // Length of the identity-block source for matrices with `in` rows and blocks of up to c columns.
 int64_t unit_len(int64_t in, int64_t c) { return in * c + in + 1; }
@@ -153,15 +158,16 @@ int64_t unit_len(int64_t in, int64_t c) { return in * c + in + 1; }
 // dz = W dy' for a frozen W [in, out] of a type GET_ROWS cannot dequantize
 // on every backend (K-quants): W^T is formed a block of c of its `in` rows at
 // a time as W times a slice of the identity (MUL_MAT, which every backend
-// runs for every type), then multiplied by dy; the blocks are concatenated.
+// runs for every type), then multiplied by dy.
 // The slice is a view of `unit`, which holds ones exactly at the multiples
 // of in+1: viewed as [in, c] rows of length in from offset off, element
 // (i, k) sits at off + i + k*in, congruent to off + i - k modulo in+1, so
 // off = -i0 (mod in+1) puts the ones at i = i0 + k and nowhere else. Extra
 // memory is one F32 block; the price is in*in*out multiply-adds per matrix.
-ggml_tensor *input_grad_by_identity(ggml_context *ctx, ggml_tensor *W, ggml_tensor *dy, ggml_tensor *unit) {
+// The blocks' rows of dz are written in place into one tensor.
+ggml_tensor *input_grad_by_identity(ggml_context *ctx, ggml_tensor *W, ggml_tensor *dy, ggml_tensor *unit, int64_t block_bytes) {
     const int64_t in = W->ne[0], out = W->ne[1];
-    const int64_t c = identity_block(in, out);
+    const int64_t c = identity_block(in, out, block_bytes);
     ggml_tensor *dz = nullptr;
     for (int64_t i0 = 0; i0 < in; i0 += c) {
         const int64_t cc = std::min(c, in - i0);
@@ -169,7 +175,9 @@ ggml_tensor *input_grad_by_identity(ggml_context *ctx, ggml_tensor *W, ggml_tens
         ggml_tensor *eye = ggml_view_2d(ctx, unit, in, cc, (size_t)in * sizeof(float), (size_t)off * sizeof(float)); // [in, cc]
         ggml_tensor *wt = ggml_mul_mat(ctx, W, eye);   // [out, cc]: rows i0.. of W^T
         ggml_tensor *part = ggml_mul_mat(ctx, wt, dy); // [cc, n]
-        dz = dz ? ggml_concat(ctx, dz, part, 0) : part;
+        // Block rows land in place in one [in, n] tensor (the first block,
+        // zero-padded to full height, is that tensor), not in a growing concat.
+        dz = dz ? ggml_set_2d_inplace(ctx, dz, part, dz->nb[1], (size_t)i0 * sizeof(float)) : ggml_pad(ctx, part, (int)(in - cc), 0, 0, 0);
     }
     return dz;
 }
@@ -181,8 +189,8 @@ ggml_tensor *input_grad_by_identity(ggml_context *ctx, ggml_tensor *W, ggml_tens
 ggml_tensor *input_grad(ggml_context *ctx, azr_trainer *tr, int il, int p, ggml_tensor *dy, const grad_out &go) {
     if (tr->sched) {
         ggml_tensor *W = layer_weight(*tr->model->model, il, p);
-        if (rows_dequantizable(W->type)) return input_grad_by_blocks(ctx, W, dy, go.row_ids);
-        return input_grad_by_identity(ctx, W, dy, go.units.at(W->ne[0]));
+        if (rows_dequantizable(W->type)) return input_grad_by_blocks(ctx, W, dy, go.row_ids, block_bytes(tr->p));
+        return input_grad_by_identity(ctx, W, dy, go.units.at(W->ne[0]), block_bytes(tr->p));
     }
     return ggml_mul_mat(ctx, tr->wt[(size_t)il][(size_t)p], dy);
 }
@@ -890,6 +898,7 @@ azr_status check_params(const azr_trainer_params &p, char *err, size_t err_cap) 
     if (p.schedule == 1 && (p.total_steps < 1 || p.warmup_steps < 0))
         return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: the cosine schedule needs total_steps >= 1 and warmup_steps >= 0");
     if (p.head_chunk < 0) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: head_chunk must be >= 0");
+    if (p.dequant_block_bytes < 0) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: dequant_block_bytes must be >= 0");
     if (p.scheduler != AZR_SCHED_AUTO && p.scheduler != AZR_SCHED_ALWAYS)
         return fail(err, err_cap, AZR_ERR_INVALID_ARG, "trainer: unknown scheduler choice %d", p.scheduler);
     if (p.wt_type < AZR_WT_AUTO || p.wt_type > AZR_WT_F32)
@@ -1058,7 +1067,7 @@ extern "C" azr_status azr_trainer_new(azr_model *model, azr_lora *lora, const az
                     const ggml_tensor *w = layer_weight(m, il, p2);
                     if (rows_dequantizable(w->type)) continue;
                     int64_t &c = tr->unit_cols[w->ne[0]];
-                    c = std::max(c, identity_block(w->ne[0], w->ne[1]));
+                    c = std::max(c, identity_block(w->ne[0], w->ne[1], block_bytes(p)));
                 }
 
         // Transposed copies: of every frozen matrix on the direct path; of the
@@ -1165,10 +1174,12 @@ extern "C" azr_status azr_trainer_set_params(azr_trainer *tr, const azr_trainer_
         if (azr_status s = check_params(*params, err, err_cap)) return s;
         int nt = tr->n_threads;
         int32_t wt = tr->p.wt_type, sc = tr->p.scheduler;
+        int64_t bb = tr->p.dequant_block_bytes;
         tr->p = *params;
         tr->n_threads = nt;
         tr->p.wt_type = wt;
         tr->p.scheduler = sc;
+        tr->p.dequant_block_bytes = bb; // the identity-block inputs were sized with it
         return AZR_OK;
     });
 }
