@@ -71,6 +71,7 @@ struct azr_trainer {
     ggml_backend_sched_t sched = nullptr;
     std::vector<ggml_backend_t> backends; // device backends, then the CPU backend (== backend)
     int64_t max_rows = 0;                 // largest `out` of a frozen matrix: length of the row-id input
+    std::map<int64_t, int64_t> unit_cols; // `in` -> widest identity block of a matrix that GET_ROWS cannot dequantize everywhere
     std::vector<azr_placed_op> cpu_ops;   // the last graph's nodes the scheduler put on the CPU while a device backend exists
     std::map<std::pair<int, int>, lora_pair *> pair_of;
     ggml_gallocr_t galloc = nullptr;
@@ -108,6 +109,7 @@ ggml_tensor *lin(ggml_context *ctx, azr_trainer *tr, int il, int p, ggml_tensor 
 struct grad_out {
     std::map<lora_pair *, std::pair<ggml_tensor *, ggml_tensor *>> g; // pair -> (dA, dB)
     ggml_tensor *row_ids = nullptr; // scheduler path: input holding 0, 1, 2, ... (rows to dequantize)
+    std::map<int64_t, ggml_tensor *> units; // scheduler path: `in` -> identity-block source (see input_grad_by_identity)
 };
 
 // dz = W dy' for a frozen W [in, out] of any type without a transposed
@@ -130,21 +132,66 @@ ggml_tensor *input_grad_by_blocks(ggml_context *ctx, ggml_tensor *W, ggml_tensor
     return dz;
 }
 
+// Weight types whose rows every ggml backend can dequantize with GET_ROWS
+// (ggml's CUDA kernel covers these, not the K-quants nor the i-quants).
+bool rows_dequantizable(ggml_type t) {
+    switch (t) {
+    case GGML_TYPE_F32: case GGML_TYPE_F16: case GGML_TYPE_BF16: case GGML_TYPE_Q4_0: case GGML_TYPE_Q4_1:
+    case GGML_TYPE_Q5_0: case GGML_TYPE_Q5_1: case GGML_TYPE_Q8_0:
+        return true;
+    default:
+        return false;
+    }
+}
+
+// Columns per identity block of W [in, out]: the F32 block of W^T stays near 64 MiB.
+int64_t identity_block(int64_t in, int64_t out) { return std::max<int64_t>(1, std::min<int64_t>(in, (64ll << 20) / (4 * std::max(in, out)))); }
+
+// Length of the identity-block source for matrices with `in` rows and blocks of up to c columns.
+int64_t unit_len(int64_t in, int64_t c) { return in * c + in + 1; }
+
+// dz = W dy' for a frozen W [in, out] of a type GET_ROWS cannot dequantize
+// on every backend (K-quants): W^T is formed a block of c of its `in` rows at
+// a time as W times a slice of the identity (MUL_MAT, which every backend
+// runs for every type), then multiplied by dy; the blocks are concatenated.
+// The slice is a view of `unit`, which holds ones exactly at the multiples
+// of in+1: viewed as [in, c] rows of length in from offset off, element
+// (i, k) sits at off + i + k*in, congruent to off + i - k modulo in+1, so
+// off = -i0 (mod in+1) puts the ones at i = i0 + k and nowhere else. Extra
+// memory is one F32 block; the price is in*in*out multiply-adds per matrix.
+ggml_tensor *input_grad_by_identity(ggml_context *ctx, ggml_tensor *W, ggml_tensor *dy, ggml_tensor *unit) {
+    const int64_t in = W->ne[0], out = W->ne[1];
+    const int64_t c = identity_block(in, out);
+    ggml_tensor *dz = nullptr;
+    for (int64_t i0 = 0; i0 < in; i0 += c) {
+        const int64_t cc = std::min(c, in - i0);
+        const int64_t off = (in + 1 - i0) % (in + 1);
+        ggml_tensor *eye = ggml_view_2d(ctx, unit, in, cc, (size_t)in * sizeof(float), (size_t)off * sizeof(float)); // [in, cc]
+        ggml_tensor *wt = ggml_mul_mat(ctx, W, eye);   // [out, cc]: rows i0.. of W^T
+        ggml_tensor *part = ggml_mul_mat(ctx, wt, dy); // [cc, n]
+        dz = dz ? ggml_concat(ctx, dz, part, 0) : part;
+    }
+    return dz;
+}
+
 // dz = W^T dy for the frozen matrix of projection p in layer il. The direct
 // CPU path multiplies by the trainer's transposed copy WT with the ordinary
-// MUL_MAT (a quantized W is never differentiated through).
+// MUL_MAT (a quantized W is never differentiated through); the scheduler
+// path makes no copies and dequantizes W block by block.
 ggml_tensor *input_grad(ggml_context *ctx, azr_trainer *tr, int il, int p, ggml_tensor *dy, const grad_out &go) {
-    if (tr->sched) return input_grad_by_blocks(ctx, layer_weight(*tr->model->model, il, p), dy, go.row_ids);
+    if (tr->sched) {
+        ggml_tensor *W = layer_weight(*tr->model->model, il, p);
+        if (rows_dequantizable(W->type)) return input_grad_by_blocks(ctx, W, dy, go.row_ids);
+        return input_grad_by_identity(ctx, W, dy, go.units.at(W->ne[0]));
+    }
     return ggml_mul_mat(ctx, tr->wt[(size_t)il][(size_t)p], dy);
 }
 
-ggml_tensor *out_weight(const llama_model &m);
-
-// dz = W_out^T dlogits for the output head.
-ggml_tensor *head_input_grad(ggml_context *ctx, azr_trainer *tr, ggml_tensor *dl, const grad_out &go) {
-    if (tr->sched) return input_grad_by_blocks(ctx, out_weight(*tr->model->model), dl, go.row_ids);
-    return ggml_mul_mat(ctx, tr->out_t, dl);
-}
+// dz = W_out^T dlogits for the output head, with the transposed copy of the
+// output matrix (kept on both paths: on the scheduler path it is the one
+// copy, in the output's own memory; the head runs once per row chunk, so
+// dequantizing it each time would cost far more than the copy).
+ggml_tensor *head_input_grad(ggml_context *ctx, azr_trainer *tr, ggml_tensor *dl) { return ggml_mul_mat(ctx, tr->out_t, dl); }
 
 // Backward of lin: returns dz (nullptr when !need_dz) and records dA, dB.
 ggml_tensor *lin_back(ggml_context *ctx, azr_trainer *tr, int il, int p, const layer_io &io, ggml_tensor *dy, bool need_dz,
@@ -377,7 +424,7 @@ ggml_tensor *loss_head(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb
             ggml_tensor *lpz = ggml_add(ctx, ggml_sub(ctx, sh, lse0), H);
             dl = ggml_add(ctx, dl, ggml_mul(ctx, ggml_mul(ctx, p, lpz), rows(b.ent_w, r0, nr)));
         }
-        dzf = cat(dzf, head_input_grad(ctx, tr, dl, b.go)); // [d, nr]
+        dzf = cat(dzf, head_input_grad(ctx, tr, dl)); // [d, nr]
         ggml_build_forward_expand(b.gf, dzf);
     }
     b.logp = logp_all;
@@ -473,6 +520,11 @@ built build_graph(ggml_context *ctx, azr_trainer *tr, const micro_batch &mb, gra
     if (train && tr->sched) {
         b.go.row_ids = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, tr->max_rows);
         ggml_set_input(b.go.row_ids);
+        for (const auto &kv : tr->unit_cols) {
+            ggml_tensor *u = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, unit_len(kv.first, kv.second));
+            ggml_set_input(u);
+            b.go.units[kv.first] = u;
+        }
     }
     ggml_tensor *dzf = loss_head(ctx, tr, mb, train, zf, clip_low, clip_high, b);
     if (!train) {
@@ -639,10 +691,18 @@ azr_status run_graph(azr_trainer *tr, const micro_batch &mb, graph_mode mode, fl
                 (tr->sched ? ggml_backend_sched_get_buffer_size(tr->sched, tr->backends[0]) : ggml_gallocr_get_buffer_size(tr->galloc, 0)) / 1048576.0,
                 tr->sched ? " (first backend, scheduler path)" : "");
     built &b = gr.b;
-    if (b.go.row_ids) {
+    // The dequantization inputs are only allocated when some matrix uses them
+    // (layer 0's q/k/v need no input gradient, K-quants use no row ids).
+    if (b.go.row_ids && b.go.row_ids->buffer) {
         std::vector<int32_t> ids((size_t)tr->max_rows);
         for (size_t i = 0; i < ids.size(); i++) ids[i] = (int32_t)i;
         ggml_backend_tensor_set(b.go.row_ids, ids.data(), 0, ggml_nbytes(b.go.row_ids));
+    }
+    for (const auto &kv : b.go.units) {
+        if (!kv.second->buffer) continue;
+        std::vector<float> e((size_t)ggml_nelements(kv.second), 0.0f);
+        for (size_t m = 0; m < e.size(); m += (size_t)kv.first + 1) e[m] = 1.0f;
+        ggml_backend_tensor_set(kv.second, e.data(), 0, ggml_nbytes(kv.second));
     }
     ggml_backend_tensor_set(b.tokens, mb.tokens.data(), 0, ggml_nbytes(b.tokens));
     ggml_backend_tensor_set(b.pos, mb.pos.data(), 0, ggml_nbytes(b.pos));
@@ -991,20 +1051,26 @@ extern "C" azr_status azr_trainer_new(azr_model *model, azr_lora *lora, const az
             for (const ggml_tensor *w : ws) tr->max_rows = std::max<int64_t>(tr->max_rows, w->ne[1]);
         }
         for (auto &pr : lora->pairs) tr->pair_of[{pr.layer, pr.proj}] = &pr;
-        if (!devices.empty() || p.scheduler == AZR_SCHED_ALWAYS) {
-            if (azr_status s = start_scheduler(tr.get(), devices, err, err_cap)) return s;
-            *out = tr.release();
-            return AZR_OK;
-        }
+        const bool scheduled = !devices.empty() || p.scheduler == AZR_SCHED_ALWAYS;
+        if (scheduled)
+            for (int il = 0; il < tr->n_layer; il++)
+                for (int p2 = 0; p2 < PROJ_COUNT; p2++) {
+                    const ggml_tensor *w = layer_weight(m, il, p2);
+                    if (rows_dequantizable(w->type)) continue;
+                    int64_t &c = tr->unit_cols[w->ne[0]];
+                    c = std::max(c, identity_block(w->ne[0], w->ne[1]));
+                }
 
-        // Transposed copies of every frozen matrix.
+        // Transposed copies: of every frozen matrix on the direct path; of the
+        // output head only on the scheduler path, where it lives with the
+        // output matrix (a GPU's memory when the output layer is offloaded).
         const size_t n_wt = (size_t)tr->n_layer * PROJ_COUNT + 1;
         ggml_init_params ip = {ggml_tensor_overhead() * (n_wt + 4), nullptr, true};
         tr->wt_ctx = ggml_init(ip);
         if (!tr->wt_ctx) return fail(err, err_cap, AZR_ERR_NOMEM, "new trainer: ggml_init failed");
         std::vector<std::pair<const ggml_tensor *, ggml_tensor *>> jobs;
         tr->wt.resize((size_t)tr->n_layer);
-        for (int il = 0; il < tr->n_layer; il++)
+        for (int il = 0; il < tr->n_layer && !scheduled; il++)
             for (int p2 = 0; p2 < PROJ_COUNT; p2++) {
                 const ggml_tensor *w = layer_weight(m, il, p2);
                 ggml_tensor *t = ggml_new_tensor_2d(tr->wt_ctx, transposed_type(w, p.wt_type, false), w->ne[1], w->ne[0]);
@@ -1018,8 +1084,12 @@ extern "C" azr_status azr_trainer_new(azr_model *model, azr_lora *lora, const az
             ggml_set_name(tr->out_t, "output.T");
             jobs.push_back({w, tr->out_t});
         }
-        tr->wt_buf = ggml_backend_alloc_ctx_tensors_from_buft(tr->wt_ctx, ggml_backend_cpu_buffer_type());
+        ggml_backend_buffer_type_t wt_buft = ggml_backend_cpu_buffer_type();
+        if (ggml_backend_buffer_t ob = out_weight(m)->buffer; scheduled && !ggml_backend_buffer_is_host(ob))
+            wt_buft = ggml_backend_buffer_get_type(ob);
+        tr->wt_buf = ggml_backend_alloc_ctx_tensors_from_buft(tr->wt_ctx, wt_buft);
         if (!tr->wt_buf) return fail(err, err_cap, AZR_ERR_NOMEM, "new trainer: cannot allocate the transposed weights");
+        ggml_backend_buffer_set_usage(tr->wt_buf, GGML_BACKEND_BUFFER_USAGE_WEIGHTS); // the scheduler runs their products where they live
         std::atomic<size_t> next{0};
         std::atomic<bool> failed{false};
         std::string why;
@@ -1038,6 +1108,11 @@ extern "C" azr_status azr_trainer_new(azr_model *model, azr_lora *lora, const az
         worker();
         for (auto &t : pool) t.join();
         if (failed) return fail(err, err_cap, AZR_ERR_INTERNAL, "new trainer: %s", why.c_str());
+        if (scheduled) {
+            if (azr_status s = start_scheduler(tr.get(), devices, err, err_cap)) return s;
+            *out = tr.release();
+            return AZR_OK;
+        }
 
         tr->backend = ggml_backend_cpu_init();
         if (!tr->backend) return fail(err, err_cap, AZR_ERR_INTERNAL, "new trainer: cannot start the CPU backend");
