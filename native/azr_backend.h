@@ -19,9 +19,10 @@ extern "C" {
 
 /* Loads the GPU backend modules present in dir (libggml-cuda.so, ...); NULL or
  * "" means the directory of the running executable. Each module that is
- * present but cannot be loaded adds one line to warn (NUL-terminated,
- * lines separated by '\n'; warn may be NULL). Modules already loaded are
- * skipped. Returns the number of modules loaded by this call. */
+ * present but cannot be loaded, or loads but finds no device, adds one line
+ * to warn (NUL-terminated, lines separated by '\n'; warn may be NULL).
+ * Modules already loaded are skipped. Returns the number of modules loaded
+ * by this call. */
 int32_t azr_backends_load_dir(const char *dir, char *warn, size_t warn_cap);
 
 /* Loads one backend module file. Refuses a file that is not a shared object,

@@ -63,7 +63,10 @@ std::vector<ggml_backend_dev_t> ordered_devices() {
     return gpus;
 }
 
-azr_status load_module(const std::string &path, char *err, size_t cap) {
+// Loads one module; *n_devices is the number of devices it registered (0
+// when it was loaded before).
+azr_status load_module(const std::string &path, char *err, size_t cap, size_t *n_devices = nullptr) {
+    if (n_devices) *n_devices = 0;
     struct stat st;
     if (stat(path.c_str(), &st) != 0) return azr::fail(err, cap, AZR_ERR_IO, "backend module %s: %s", path.c_str(), strerror(errno));
     if (!S_ISREG(st.st_mode)) return azr::fail(err, cap, AZR_ERR_IO, "backend module %s: not a regular file", path.c_str());
@@ -107,6 +110,7 @@ azr_status load_module(const std::string &path, char *err, size_t cap) {
                          why.empty() ? "" : ": ", why.c_str());
     }
     g_loaded.insert(key);
+    if (n_devices) *n_devices = ggml_backend_reg_dev_count(reg);
     return AZR_OK;
 }
 
@@ -164,13 +168,18 @@ extern "C" int32_t azr_backends_load_dir(const char *dir, char *warn, size_t war
             std::string path = d + "/libggml-" + name + ".so";
             struct stat st;
             if (stat(path.c_str(), &st) != 0) continue; // absent: this machine runs on the CPU
-            size_t before = ggml_backend_reg_count();
+            size_t before = ggml_backend_reg_count(), n_devices = 0;
             char err[1024];
-            if (load_module(path, err, sizeof err) != AZR_OK) {
+            if (load_module(path, err, sizeof err, &n_devices) != AZR_OK) {
                 if (!warnings.empty()) warnings += "\n";
                 warnings += err;
             } else if (ggml_backend_reg_count() > before) {
                 loaded++;
+                if (n_devices == 0) {
+                    // Loaded, but the driver reported no usable device (ggml logs why).
+                    if (!warnings.empty()) warnings += "\n";
+                    warnings += "backend module " + path + " loaded, but it found no device (no GPU, or the driver refused it; see the log)";
+                }
             }
         }
         if (warn && warn_cap) copy_str(warn, warn_cap, warnings.c_str());

@@ -82,6 +82,7 @@ file (for a quick look; the results of a real experiment use all of them).`,
 			&cli.IntFlag{Name: "jobs", Value: 3, Usage: "arms run at the same time (each with --threads engine threads)", EnvVars: envVar("jobs")},
 			&cli.StringSliceFlag{Name: "arms", Usage: "arms to run: full, frozen-proposer, no-induction, " + controlArm + " (default: all)", EnvVars: envVar("arms")},
 			&cli.Float64Flag{Name: "control-lr", Value: 5e-4, Usage: "peak learning rate of the control's continued pretraining", EnvVars: envVar("control-lr")},
+			&cli.Int64Flag{Name: "control-tokens", Usage: "training budget of the control in tokens (exactly reproducible; overrides --control-minutes); given, the control runs beside the arms", EnvVars: envVar("control-tokens")},
 			&cli.Float64Flag{Name: "control-minutes", Usage: "training time of the control; given, the control runs beside the arms (0: after them, for the full arm's measured self-play time)", EnvVars: envVar("control-minutes")},
 		},
 		Action: nanoExperiment,
@@ -143,6 +144,7 @@ func nanoExperiment(c *cli.Context) error {
 	// runs beside the arms, under the same machine load; otherwise it follows
 	// the full arm, whose self-play time it then gets.
 	controlMinutes, controlLR := c.Float64("control-minutes"), c.Float64("control-lr")
+	budget := controlBudget{tokens: c.Int64("control-tokens")}
 	jobs := max(1, c.Int("jobs"))
 	sem := make(chan struct{}, jobs)
 	var wg sync.WaitGroup
@@ -158,13 +160,14 @@ func nanoExperiment(c *cli.Context) error {
 		}()
 	}
 	var cr controlResult
-	if control && controlMinutes > 0 {
+	if control && (budget.tokens > 0 || controlMinutes > 0) {
+		budget.minutes = controlMinutes
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			cr, errs[len(arms)] = x.pretrainControl(ctx, controlMinutes, controlLR)
+			cr, errs[len(arms)] = x.pretrainControl(ctx, budget, controlLR)
 		}()
 	}
 	wg.Wait()
@@ -172,7 +175,7 @@ func nanoExperiment(c *cli.Context) error {
 		return err
 	}
 	res.Arms = results
-	if control && controlMinutes <= 0 {
+	if control && budget.tokens <= 0 && controlMinutes <= 0 {
 		for _, r := range results {
 			if r.Name == "full" {
 				controlMinutes = r.SelfPlaySeconds / 60
@@ -181,7 +184,8 @@ func nanoExperiment(c *cli.Context) error {
 		if controlMinutes <= 0 {
 			return errors.New("nano experiment: the control's budget is the full arm's self-play time; run the full arm too or give --control-minutes")
 		}
-		if cr, err = x.pretrainControl(ctx, controlMinutes, controlLR); err != nil {
+		budget.minutes = controlMinutes
+		if cr, err = x.pretrainControl(ctx, budget, controlLR); err != nil {
 			return err
 		}
 	}
@@ -363,9 +367,16 @@ func selfPlaySummary(run *report.Run) (seconds float64, signal map[string]float6
 	return seconds, signal
 }
 
+// controlBudget is the control's training budget: tokens when set, else minutes.
+type controlBudget struct {
+	tokens  int64
+	minutes float64
+}
+
 // controlResult is the supervised-pretraining control.
 type controlResult struct {
-	Minutes     float64            `json:"minutes"`
+	Minutes     float64            `json:"minutes"` // training time it took
+	Budget      string             `json:"budget"`  // as given: "N tokens" or "M minutes"
 	LR          float64            `json:"lr"`
 	Steps       int                `json:"steps"`
 	Tokens      int64              `json:"tokens"`
@@ -373,13 +384,19 @@ type controlResult struct {
 	Eval        map[string]float64 `json:"eval"`
 }
 
-func (x *experiment) pretrainControl(ctx context.Context, minutes, lr float64) (controlResult, error) {
+func (x *experiment) pretrainControl(ctx context.Context, b controlBudget, lr float64) (controlResult, error) {
 	dir := filepath.Join(x.out, controlArm)
-	cr := controlResult{Minutes: minutes, LR: lr}
-	err := x.child(ctx, controlArm, "", "nano", "pretrain", "--init", x.baseRun, "--out", dir,
-		"--minutes", strconv.FormatFloat(minutes, 'f', 2, 64), "--lr", strconv.FormatFloat(lr, 'g', -1, 64),
-		"--min-lr", strconv.FormatFloat(lr/10, 'g', -1, 64), "--warmup", "10")
-	if err != nil {
+	cr := controlResult{LR: lr}
+	args := []string{"nano", "pretrain", "--init", x.baseRun, "--out", dir, "--lr", strconv.FormatFloat(lr, 'g', -1, 64),
+		"--min-lr", strconv.FormatFloat(lr/10, 'g', -1, 64), "--warmup", "10"}
+	if b.tokens > 0 {
+		cr.Budget = fmt.Sprintf("%d tokens", b.tokens)
+		args = append(args, "--tokens", strconv.FormatInt(b.tokens, 10))
+	} else {
+		cr.Budget = fmt.Sprintf("%.2f minutes", b.minutes)
+		args = append(args, "--minutes", strconv.FormatFloat(b.minutes, 'f', 2, 64))
+	}
+	if err := x.child(ctx, controlArm, "", args...); err != nil {
 		return cr, err
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "summary.json"))
@@ -387,6 +404,7 @@ func (x *experiment) pretrainControl(ctx context.Context, minutes, lr float64) (
 		return cr, err
 	}
 	var sum struct {
+		Seconds       float64 `json:"train_seconds"`
 		Steps         int     `json:"steps"`
 		TrainedTokens int64   `json:"trained_tokens"`
 		First         float64 `json:"first_heldout_loss"`
@@ -396,7 +414,7 @@ func (x *experiment) pretrainControl(ctx context.Context, minutes, lr float64) (
 	if err := json.Unmarshal(data, &sum); err != nil {
 		return cr, err
 	}
-	cr.Steps, cr.Tokens, cr.HeldOutLoss = sum.Steps, sum.TrainedTokens, [2]float64{sum.First, sum.Final}
+	cr.Steps, cr.Tokens, cr.HeldOutLoss, cr.Minutes = sum.Steps, sum.TrainedTokens, [2]float64{sum.First, sum.Final}, sum.Seconds/60
 	cr.Eval, err = x.evaluate(ctx, controlArm, sum.ModelQuant, "")
 	return cr, err
 }

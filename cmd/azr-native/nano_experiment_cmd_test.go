@@ -24,7 +24,7 @@ func TestCLINanoExperimentEndToEnd(t *testing.T) {
 		t.Fatalf("nano pretrain: %v\n%s", err, o)
 	}
 	experimentArgs := []string{"--threads", "1", "nano", "experiment", "--base-run", base, "--evals", filepath.Join(data, "eval", "test"),
-		"--out", out, "--steps", "2", "--eval-every", "2", "--eval-limit", "2", "--control-minutes", "0.02",
+		"--out", out, "--steps", "2", "--eval-every", "2", "--eval-limit", "2", "--control-tokens", "5120",
 		"--", "--batch-size", "2", "--n-samples", "2", "--max-response-length", "32", "--max-prompt-length", "200", "--seed-factor", "0"}
 	cmd, stderr := cliProcess(t, experimentArgs...)
 	if err := cmd.Run(); err != nil {
@@ -40,6 +40,9 @@ func TestCLINanoExperimentEndToEnd(t *testing.T) {
 	}
 	if len(res.Base) != 3 || len(res.Arms) != 3 || res.Control == nil || len(res.Control.Eval) != 3 || res.Control.Steps < 1 {
 		t.Fatalf("results: base %v, %d arms, control %+v", res.Base, len(res.Arms), res.Control)
+	}
+	if res.Control.Budget != "5120 tokens" || res.Control.Tokens != 5120 {
+		t.Errorf("control budget %q, %d tokens trained; want 5120 tokens", res.Control.Budget, res.Control.Tokens)
 	}
 	for _, a := range res.Arms {
 		if len(a.Evals) != 1 || len(a.Evals[2]) != 3 {

@@ -79,7 +79,7 @@ func (r *experimentResults) verdict() []string {
 			} else if full == c {
 				rel = "ties"
 			}
-			out = append(out, fmt.Sprintf("The pretraining control (%.1f minutes, %d more supervised steps) reached %.1f%% (%+.1f points over the base); full self-play %s it (%+.1f points).",
+			out = append(out, fmt.Sprintf("The pretraining control (%.1f minutes of training, %d more supervised steps) reached %.1f%% (%+.1f points over the base); full self-play %s it (%+.1f points).",
 				r.Control.Minutes, r.Control.Steps, 100*c, 100*(c-base), rel, 100*(full-c)))
 		}
 	}
@@ -132,8 +132,8 @@ func writeExperimentResults(out string, r *experimentResults) (string, error) {
 		fmt.Fprintf(&b, "**%s**: %s", a.Name, a.What)
 	}
 	if r.Control != nil {
-		fmt.Fprintf(&b, "; **%s**: supervised pretraining continued from the base for %.1f minutes of training time: %d steps, %d tokens, lr %g, held-out loss %.3f -> %.3f",
-			controlArm, r.Control.Minutes, r.Control.Steps, r.Control.Tokens, r.Control.LR, r.Control.HeldOutLoss[0], r.Control.HeldOutLoss[1])
+		fmt.Fprintf(&b, "; **%s**: supervised pretraining continued from the base (budget %s, %.1f minutes of training): %d steps, %d tokens, lr %g, held-out loss %.3f -> %.3f",
+			controlArm, r.Control.Budget, r.Control.Minutes, r.Control.Steps, r.Control.Tokens, r.Control.LR, r.Control.HeldOutLoss[0], r.Control.HeldOutLoss[1])
 	}
 	b.WriteString(".\n\n## Over the steps\n\n")
 	fmt.Fprintf(&b, "| arm | step | deduction | abduction | induction | mean |\n|---|---|---|---|---|---|\n")
