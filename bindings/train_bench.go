@@ -20,7 +20,10 @@ type BenchTrainOptions struct {
 	MicroBatch    int      // default: whole batch
 	WTType        string   // see TrainOptions.WTType
 	HeadChunk     int      // see TrainOptions.HeadChunk
-	Seed          int64
+	// ForceScheduler times the backend-scheduler path (the GPU path's
+	// graph) even when every weight is on the CPU; see TrainOptions.
+	ForceScheduler bool
+	Seed           int64
 }
 
 // BenchTrainResult reports BenchTrain's measurements.
@@ -69,7 +72,8 @@ func BenchTrain(m *Model, o BenchTrainOptions) (BenchTrainResult, error) {
 	}
 	defer a.Close()
 	t0 := time.Now()
-	tr, err := a.NewTrainer(TrainOptions{Threads: o.Threads, LR: 1e-5, MicroBatch: o.MicroBatch, WTType: o.WTType, HeadChunk: o.HeadChunk})
+	tr, err := a.NewTrainer(TrainOptions{Threads: o.Threads, LR: 1e-5, MicroBatch: o.MicroBatch, WTType: o.WTType, HeadChunk: o.HeadChunk,
+		ForceScheduler: o.ForceScheduler})
 	if err != nil {
 		return BenchTrainResult{}, err
 	}

@@ -28,6 +28,7 @@ Without --model it writes a Qwen2-0.5B-shaped random model (--quant) to a temp d
 			&cli.IntFlag{Name: "rank", Value: 16, Usage: "LoRA rank (all projections)", EnvVars: envVar("rank")},
 			&cli.IntFlag{Name: "steps", Value: 2, Usage: "measured steps (the best is reported)", EnvVars: envVar("steps")},
 			trainerGPULayersFlag(),
+			&cli.BoolFlag{Name: "force-scheduler", Usage: "time the backend-scheduler path (the graph GPU training runs) even with every weight on the CPU, to compare with the direct CPU path", EnvVars: envVar("force-scheduler")},
 			jsonFlag(),
 		},
 		Action: benchTrain,
@@ -53,7 +54,8 @@ func benchTrain(c *cli.Context) error {
 	// One native call: the tracker shows it is alive.
 	track := progress.New(logger, "bench train", 0, progress.Unit("runs"), progress.Ticking())
 	r, err := bindings.BenchTrain(m, bindings.BenchTrainOptions{Seqs: c.Int("seqs"), Tokens: c.Int("tokens"),
-		Rank: c.Int("rank"), Threads: c.Int("threads"), Steps: c.Int("steps"), Seed: int64(c.Uint64("seed"))})
+		Rank: c.Int("rank"), Threads: c.Int("threads"), Steps: c.Int("steps"), Seed: int64(c.Uint64("seed")),
+		ForceScheduler: c.Bool("force-scheduler")})
 	track.Finish()
 	if err != nil {
 		return err
