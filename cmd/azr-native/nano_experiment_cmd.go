@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/azr-native/azr-native/internal/report"
+	"github.com/azr-native/azr-native/rl"
 )
 
 // The learning experiment: does self-play make the nano base better? It is
@@ -336,7 +337,7 @@ func (x *experiment) selfPlay(ctx context.Context, a experimentArm) (armResult, 
 	if err != nil {
 		return r, err
 	}
-	r.SelfPlaySeconds, r.Signal = selfPlaySummary(run)
+	r.SelfPlaySeconds, r.Signal = selfPlaySummary(run, x.steps)
 	for _, s := range x.evalSteps() {
 		adapter := filepath.Join(dir, "checkpoints", fmt.Sprintf("step-%06d", s), "policy", "adapter.gguf")
 		if _, err := os.Stat(adapter); err != nil {
@@ -351,11 +352,18 @@ func (x *experiment) selfPlay(ctx context.Context, a experimentArm) (armResult, 
 	return r, nil
 }
 
-// selfPlaySummary sums the steps' wall time and averages the signal health.
-func selfPlaySummary(run *report.Run) (seconds float64, signal map[string]float64) {
+// selfPlaySummary sums the wall time of the first steps steps and averages
+// their signal health (a run directory may hold more steps than asked for).
+func selfPlaySummary(run *report.Run, steps int) (seconds float64, signal map[string]float64) {
 	signal = map[string]float64{}
-	n := float64(len(run.Steps))
+	var kept []rl.StepMetrics
 	for _, st := range run.Steps {
+		if st.Step <= steps {
+			kept = append(kept, st)
+		}
+	}
+	n := float64(len(kept))
+	for _, st := range kept {
 		seconds += st.Seconds["total"]
 		signal["valid_proposal_rate"] += st.Signal.ValidProposalRate / n
 		signal["learnable_share"] += st.Signal.LearnableShare / n
