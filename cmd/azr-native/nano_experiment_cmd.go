@@ -294,15 +294,18 @@ func (x *experiment) evaluate(ctx context.Context, name, model, adapter string) 
 		}
 		var s struct {
 			PassAt1 float64 `json:"pass_at_1"`
-			Items   int     `json:"items"`
+			Format  float64 `json:"format_rate"`
 		}
 		if err := json.Unmarshal(data, &s); err != nil {
 			return nil, fmt.Errorf("%s: %w", sumPath, err)
 		}
-		scores[t] = s.PassAt1
+		scores[t], scores[formatKey(t)] = s.PassAt1, s.Format
 	}
 	return scores, nil
 }
+
+// formatKey names a task's format rate (answers in the expected form) among the scores.
+func formatKey(task string) string { return "format_" + task }
 
 // armResult is one arm's outcome: held-out pass@1 per task at each evaluated step.
 type armResult struct {

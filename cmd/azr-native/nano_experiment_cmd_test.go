@@ -38,14 +38,14 @@ func TestCLINanoExperimentEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(js, &res); err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Base) != 3 || len(res.Arms) != 3 || res.Control == nil || len(res.Control.Eval) != 3 || res.Control.Steps < 1 {
+	if len(res.Base) != 6 || len(res.Arms) != 3 || res.Control == nil || len(res.Control.Eval) != 6 || res.Control.Steps < 1 {
 		t.Fatalf("results: base %v, %d arms, control %+v", res.Base, len(res.Arms), res.Control)
 	}
 	if res.Control.Budget != "5120 tokens" || res.Control.Tokens != 5120 {
 		t.Errorf("control budget %q, %d tokens trained; want 5120 tokens", res.Control.Budget, res.Control.Tokens)
 	}
 	for _, a := range res.Arms {
-		if len(a.Evals) != 1 || len(a.Evals[2]) != 3 {
+		if len(a.Evals) != 1 || len(a.Evals[2]) != 6 {
 			t.Errorf("%s: evaluations %v, want step 2 for all three tasks", a.Name, a.Evals)
 		}
 		if a.SelfPlaySeconds <= 0 {
@@ -65,7 +65,7 @@ func TestCLINanoExperimentEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| base |", "| full |", "| frozen-proposer |", "| no-induction |", "| pretrain-control |", "nano pretrain --init", "experiment-mean.png"} {
+	for _, want := range []string{"| base |", "| full |", "| frozen-proposer |", "| no-induction |", "| pretrain-control |", "nano pretrain --init", "experiment-mean.png", "expected form"} {
 		if !strings.Contains(string(doc), want) {
 			t.Errorf("EXPERIMENT.md lacks %q", want)
 		}

@@ -135,7 +135,19 @@ func writeExperimentResults(out string, r *experimentResults) (string, error) {
 		fmt.Fprintf(&b, "; **%s**: supervised pretraining continued from the base (budget %s, %.1f minutes of training): %d steps, %d tokens, lr %g, held-out loss %.3f -> %.3f",
 			controlArm, r.Control.Budget, r.Control.Minutes, r.Control.Steps, r.Control.Tokens, r.Control.LR, r.Control.HeldOutLoss[0], r.Control.HeldOutLoss[1])
 	}
-	b.WriteString(".\n\n## Over the steps\n\n")
+	b.WriteString(".\n\nThe share of answers in the expected form (`<think>…</think><answer>…</answer>` with a parsable answer), same evaluations:\n\n")
+	fmt.Fprintf(&b, "| model | deduction | abduction | induction |\n|---|---|---|---|\n")
+	frow := func(name string, s map[string]float64) {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", name, pct(s[formatKey("deduction")]), pct(s[formatKey("abduction")]), pct(s[formatKey("induction")]))
+	}
+	frow("base", r.Base)
+	for _, a := range r.Arms {
+		frow(a.Name, a.final())
+	}
+	if r.Control != nil {
+		frow(controlArm, r.Control.Eval)
+	}
+	b.WriteString("\n## Over the steps\n\n")
 	fmt.Fprintf(&b, "| arm | step | deduction | abduction | induction | mean |\n|---|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| base | 0 | %s | %s | %s | %s |\n", pct(r.Base["deduction"]), pct(r.Base["abduction"]), pct(r.Base["induction"]), pct(base))
 	for _, a := range r.Arms {
