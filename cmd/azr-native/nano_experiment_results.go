@@ -135,7 +135,7 @@ func writeExperimentResults(out string, r *experimentResults) (string, error) {
 		fmt.Fprintf(&b, "; **%s**: supervised pretraining continued from the base (budget %s, %.1f minutes of training): %d steps, %d tokens, lr %g, held-out loss %.3f -> %.3f",
 			controlArm, r.Control.Budget, r.Control.Minutes, r.Control.Steps, r.Control.Tokens, r.Control.LR, r.Control.HeldOutLoss[0], r.Control.HeldOutLoss[1])
 	}
-	b.WriteString(".\n\nThe share of answers in the expected form (`<think>…</think><answer>…</answer>` with a parsable answer), same evaluations:\n\n")
+	b.WriteString(".\n\nThe share of answers in the expected form (`<think>…</think><answer>…</answer>`), same evaluations:\n\n")
 	fmt.Fprintf(&b, "| model | deduction | abduction | induction |\n|---|---|---|---|\n")
 	frow := func(name string, s map[string]float64) {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", name, pct(s[formatKey("deduction")]), pct(s[formatKey("abduction")]), pct(s[formatKey("induction")]))
@@ -166,7 +166,7 @@ func writeExperimentResults(out string, r *experimentResults) (string, error) {
 		fmt.Fprintf(&b, "| %s | %.1f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", a.Name, a.SelfPlaySeconds/60, s["valid_proposal_rate"], s["learnable_share"],
 			s["program_diversity"], s["solve_rate_deduction"], s["solve_rate_abduction"], s["solve_rate_induction"])
 	}
-	fmt.Fprintf(&b, "\n## Commands\n\nThe parts, in the order they were started (seed %d; `run` settings: `%s`). Each checkpoint's adapter was evaluated by the base's eval commands with `--adapter` added; results.json lists every command.\n\n```sh\n", r.Seed, shellJoin(r.RunArgs))
+	fmt.Fprintf(&b, "\n## Commands\n\nThe parts this invocation started, in order (finished parts are reused and not listed; seed %d; `run` settings: `%s`). Each checkpoint's adapter was evaluated by the base's eval commands with `--adapter` added; results.json lists every command.\n\n```sh\n", r.Seed, shellJoin(r.RunArgs))
 	for _, c := range r.Commands {
 		if !strings.Contains(c, " --adapter ") {
 			b.WriteString(c + "\n")
@@ -190,7 +190,8 @@ func sortedSteps(m map[int]map[string]float64) []int {
 // task type and one of the mean, a curve per arm; the control is a point at
 // the last step.
 func writeExperimentPlots(out string, r *experimentResults) ([]string, error) {
-	unit := [2]float64{0, 1}
+	// The y axis fits the values (no fixed [0, 1]): at a few percent, a
+	// unit axis would draw every arm as the same flat line.
 	var files []string
 	for _, t := range append([]string{"mean"}, experimentTasks...) {
 		score := func(s map[string]float64) float64 {
@@ -199,7 +200,7 @@ func writeExperimentPlots(out string, r *experimentResults) ([]string, error) {
 			}
 			return s[t]
 		}
-		ch := report.Chart{Title: "held-out pass@1: " + t, YLabel: "pass@1", Bounds: &unit}
+		ch := report.Chart{Title: "held-out pass@1: " + t, YLabel: "pass@1"}
 		for _, a := range r.Arms {
 			pts := plotter.XYs{{X: 0, Y: score(r.Base)}}
 			for _, s := range sortedSteps(a.Evals) {
