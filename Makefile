@@ -119,8 +119,8 @@ nano: $(BIN)
 # results, table and plots are copied into docs/experiment/. Finished parts
 # are reused when it is run again.
 EXP_DIR ?= $(BUILD)/experiment
-EXP_STEPS ?= 20
-EXP_CONTROL_TOKENS ?= 786432
+EXP_STEPS ?= 10
+EXP_CONTROL_TOKENS ?= 411648
 EXP_ARGS ?= --batch-size 16 --n-samples 2 --lr 5e-4 --seed-file $(EXP_DIR)/data/seeds.jsonl
 experiment: $(BIN)
 	test -f $(EXP_DIR)/data/stats.json || $(BIN) --threads 2 nano data --out $(EXP_DIR)/data --seed 1 --programs 4000 \
