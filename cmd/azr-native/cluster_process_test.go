@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/azr-native/azr-native/internal/cluster"
 	"github.com/azr-native/azr-native/internal/nano"
+	"github.com/azr-native/azr-native/internal/runtest"
 	"github.com/azr-native/azr-native/rl"
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go/jetstream"
@@ -150,7 +150,7 @@ func (p *proc) said(s string) bool { return strings.Contains(p.stderr.String(), 
 // without wall-clock fields, and each step's adapter file byte for byte.
 func sameRun(t *testing.T, baseline, dir string) {
 	t.Helper()
-	if diff := cmp.Diff(metricsSansTimings(t, baseline), metricsSansTimings(t, dir)); diff != "" {
+	if diff := cmp.Diff(runtest.MetricsWithoutTimings(t, baseline), runtest.MetricsWithoutTimings(t, dir)); diff != "" {
 		t.Errorf("metrics differ (-single process +clustered):\n%.3000s", diff)
 	}
 	for step := 1; step <= 2; step++ {
@@ -164,28 +164,6 @@ func sameRun(t *testing.T, baseline, dir string) {
 			t.Errorf("%s differs from the single-process run's", rel)
 		}
 	}
-}
-
-func metricsSansTimings(t *testing.T, dir string) []map[string]any {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatal(err)
-		}
-		delete(m, "seconds")
-		delete(m, "time")
-		if tr, ok := m["train"].(map[string]any); ok {
-			delete(tr, "duration_s")
-		}
-		lines = append(lines, m)
-	}
-	return lines
 }
 
 // A clustered run, two sandbox workers and one generate worker, each a

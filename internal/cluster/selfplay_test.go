@@ -3,7 +3,6 @@ package cluster
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"github.com/azr-native/azr-native/bindings"
 	"github.com/azr-native/azr-native/internal/nano"
 	"github.com/azr-native/azr-native/internal/policy"
+	"github.com/azr-native/azr-native/internal/runtest"
 	"github.com/azr-native/azr-native/rl"
 	"github.com/google/go-cmp/cmp"
 )
@@ -93,29 +93,6 @@ func selfPlay(t *testing.T, cfg rl.Config, p rl.Policy, exec rl.Executor, dir st
 	}
 }
 
-// metricsWithoutTimings reads a run's metrics.jsonl, wall-clock fields removed.
-func metricsWithoutTimings(t *testing.T, dir string) []map[string]any {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatal(err)
-		}
-		delete(m, "seconds")
-		delete(m, "time")
-		if tr, ok := m["train"].(map[string]any); ok {
-			delete(tr, "duration_s")
-		}
-		lines = append(lines, m)
-	}
-	return lines
-}
-
 func adapterBytes(t *testing.T, dir string, step int) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "checkpoints", "step-"+pad6(step), "policy", "adapter.gguf"))
@@ -160,7 +137,7 @@ func TestClusteredSelfPlayEqualsSingleProcess(t *testing.T) {
 	selfPlay(t, cfg, remote, NewExecutor(tc.client, p), clustered, 2)
 	t.Logf("clustered run: %v", time.Since(t0))
 
-	if diff := cmp.Diff(metricsWithoutTimings(t, single), metricsWithoutTimings(t, clustered)); diff != "" {
+	if diff := cmp.Diff(runtest.MetricsWithoutTimings(t, single), runtest.MetricsWithoutTimings(t, clustered)); diff != "" {
 		t.Errorf("metrics differ (-single +clustered):\n%.3000s", diff)
 	}
 	for step := 1; step <= 2; step++ {

@@ -3,14 +3,13 @@ package policy
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/azr-native/azr-native/bindings"
+	"github.com/azr-native/azr-native/internal/runtest"
 	"github.com/azr-native/azr-native/rl"
 	"github.com/azr-native/azr-native/sandbox"
 	"github.com/google/go-cmp/cmp"
@@ -56,29 +55,6 @@ func newPool(t *testing.T) *sandbox.Pool {
 	}
 	t.Cleanup(func() { p.Close() })
 	return p
-}
-
-// metricsLines returns the run's metrics without the timing fields.
-func metricsLines(t *testing.T, dir string) []map[string]any {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatal(err)
-		}
-		delete(m, "seconds") // wall-clock timings differ run to run
-		delete(m, "time")
-		if tr, ok := m["train"].(map[string]any); ok {
-			delete(tr, "duration_s")
-		}
-		lines = append(lines, m)
-	}
-	return lines
 }
 
 // The real engine and the real sandbox drive whole self-play steps, seeding
@@ -141,7 +117,7 @@ func TestSelfPlayResumesExactlyOnTheRealEngine(t *testing.T) {
 	if !bytes.Equal(adapter(straightDir), adapter(resumedDir)) {
 		t.Errorf("adapter.gguf after 2 steps differs from 1 + resume + 1")
 	}
-	a, b := metricsLines(t, straightDir), metricsLines(t, resumedDir)
+	a, b := runtest.MetricsWithoutTimings(t, straightDir), runtest.MetricsWithoutTimings(t, resumedDir)
 	if len(a) != 2 || len(b) != 2 {
 		t.Fatalf("metrics lines: %d straight, %d resumed", len(a), len(b))
 	}
