@@ -129,7 +129,7 @@ azr_status lora_alloc(azr_model *model, int32_t rank, float alpha, uint32_t proj
         size_t k = std::find(bufts.begin(), bufts.end(), bt) - bufts.begin();
         if (k == bufts.size()) {
             bufts.push_back(bt);
-            ggml_init_params ip = {ggml_tensor_overhead() * (l->pairs.size() * 2 + 8), nullptr, true};
+            ggml_init_params ip = {ggml_tensor_overhead() * (l->pairs.size() * 6 + 8), nullptr, true};
             ggml_context *c = ggml_init(ip);
             if (!c) return fail(err, err_cap, AZR_ERR_NOMEM, "new adapter: ggml_init failed");
             l->ctxs.push_back(c);
@@ -139,10 +139,12 @@ azr_status lora_alloc(azr_model *model, int32_t rank, float alpha, uint32_t proj
         pr.b = ggml_new_tensor_2d(l->ctxs[k], GGML_TYPE_F32, rank, outd);
         ggml_format_name(pr.a, "%s.lora_a", pr.w->name);
         ggml_format_name(pr.b, "%s.lora_b", pr.w->name);
-        pr.m_a.assign((size_t)ggml_nelements(pr.a), 0.0f);
-        pr.v_a.assign((size_t)ggml_nelements(pr.a), 0.0f);
-        pr.m_b.assign((size_t)ggml_nelements(pr.b), 0.0f);
-        pr.v_b.assign((size_t)ggml_nelements(pr.b), 0.0f);
+        struct { ggml_tensor **dst; const ggml_tensor *like; const char *suf; } moments[4] = {
+            {&pr.m_a, pr.a, "m"}, {&pr.v_a, pr.a, "v"}, {&pr.m_b, pr.b, "m"}, {&pr.v_b, pr.b, "v"}};
+        for (auto &mo : moments) {
+            *mo.dst = ggml_dup_tensor(l->ctxs[k], mo.like);
+            ggml_format_name(*mo.dst, "%s.%s", mo.like->name, mo.suf);
+        }
     }
     for (size_t k = 0; k < bufts.size(); k++) {
         ggml_backend_buffer_t b = ggml_backend_alloc_ctx_tensors_from_buft(l->ctxs[k], bufts[k]);
@@ -350,12 +352,12 @@ extern "C" azr_status azr_lora_save(const azr_lora *l, const char *path, const c
                 return fail(err, err_cap, AZR_ERR_NOMEM, "save adapter: out of memory");
             }
             for (auto &pr : l->pairs) {
-                struct { ggml_tensor *t; const std::vector<float> *v; const char *suf; } items[4] = {
-                    {pr.a, &pr.m_a, "m"}, {pr.a, &pr.v_a, "v"}, {pr.b, &pr.m_b, "m"}, {pr.b, &pr.v_b, "v"}};
-                for (auto &it : items) {
+                struct { ggml_tensor *t; const ggml_tensor *v; const char *suf; } items[4] = {
+                    {pr.a, pr.m_a, "m"}, {pr.a, pr.v_a, "v"}, {pr.b, pr.m_b, "m"}, {pr.b, pr.v_b, "v"}};
+                for (auto &it : items) { // read from wherever the moments live (host or device memory)
                     ggml_tensor *h = ggml_dup_tensor(oc, it.t);
                     ggml_format_name(h, "%s.%s", it.t->name, it.suf);
-                    memcpy(h->data, it.v->data(), ggml_nbytes(h));
+                    ggml_backend_tensor_get(it.v, h->data, 0, ggml_nbytes(h));
                     gguf_add_tensor(g, h);
                 }
             }
@@ -465,15 +467,15 @@ extern "C" azr_status azr_lora_load(azr_model *model, const char *path, const ch
             if (gguf_str(og, "general.type") != "azr.optimizer")
                 return fail(err, err_cap, AZR_ERR_BAD_MODEL, "load adapter: %s is not an optimizer state file", opt_path);
             for (auto &pr : l->pairs) {
-                struct { ggml_tensor *t; std::vector<float> *v; const char *suf; } items[4] = {
-                    {pr.a, &pr.m_a, "m"}, {pr.a, &pr.v_a, "v"}, {pr.b, &pr.m_b, "m"}, {pr.b, &pr.v_b, "v"}};
+                struct { ggml_tensor *t; ggml_tensor *v; const char *suf; } items[4] = {
+                    {pr.a, pr.m_a, "m"}, {pr.a, pr.v_a, "v"}, {pr.b, pr.m_b, "m"}, {pr.b, pr.v_b, "v"}};
                 for (auto &it : items) {
                     std::string nm = std::string(it.t->name) + "." + it.suf;
                     ggml_tensor *h = ggml_get_tensor(oc, nm.c_str());
                     if (!h || h->type != GGML_TYPE_F32 || ggml_nelements(h) != ggml_nelements(it.t))
                         return fail(err, err_cap, AZR_ERR_BAD_MODEL, "load adapter: optimizer state %s does not match the adapter (%s)", opt_path,
                                     nm.c_str());
-                    memcpy(it.v->data(), h->data, ggml_nbytes(h));
+                    ggml_backend_tensor_set(it.v, h->data, 0, ggml_nbytes(h));
                 }
             }
             int64_t ok = gguf_find_key(og, "azr.opt.step");

@@ -1,7 +1,8 @@
 // The LoRA policy-gradient step: our own ggml graph of the Qwen2/Qwen3
 // decoder over full sequences (no KV cache), a hand-built backward that never
 // differentiates through a quantized matrix (input gradients multiply by a
-// transposed copy with the ordinary MUL_MAT), and AdamW on the host.
+// transposed copy with the ordinary MUL_MAT), and AdamW: on the host on the
+// direct CPU path, with ggml ops where the adapter lives on the scheduler path.
 // The math is written out in docs/TRAINING.md.
 #include "train_internal.h"
 
@@ -75,6 +76,12 @@ struct azr_trainer {
     std::vector<azr_placed_op> cpu_ops;   // the last graph's nodes the scheduler put on the CPU while a device backend exists
     std::map<std::pair<int, int>, lora_pair *> pair_of;
     ggml_gallocr_t galloc = nullptr;
+    // Scheduler path: the batch's gradient accumulators, one per adapter
+    // tensor (dA, dB) in that tensor's buffer type, so micro-batches add into
+    // them where they are computed and nothing is read back until the update.
+    ggml_context *acc_ctx = nullptr;
+    std::vector<ggml_backend_buffer_t> acc_bufs;
+    std::map<const lora_pair *, std::array<ggml_tensor *, 2>> acc;
     // Raised by azr_trainer_cancel from any thread: the step stops at the next
     // micro-batch (or graph node) and returns AZR_ERR_CANCELLED.
     std::atomic<bool> cancel{false};
@@ -661,6 +668,17 @@ void record_cpu_ops(azr_trainer *tr, ggml_cgraph *gf) {
     }
 }
 
+// Scheduler path: acc += g for every adapter gradient of the micro-batch, as
+// nodes of its graph, so the sum stays in the accumulators' (device) memory.
+void add_accumulation(ggml_context *ctx, azr_trainer *tr, built &b) {
+    for (const auto &kv : b.go.g) {
+        const std::array<ggml_tensor *, 2> &acc = tr->acc.at(kv.first);
+        ggml_tensor *g[2] = {kv.second.first, kv.second.second};
+        for (int k = 0; k < 2; k++)
+            if (g[k]) ggml_build_forward_expand(b.gf, ggml_cpy(ctx, ggml_add(ctx, acc[(size_t)k], g[k]), acc[(size_t)k]));
+    }
+}
+
 bool cancel_requested(void *data) { return static_cast<azr_trainer *>(data)->cancel.load(std::memory_order_relaxed); }
 
 struct graph_run {
@@ -679,6 +697,7 @@ azr_status run_graph(azr_trainer *tr, const micro_batch &mb, graph_mode mode, fl
     gr.ctx = ggml_init(ip);
     if (!gr.ctx) return fail(err, err_cap, AZR_ERR_NOMEM, "train: ggml_init failed");
     gr.b = build_graph(gr.ctx, tr, mb, mode, entropy_coef, clip_low, clip_high);
+    if (mode == MODE_HAND && tr->sched) add_accumulation(gr.ctx, tr, gr.b);
     if (mode == MODE_AUTO)
         for (auto &kv : tr->pair_of) { // the flags live on the adapter's tensors: clear them again
             kv.second->a->flags &= ~GGML_TENSOR_FLAG_PARAM;
@@ -746,8 +765,112 @@ struct batch_result {
     double loss = 0, entropy = 0, clipped = 0;
     int64_t n_tok = 0, n_rows = 0;
     int32_t n_micro = 0; // micro-batches whose gradients were accumulated
-    std::vector<std::vector<float>> ga, gb; // per pair
+    std::vector<std::vector<float>> ga, gb; // per pair; empty when they stay on the device (tr->acc)
+    bool on_device = false;
 };
+
+// A small graph (norm or update) run through the trainer's scheduler: no
+// abort callback, so a cancellation cannot stop an update half-applied.
+struct small_graph {
+    ggml_context *ctx = nullptr;
+    ggml_cgraph *gf = nullptr;
+    explicit small_graph(size_t n_nodes) {
+        ggml_init_params ip = {ggml_tensor_overhead() * (n_nodes + 16) + ggml_graph_overhead_custom(n_nodes + 16, false), nullptr, true};
+        ctx = ggml_init(ip);
+        if (ctx) gf = ggml_new_graph_custom(ctx, n_nodes + 16, false);
+    }
+    ~small_graph() {
+        if (ctx) ggml_free(ctx);
+    }
+};
+
+azr_status alloc_small(azr_trainer *tr, small_graph &sg, const char *what, char *err, size_t err_cap) {
+    ggml_backend_sched_reset(tr->sched);
+    if (!ggml_backend_sched_alloc_graph(tr->sched, sg.gf))
+        return fail(err, err_cap, AZR_ERR_NOMEM, "train: cannot allocate the %s graph on the model's backends", what);
+    return AZR_OK;
+}
+
+azr_status compute_small(azr_trainer *tr, small_graph &sg, const char *what, char *err, size_t err_cap) {
+    ggml_backend_cpu_set_n_threads(tr->backend, tr->n_threads);
+    ggml_backend_cpu_set_abort_callback(tr->backend, nullptr, nullptr);
+    const ggml_status st = ggml_backend_sched_graph_compute(tr->sched, sg.gf);
+    if (st != GGML_STATUS_SUCCESS) return fail(err, err_cap, AZR_ERR_INTERNAL, "train: the %s graph failed (status %d)", what, (int)st);
+    return AZR_OK;
+}
+
+// Scheduler path: the global L2 norm of the accumulated gradient, from one
+// sum of squares per adapter tensor computed where it lives (only those
+// scalars are read back; they are summed in double here).
+azr_status device_global_norm(azr_trainer *tr, double &norm, char *err, size_t err_cap) {
+    small_graph sg(tr->acc.size() * 12);
+    if (!sg.gf) return fail(err, err_cap, AZR_ERR_NOMEM, "train: ggml_init failed");
+    std::vector<ggml_tensor *> sums;
+    for (const auto &kv : tr->acc)
+        for (ggml_tensor *a : kv.second) {
+            ggml_tensor *s = ggml_sum(sg.ctx, ggml_sqr(sg.ctx, a));
+            ggml_set_output(s);
+            ggml_build_forward_expand(sg.gf, s);
+            sums.push_back(s);
+        }
+    if (azr_status s = alloc_small(tr, sg, "gradient norm", err, err_cap)) return s;
+    if (azr_status s = compute_small(tr, sg, "gradient norm", err, err_cap)) return s;
+    double g2 = 0;
+    for (ggml_tensor *s : sums) {
+        float v = 0;
+        ggml_backend_tensor_get(s, &v, 0, sizeof v);
+        g2 += v;
+    }
+    norm = std::sqrt(g2);
+    return AZR_OK;
+}
+
+// Scheduler path: one AdamW update of every adapter tensor with ggml's
+// OPT_STEP_ADAMW where the tensor lives, from the device accumulators scaled
+// by clip. Its semantics are the host update's (adamw_update): moments
+// m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2, bias correction by
+// 1/(1-b^t), decoupled weight decay theta (1 - lr wd), eps added after the
+// square root; the arithmetic is float instead of the host's double.
+azr_status device_adamw_update(azr_trainer *tr, float lr, double clip, char *err, size_t err_cap) {
+    const azr_trainer_params &p = tr->p;
+    azr_lora &l = *tr->lora;
+    const int64_t t = l.step + 1;
+    const double bc1 = 1.0 - std::pow((double)p.beta1, (double)t), bc2 = 1.0 - std::pow((double)p.beta2, (double)t);
+    small_graph sg(l.pairs.size() * 12); // per pair: 8 leaves (A, B, their moments and accumulators), up to 4 nodes
+    if (!sg.gf) return fail(err, err_cap, AZR_ERR_NOMEM, "train: ggml_init failed");
+    ggml_tensor *hp = ggml_new_tensor_1d(sg.ctx, GGML_TYPE_F32, 7);
+    ggml_set_input(hp);
+    for (lora_pair &pr : l.pairs) {
+        const std::array<ggml_tensor *, 2> &acc = tr->acc.at(&pr);
+        ggml_tensor *w[2] = {pr.a, pr.b}, *m[2] = {pr.m_a, pr.m_b}, *v[2] = {pr.v_a, pr.v_b};
+        for (int k = 0; k < 2; k++) {
+            ggml_tensor *g = clip != 1.0 ? ggml_scale(sg.ctx, acc[(size_t)k], (float)clip) : acc[(size_t)k];
+            w[k]->flags |= GGML_TENSOR_FLAG_PARAM; // asserted by ggml_opt_step_adamw only; cleared at once
+            ggml_tensor *up = ggml_opt_step_adamw(sg.ctx, w[k], g, m[k], v[k], hp);
+            w[k]->flags &= ~GGML_TENSOR_FLAG_PARAM;
+            ggml_build_forward_expand(sg.gf, up);
+        }
+    }
+    if (azr_status s = alloc_small(tr, sg, "AdamW update", err, err_cap)) return s;
+    const float hv[7] = {lr, p.beta1, p.beta2, p.eps, p.weight_decay, (float)(1.0 / bc1), (float)(1.0 / bc2)};
+    ggml_backend_tensor_set(hp, hv, 0, sizeof hv);
+    if (azr_status s = compute_small(tr, sg, "AdamW update", err, err_cap)) return s;
+    l.step = t;
+    l.version++;
+    return AZR_OK;
+}
+
+// Scheduler path: copies the device accumulators into br (for the gradient oracle).
+void read_accumulators(azr_trainer *tr, batch_result &br) {
+    auto &pairs = tr->lora->pairs;
+    br.ga.resize(pairs.size());
+    br.gb.resize(pairs.size());
+    for (size_t i = 0; i < pairs.size(); i++) {
+        const std::array<ggml_tensor *, 2> &acc = tr->acc.at(&pairs[i]);
+        br.ga[i] = read_f32(acc[0]);
+        br.gb[i] = read_f32(acc[1]);
+    }
+}
 
 azr_status compute_batch(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_seqs, graph_mode mode, batch_result &br, char *err,
                          size_t err_cap) {
@@ -774,11 +897,17 @@ azr_status compute_batch(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_s
     auto &pairs = tr->lora->pairs;
     br = batch_result();
     br.n_tok = N;
-    br.ga.resize(pairs.size());
-    br.gb.resize(pairs.size());
-    for (size_t i = 0; i < pairs.size(); i++) {
-        br.ga[i].assign((size_t)ggml_nelements(pairs[i].a), 0.0f);
-        br.gb[i].assign((size_t)ggml_nelements(pairs[i].b), 0.0f);
+    br.on_device = mode == MODE_HAND && tr->sched;
+    if (br.on_device) {
+        // Scratch for this batch only: the adapter and its moments are untouched until the update.
+        for (ggml_backend_buffer_t b : tr->acc_bufs) ggml_backend_buffer_clear(b, 0);
+    } else {
+        br.ga.resize(pairs.size());
+        br.gb.resize(pairs.size());
+        for (size_t i = 0; i < pairs.size(); i++) {
+            br.ga[i].assign((size_t)ggml_nelements(pairs[i].a), 0.0f);
+            br.gb[i].assign((size_t)ggml_nelements(pairs[i].b), 0.0f);
+        }
     }
     const int32_t mbs = tr->p.micro_batch > 0 ? tr->p.micro_batch : n_seqs;
     for (int32_t first = 0; first < n_seqs; first += mbs) {
@@ -811,7 +940,7 @@ azr_status compute_batch(azr_trainer *tr, const azr_train_seq *seqs, int32_t n_s
                 br.entropy += H[r] * inv_n;
             }
         }
-        for (size_t i = 0; i < pairs.size(); i++) {
+        for (size_t i = 0; i < pairs.size() && !br.on_device; i++) {
             auto it = gr.b.go.g.find(&pairs[i]);
             if (it == gr.b.go.g.end()) continue;
             for (int k = 0; k < 2; k++) {
@@ -854,6 +983,11 @@ void fill_result(const batch_result &br, double grad_norm, azr_train_result *res
 // One AdamW update of every adapter parameter from the accumulated gradient
 // (scaled by clip), with bias-corrected moments and decoupled weight decay;
 // then the adapter's step and version advance.
+float *host_f32(ggml_tensor *t) {
+    if (!t->buffer || !ggml_backend_buffer_is_host(t->buffer)) throw std::runtime_error(std::string("not in host memory: ") + t->name);
+    return static_cast<float *>(t->data);
+}
+
 void adamw_update(const azr_trainer_params &p, float lr, double clip, batch_result &br, azr_lora &l) {
     const int64_t t = l.step + 1;
     const double bc1 = 1.0 - std::pow((double)p.beta1, (double)t), bc2 = 1.0 - std::pow((double)p.beta2, (double)t);
@@ -863,7 +997,8 @@ void adamw_update(const azr_trainer_params &p, float lr, double clip, batch_resu
         for (int k = 0; k < 2; k++) {
             ggml_tensor *w = k == 0 ? pr.a : pr.b;
             const std::vector<float> &g = k == 0 ? br.ga[i] : br.gb[i];
-            std::vector<float> &mo = k == 0 ? pr.m_a : pr.m_b, &ve = k == 0 ? pr.v_a : pr.v_b;
+            // The direct path keeps every adapter tensor in host memory.
+            float *mo = host_f32(k == 0 ? pr.m_a : pr.m_b), *ve = host_f32(k == 0 ? pr.v_a : pr.v_b);
             theta.resize(g.size());
             ggml_backend_tensor_get(w, theta.data(), 0, ggml_nbytes(w));
             for (size_t j = 0; j < g.size(); j++) {
@@ -951,6 +1086,45 @@ ggml_backend_sched_t new_scheduler(azr_trainer *tr) {
     return ggml_backend_sched_new(tr->backends.data(), nullptr, (int)tr->backends.size(), 2 * 65536, false, true);
 }
 
+// The gradient accumulators of the scheduler path, each in the buffer type of
+// its adapter tensor (one context, one buffer per buffer type).
+azr_status alloc_accumulators(azr_trainer *tr, char *err, size_t err_cap) {
+    auto &pairs = tr->lora->pairs;
+    ggml_init_params ip = {ggml_tensor_overhead() * (pairs.size() * 2 + 4), nullptr, true};
+    tr->acc_ctx = ggml_init(ip);
+    if (!tr->acc_ctx) return fail(err, err_cap, AZR_ERR_NOMEM, "new trainer: ggml_init failed");
+    std::vector<ggml_backend_buffer_type_t> bufts;
+    std::vector<std::vector<ggml_tensor *>> by_buft;
+    for (lora_pair &pr : pairs) {
+        std::array<ggml_tensor *, 2> acc{};
+        for (int k = 0; k < 2; k++) {
+            ggml_tensor *w = k == 0 ? pr.a : pr.b;
+            acc[(size_t)k] = ggml_dup_tensor(tr->acc_ctx, w);
+            ggml_format_name(acc[(size_t)k], "%s.grad_acc", w->name);
+            ggml_backend_buffer_type_t bt = ggml_backend_buffer_get_type(w->buffer);
+            size_t j = std::find(bufts.begin(), bufts.end(), bt) - bufts.begin();
+            if (j == bufts.size()) {
+                bufts.push_back(bt);
+                by_buft.emplace_back();
+            }
+            by_buft[j].push_back(acc[(size_t)k]);
+        }
+        tr->acc[&pr] = acc;
+    }
+    for (size_t j = 0; j < bufts.size(); j++) {
+        size_t size = 0, align = ggml_backend_buft_get_alignment(bufts[j]);
+        for (ggml_tensor *t : by_buft[j]) size += GGML_PAD(ggml_backend_buft_get_alloc_size(bufts[j], t), align);
+        ggml_backend_buffer_t b = ggml_backend_buft_alloc_buffer(bufts[j], size);
+        if (!b) return fail(err, err_cap, AZR_ERR_NOMEM, "new trainer: cannot allocate the gradient accumulators (%s)", ggml_backend_buft_name(bufts[j]));
+        tr->acc_bufs.push_back(b);
+        ggml_tallocr ta = ggml_tallocr_new(b);
+        for (ggml_tensor *t : by_buft[j])
+            if (ggml_tallocr_alloc(&ta, t) != GGML_STATUS_SUCCESS)
+                return fail(err, err_cap, AZR_ERR_NOMEM, "new trainer: cannot place %s", t->name);
+    }
+    return AZR_OK;
+}
+
 // The scheduler path: one backend per device holding weights, then the CPU
 // backend (the scheduler's fallback, last by its rules).
 azr_status start_scheduler(azr_trainer *tr, const std::vector<ggml_backend_dev_t> &devices, char *err, size_t err_cap) {
@@ -964,7 +1138,7 @@ azr_status start_scheduler(azr_trainer *tr, const std::vector<ggml_backend_dev_t
     tr->backends.push_back(tr->backend);
     tr->sched = new_scheduler(tr);
     if (!tr->sched) return fail(err, err_cap, AZR_ERR_INTERNAL, "new trainer: cannot create the backend scheduler");
-    return AZR_OK;
+    return alloc_accumulators(tr, err, err_cap);
 }
 
 } // namespace
@@ -1140,6 +1314,8 @@ extern "C" void azr_trainer_free(azr_trainer *tr) {
     if (tr->backend) ggml_backend_free(tr->backend);
     if (tr->wt_buf) ggml_backend_buffer_free(tr->wt_buf);
     if (tr->wt_ctx) ggml_free(tr->wt_ctx);
+    for (ggml_backend_buffer_t b : tr->acc_bufs) ggml_backend_buffer_free(b);
+    if (tr->acc_ctx) ggml_free(tr->acc_ctx);
     delete tr;
 }
 
@@ -1191,12 +1367,20 @@ extern "C" azr_status azr_train_step(azr_trainer *tr, const azr_train_seq *seqs,
         if (!tr) return fail(err, err_cap, AZR_ERR_INVALID_ARG, "train step: trainer is closed");
         auto t0 = clock_type::now();
         auto seconds = [&] { return std::chrono::duration<double>(clock_type::now() - t0).count(); };
-        // Gradients accumulate in br (host memory): until adamw_update below,
-        // nothing of the adapter or its optimizer state has changed, so an
-        // error or a cancellation leaves both exactly as they were.
+        // Gradients accumulate in br (host memory, direct path) or in the
+        // trainer's accumulators (where the adapter lives, scheduler path):
+        // until the update below, nothing of the adapter or its optimizer
+        // state has changed, so an error or a cancellation leaves both
+        // exactly as they were.
         batch_result br;
-        const azr_status s = compute_batch(tr, seqs, n_seqs, MODE_HAND, br, err, err_cap);
-        const double G = s == AZR_OK ? global_norm(br) : 0;
+        azr_status s = compute_batch(tr, seqs, n_seqs, MODE_HAND, br, err, err_cap);
+        double G = 0;
+        if (s == AZR_OK) {
+            if (br.on_device)
+                s = device_global_norm(tr, G, err, err_cap);
+            else
+                G = global_norm(br);
+        }
         const float lr = lr_at(tr->p, tr->lora->step);
         if (res) {
             fill_result(br, G, res);
@@ -1214,7 +1398,14 @@ extern "C" azr_status azr_train_step(azr_trainer *tr, const azr_train_seq *seqs,
             return fail(err, err_cap, AZR_ERR_INTERNAL, "train step: non-finite %s (loss %g, grad norm %g); step skipped, adapter unchanged",
                         std::isfinite(br.loss) ? "gradient" : "loss", br.loss, G);
         }
-        adamw_update(tr->p, lr, clip_factor(tr->p, G), br, *tr->lora);
+        if (br.on_device) {
+            if (azr_status su = device_adamw_update(tr, lr, clip_factor(tr->p, G), err, err_cap)) {
+                if (res) res->seconds = seconds();
+                return su;
+            }
+        } else {
+            adamw_update(tr->p, lr, clip_factor(tr->p, G), br, *tr->lora);
+        }
         if (res) res->seconds = seconds();
         return AZR_OK;
     });
@@ -1258,6 +1449,7 @@ azr_status azr::train_grads(azr_trainer *tr, const azr_train_seq *seqs, int32_t 
         auto t0 = clock_type::now();
         batch_result br;
         const azr_status s = compute_batch(tr, seqs, n_seqs, mode == 1 ? MODE_AUTO : MODE_HAND, br, err, err_cap);
+        if (s == AZR_OK && br.on_device) read_accumulators(tr, br);
         if (res) {
             fill_result(br, s == AZR_OK ? global_norm(br) : 0, res);
             res->seconds = std::chrono::duration<double>(clock_type::now() - t0).count();

@@ -27,7 +27,10 @@ struct lora_pair {
     ggml_tensor *w = nullptr; // frozen base matrix [in, out]
     ggml_tensor *a = nullptr; // [in, r]
     ggml_tensor *b = nullptr; // [r, out]
-    std::vector<float> m_a, v_a, m_b, v_b; // AdamW moments
+    // AdamW moments, shaped like a and b and kept in the same buffer (the
+    // device's memory for offloaded layers): the scheduler path updates them
+    // with ggml ops where they live, the direct CPU path in host memory.
+    ggml_tensor *m_a = nullptr, *v_a = nullptr, *m_b = nullptr, *v_b = nullptr;
 };
 
 // Fingerprint of a base model: sizes plus a probe of dequantized embeddings.
