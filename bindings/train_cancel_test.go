@@ -31,11 +31,30 @@ func savedState(t *testing.T, a *Adapter) (adapter, optimizer []byte) {
 // A step cancelled part-way returns ErrCancelled wrapping ctx's error before
 // all of its micro-batches ran (counted by the engine), and leaves the adapter
 // and the optimizer state byte-for-byte as they were; the next step works.
+// On both training paths: the direct CPU path accumulates gradients on the
+// host, the scheduler path in accumulators beside the adapter (device memory
+// when layers are offloaded), and neither touches the adapter or its moments
+// before the update.
 func TestTrainStepCancelled(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		forceScheduler bool
+	}{
+		{"direct path", false},
+		{"scheduler path", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testTrainStepCancelled(t, tc.forceScheduler) })
+	}
+}
+
+func testTrainStepCancelled(t *testing.T, forceScheduler bool) {
 	m, _ := trainTiny(t, TinyTest)
 	a := mustAdapter(t, m, LoRAOptions{Rank: 4, Seed: 5, InitBStd: 0.02})
 	const micro = 24
-	tr := mustTrainer(t, a, TrainOptions{LR: 1e-3, MicroBatch: 1, GradClip: 1})
+	tr := mustTrainer(t, a, TrainOptions{LR: 1e-3, MicroBatch: 1, GradClip: 1, ForceScheduler: forceScheduler})
+	if forceScheduler && !tr.UsesScheduler() {
+		t.Fatal("ForceScheduler: the trainer is not on the scheduler path")
+	}
 	lens := make([]int, micro)
 	for i := range lens {
 		lens[i] = 24
