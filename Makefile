@@ -6,6 +6,8 @@
 #                   CUDA_ARCHS=90 picks the GPU architectures, default: this machine's GPU)
 #   PORTABLE=1 make AVX2-class x86-64 code instead of -march=native
 #   make gpu-bundle the GPU check bundle for a machine without Go (scripts/gpu-check.sh)
+#   make nano       the built-in nano base, from scratch (docs/NANO-BASE.md)
+#   make experiment the learning experiment, from scratch (docs/EXPERIMENT.md)
 SHELL := /bin/bash
 GO ?= go
 BUILD := build
@@ -131,6 +133,15 @@ experiment: $(BIN)
 	    --out $(EXP_DIR)/run --steps $(EXP_STEPS) --eval-every 10 --jobs 4 --control-tokens $(EXP_CONTROL_TOKENS) -- $(EXP_ARGS)
 	mkdir -p docs/experiment
 	cp $(EXP_DIR)/run/EXPERIMENT.md $(EXP_DIR)/run/results.json $(EXP_DIR)/run/experiment-*.png docs/experiment/
+
+# The GPU check: a bundle of portable binaries, test binaries and ggml's source
+# for a GPU machine without Go (scripts/make-gpu-bundle.sh), and its dry run
+# on this machine's CPU (scripts/gpu-check.sh --cpu-dry-run).
+gpu-bundle:
+	scripts/make-gpu-bundle.sh gpu-bundle
+
+gpu-check-dry-run: gpu-bundle
+	scripts/gpu-check.sh --cpu-dry-run --out build/gpu-check-dry-run
 
 clean:
 	rm -rf $(BUILD) bin build-portable gpu-bundle
