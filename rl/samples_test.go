@@ -56,14 +56,7 @@ func TestTruncateCharsKeepsWholeCharacters(t *testing.T) {
 func TestStepWritesSamples(t *testing.T) {
 	cfg := smallConfig(5)
 	cfg.SamplesPerBatch = 2
-	tr, err := NewTrainer(cfg, &scriptedPolicy{}, &fakeExec{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := tr.SetDir(dir); err != nil {
-		t.Fatal(err)
-	}
+	tr, dir := trainerInDir(t, cfg, &scriptedPolicy{})
 	defer tr.Close()
 	for i := 0; i < 2; i++ {
 		if _, err := tr.Step(context.Background()); err != nil {

@@ -13,14 +13,7 @@ func TestRequestStopCheckpointsFinishedSteps(t *testing.T) {
 	ctx := context.Background()
 	cfg := smallConfig(6)
 	cfg.SaveEvery = 100
-	tr, err := NewTrainer(cfg, &scriptedPolicy{}, &fakeExec{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := tr.SetDir(dir); err != nil {
-		t.Fatal(err)
-	}
+	tr, dir := trainerInDir(t, cfg, &scriptedPolicy{})
 	defer tr.Close()
 	tr.OnStep = func(m StepMetrics) {
 		if m.Step == 2 {
@@ -62,14 +55,7 @@ func TestRequestStopCheckpointsFinishedSteps(t *testing.T) {
 // takes its name; a process killed in between leaves the old copy findable.
 func TestCheckpointRewriteKeepsACompleteCopy(t *testing.T) {
 	cfg := smallConfig(6)
-	tr, err := NewTrainer(cfg, &scriptedPolicy{}, &fakeExec{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := tr.SetDir(dir); err != nil {
-		t.Fatal(err)
-	}
+	tr, dir := trainerInDir(t, cfg, &scriptedPolicy{})
 	defer tr.Close()
 	if _, err := tr.Step(context.Background()); err != nil {
 		t.Fatal(err)
@@ -96,4 +82,19 @@ func TestCheckpointRewriteKeepsACompleteCopy(t *testing.T) {
 	if st, err := LoadCheckpointState(ckpt); err != nil || st.Step != 1 {
 		t.Fatalf("the aside copy does not load: %v", err)
 	}
+}
+
+// trainerInDir is a trainer on the doubles with its run directory set to a
+// fresh temporary one (the caller closes it).
+func trainerInDir(t *testing.T, cfg Config, pol Policy) (*Trainer, string) {
+	t.Helper()
+	tr, err := NewTrainer(cfg, pol, &fakeExec{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := tr.SetDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	return tr, dir
 }

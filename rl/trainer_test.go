@@ -393,14 +393,7 @@ func TestRunSeedsThenSteps(t *testing.T) {
 	cfg.SeedBatchFactor = 1
 	cfg.SaveEvery = 1
 	pol := &scriptedPolicy{}
-	tr, err := NewTrainer(cfg, pol, &fakeExec{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := tr.SetDir(dir); err != nil {
-		t.Fatal(err)
-	}
+	tr, dir := trainerInDir(t, cfg, pol)
 	defer tr.Close()
 	if err := tr.Run(context.Background(), 2); err != nil {
 		t.Fatal(err)
