@@ -55,14 +55,21 @@ func (t *Trainer) logits(tokens []int32) ([]float32, error) {
 		return nil, err
 	}
 	defer t.unlock()
-	nv := t.adapter.model.info.Vocab
+	return logitsCall(tokens, t.adapter.model.info.Vocab, func(ct *C.int32_t, out *C.float, eb errBuf) C.azr_status {
+		return C.azr_train_logits(t.ptr, ct, C.int32_t(len(tokens)), out, eb.p, errCap)
+	})
+}
+
+// logitsCall runs a native call that writes len(tokens) x nv logits into a C
+// buffer and copies them out.
+func logitsCall(tokens []int32, nv int, call func(ct *C.int32_t, out *C.float, eb errBuf) C.azr_status) ([]float32, error) {
 	ct := cInt32s(tokens)
 	defer C.free(unsafe.Pointer(ct))
 	out := (*C.float)(C.malloc(C.size_t(len(tokens)*nv) * 4))
 	defer C.free(unsafe.Pointer(out))
 	eb := newErrBuf()
 	defer eb.free()
-	if err := eb.wrap(C.azr_train_logits(t.ptr, ct, C.int32_t(len(tokens)), out, eb.p, errCap)); err != nil {
+	if err := eb.wrap(call(ct, out, eb)); err != nil {
 		return nil, err
 	}
 	res := make([]float32, len(tokens)*nv)
@@ -96,19 +103,9 @@ func decodeLogitsWith(m *Model, a *Adapter, path string, tokens []int32) ([]floa
 	if m.ptr == nil {
 		return nil, ErrClosed
 	}
-	nv := m.info.Vocab
-	ct := cInt32s(tokens)
-	defer C.free(unsafe.Pointer(ct))
-	out := (*C.float)(C.malloc(C.size_t(len(tokens)*nv) * 4))
-	defer C.free(unsafe.Pointer(out))
-	eb := newErrBuf()
-	defer eb.free()
-	if err := eb.wrap(C.azr_lora_decode_logits(m.ptr, lp, cpath, ct, C.int32_t(len(tokens)), out, eb.p, errCap)); err != nil {
-		return nil, err
-	}
-	res := make([]float32, len(tokens)*nv)
-	copy(res, unsafe.Slice((*float32)(unsafe.Pointer(out)), len(res)))
-	return res, nil
+	return logitsCall(tokens, m.info.Vocab, func(ct *C.int32_t, out *C.float, eb errBuf) C.azr_status {
+		return C.azr_lora_decode_logits(m.ptr, lp, cpath, ct, C.int32_t(len(tokens)), out, eb.p, errCap)
+	})
 }
 
 // decodeLogits returns llama_decode's logits (len(tokens) x vocab) for one
