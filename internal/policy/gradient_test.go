@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -288,28 +289,16 @@ func TestPPORatioAgainstTheTrainingForward(t *testing.T) {
 	if st.ClipFrac != 0 {
 		t.Errorf("old_logprobs=train: clip_frac %v, want exactly 0 (ratio 1)", st.ClipFrac)
 	}
-	if !slicesEqual(got, plain) {
+	if !slices.Equal(got, plain) {
 		t.Errorf("old_logprobs=train: the update differs from the plain policy-gradient update")
 	}
 	st, got = step("sampler", batch)
 	if st.ClipFrac <= 0.2 {
 		t.Errorf("old_logprobs=sampler with a ±0.5 gap: clip_frac %v, want about half the tokens clipped", st.ClipFrac)
 	}
-	if slicesEqual(got, plain) {
+	if slices.Equal(got, plain) {
 		t.Errorf("old_logprobs=sampler: the clip changed nothing")
 	}
-}
-
-func slicesEqual(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func mean(v []float64) float64 {
