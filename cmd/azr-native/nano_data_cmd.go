@@ -195,7 +195,7 @@ func nanoData(c *cli.Context) error {
 	}
 	logger.Info("corpus written", zap.String("path", corpusPath), zap.Int("documents", len(corpus.Documents)))
 	seedsPath := filepath.Join(out, "seeds.jsonl")
-	if err := writeSeedTasks(seedsPath, corpus.Tasks, c.Int("seeds")); err != nil {
+	if err := nano.WriteSeedFile(seedsPath, corpus.Tasks, c.Int("seeds")); err != nil {
 		return err
 	}
 
@@ -236,23 +236,4 @@ func nanoData(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "stats: %s (%.0f s)\n", filepath.Join(out, "stats.json"), st.Seconds)
 	return nil
-}
-
-// writeSeedTasks writes the first n corpus programs as seed tasks (each a
-// triplet on its first input and an induction task over all of them) in the
-// layout 'run --seed-file' reads. They are programs the base was pretrained
-// on, so starting self-play from them adds no data the model has not seen.
-func writeSeedTasks(path string, tasks []synth.Task, n int) error {
-	var b strings.Builder
-	for _, t := range tasks[:min(max(n, 0), len(tasks))] {
-		for _, task := range []rl.Task{t.Triplet(), t.Induction()} {
-			line, err := json.Marshal(task)
-			if err != nil {
-				return err
-			}
-			b.Write(line)
-			b.WriteByte('\n')
-		}
-	}
-	return os.WriteFile(path, []byte(b.String()), 0o644)
 }

@@ -8,6 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/azr-native/azr-native/internal/synth"
+	"github.com/azr-native/azr-native/rl"
 )
 
 // WriteDocuments writes documents as JSON lines: {"kind": ..., "text": ...}
@@ -98,6 +101,26 @@ func writeFileAtomic(path string, write func(io.Writer) error) error {
 // WriteCorpusFile writes documents to path as JSON lines.
 func WriteCorpusFile(path string, docs []Document) error {
 	return writeFileAtomic(path, func(w io.Writer) error { return WriteDocuments(w, docs) })
+}
+
+// WriteSeedFile writes the first n corpus tasks as seed tasks for
+// `run --seed-file`: each as a triplet on its first input and as an induction
+// task over all of them. They are programs the base was pretrained on, so
+// starting self-play from them adds nothing the model has not seen.
+func WriteSeedFile(path string, tasks []synth.Task, n int) error {
+	return writeFileAtomic(path, func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		enc := json.NewEncoder(bw)
+		enc.SetEscapeHTML(false)
+		for _, t := range tasks[:min(max(n, 0), len(tasks))] {
+			for _, task := range []rl.Task{t.Triplet(), t.Induction()} {
+				if err := enc.Encode(task); err != nil {
+					return err
+				}
+			}
+		}
+		return bw.Flush()
+	})
 }
 
 // writeRows writes a slice of rows as JSON lines.
