@@ -71,6 +71,7 @@ The same flags give the same files. Examples:
 			&cli.IntFlag{Name: "max-depth", Value: 2, Usage: "difficulty: nesting of generated expressions (1-5)", EnvVars: envVar("max-depth")},
 			&cli.IntFlag{Name: "max-statements", Value: 4, Usage: "difficulty: statements in f's body (1-10)", EnvVars: envVar("max-statements")},
 			&cli.IntFlag{Name: "max-input-size", Value: 6, Usage: "difficulty: length of list, string and dict arguments (1-16)", EnvVars: envVar("max-input-size")},
+			&cli.Float64Flag{Name: "variant-share", Value: nano.DefaultVariantShare, Usage: "share of deduction and abduction proposer transcripts that answer with a reference changed in one constant, on a new input (0: every one proposes a new program; see docs/NANO.md)", EnvVars: envVar("variant-share")},
 			&cli.StringFlag{Name: "mixture", Usage: "documents per program by kind, e.g. program=1,solve_deduction=0.6 (kinds not named keep their default; see docs/NANO.md)", EnvVars: envVar("mixture")},
 			&cli.IntFlag{Name: "parallel", Value: 4, Usage: "programs validated at once in the sandbox", EnvVars: envVar("parallel")},
 			&cli.StringFlag{Name: "python", Usage: "Python interpreter for the sandbox (default: python3 on PATH)", EnvVars: envVar("python")},
@@ -177,9 +178,16 @@ func nanoData(c *cli.Context) error {
 	}
 	defer pool.Close()
 
+	variantShare := c.Float64("variant-share")
+	if variantShare < 0 || variantShare > 1 {
+		return fmt.Errorf("--variant-share must be between 0 and 1, not %g", variantShare)
+	}
+	if variantShare == 0 {
+		variantShare = -1 // CorpusOptions: negative means none, zero the default
+	}
 	corpus, err := nano.BuildCorpus(ctx, pool, nano.CorpusOptions{
 		Seed: seed, Programs: c.Int("programs"), Template: c.String("template"), PromptStyle: c.String("prompt-style"),
-		References: c.Int("references"), NumInputs: c.Int("num-inputs"), Mixture: mix, Synth: knobs,
+		References: c.Int("references"), NumInputs: c.Int("num-inputs"), Mixture: mix, Synth: knobs, VariantShare: variantShare,
 		Parallel: c.Int("parallel"), Logger: logger,
 	})
 	if err != nil {

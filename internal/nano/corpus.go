@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +52,11 @@ func SetRunPromptDefaults(cfg *rl.Config) {
 // docs/NANO.md explains the default.
 type Mixture map[string]float64
 
+// DefaultVariantShare is CorpusOptions.VariantShare's default: half of the
+// deduction and abduction proposer transcripts answer with a variant of a
+// reference.
+const DefaultVariantShare = 0.5
+
 // DefaultMixture: every program once as code with asserts, each solver
 // transcript for 60% of programs, each proposer transcript for 40%.
 func DefaultMixture() Mixture {
@@ -82,8 +88,13 @@ type CorpusOptions struct {
 	// fewer distinct values (default 2: a function ignoring its input teaches
 	// little and makes an unusable induction task).
 	MinDistinctOutputs int
-	Parallel           int // concurrent sandbox validations (default 4)
-	Logger             *zap.Logger
+	// VariantShare is the share of deduction and abduction proposer
+	// transcripts whose answer changes one constant of a reference
+	// (corpus_variants.go says why); the rest propose a new program. Default
+	// DefaultVariantShare; a negative value means none.
+	VariantShare float64
+	Parallel     int // concurrent sandbox validations (default 4)
+	Logger       *zap.Logger
 	// Exclude holds NormalizeProgram texts that must not appear (used by
 	// the evaluation sets against the corpus).
 	Exclude map[string]bool
@@ -113,6 +124,14 @@ func (o CorpusOptions) withDefaults() (CorpusOptions, error) {
 	}
 	if o.Parallel == 0 {
 		o.Parallel = 4
+	}
+	switch {
+	case o.VariantShare == 0:
+		o.VariantShare = DefaultVariantShare
+	case o.VariantShare < 0:
+		o.VariantShare = 0
+	case o.VariantShare > 1:
+		return o, fmt.Errorf("corpus: variant share must be at most 1, not %g", o.VariantShare)
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
@@ -160,7 +179,10 @@ type Document struct {
 type Corpus struct {
 	Documents []Document
 	Tasks     []synth.Task // the realized programs, in generation order
-	Stats     CorpusStats
+	// Variants are the realized one-constant variants that proposer
+	// transcripts answer with (a program in Variants and in Tasks counts once).
+	Variants []synth.Task
+	Stats    CorpusStats
 }
 
 // CorpusStats summarises a build.
@@ -181,8 +203,12 @@ type CorpusStats struct {
 	Mixture     Mixture        `json:"mixture,omitempty"`    // expected documents per program
 	Shapes      int            `json:"distinct_shapes"`      // programs distinct once names, numbers and strings are abstracted
 	Duplicates  int            `json:"duplicates,omitempty"` // generated programs repeating an earlier one
-	ValidRate   float64        `json:"valid_rate"`           // Valid / Generated
-	UsedRate    float64        `json:"used_rate"`            // Used / Generated
+	Variants    int            `json:"variants"`             // programs with a realized one-constant variant
+	// VariantsChanged counts the variants whose outputs differ from their
+	// program's on some input (the others differ in text only).
+	VariantsChanged int     `json:"variants_changed"`
+	ValidRate       float64 `json:"valid_rate"` // Valid / Generated
+	UsedRate        float64 `json:"used_rate"`  // Used / Generated
 }
 
 // realizeBatch is how many programs are sent to the sandbox between progress lines.
@@ -192,9 +218,7 @@ const realizeBatch = 100
 // keeping the valid, varied, new ones; with want > 0 it stops as soon as it
 // has want of them.
 func realizePrograms(ctx context.Context, exec rl.Executor, opt CorpusOptions, what string, want int, st *CorpusStats) ([]synth.Task, error) {
-	cfg := rl.DefaultConfig()
-	cfg.Template, cfg.PromptStyle, cfg.NumInputs = opt.Template, opt.PromptStyle, opt.NumInputs
-	scorer, err := rl.NewScorer(&cfg, exec)
+	scorer, err := corpusScorer(opt, exec)
 	if err != nil {
 		return nil, err
 	}
@@ -272,6 +296,14 @@ func realizePrograms(ctx context.Context, exec rl.Executor, opt CorpusOptions, w
 	return tasks, nil
 }
 
+// corpusScorer is self-play's scorer with the corpus's prompt settings: the
+// checks every corpus program passes.
+func corpusScorer(opt CorpusOptions, exec rl.Executor) (*rl.Scorer, error) {
+	cfg := rl.DefaultConfig()
+	cfg.Template, cfg.PromptStyle, cfg.NumInputs = opt.Template, opt.PromptStyle, opt.NumInputs
+	return rl.NewScorer(&cfg, exec)
+}
+
 // reasonClass shortens a rejection reason to its kind ("input 3: error:
 // ZeroDivisionError: ..." -> "error: ZeroDivisionError").
 func reasonClass(r string) string {
@@ -306,18 +338,33 @@ func BuildCorpus(ctx context.Context, exec rl.Executor, opt CorpusOptions) (*Cor
 	c := &Corpus{}
 	c.Stats.Options = map[string]any{"seed": opt.Seed, "programs": opt.Programs, "template": opt.Template, "prompt_style": opt.PromptStyle,
 		"references": opt.References, "num_inputs": opt.NumInputs, "min_distinct_outputs": opt.MinDistinctOutputs,
-		"max_depth": opt.Synth.MaxDepth, "max_statements": opt.Synth.MaxStatements, "max_input_size": opt.Synth.MaxInputSize}
+		"variant_share": opt.VariantShare, "max_depth": opt.Synth.MaxDepth, "max_statements": opt.Synth.MaxStatements, "max_input_size": opt.Synth.MaxInputSize}
 	c.Stats.Mixture = opt.Mixture
 	tasks, err := realizePrograms(ctx, exec, opt, "corpus", 0, &c.Stats)
 	if err != nil {
 		return nil, err
 	}
 	c.Tasks = tasks
+	var variants []*synth.Task
+	if opt.VariantShare > 0 {
+		if variants, err = realizeVariants(ctx, exec, opt, tasks, &c.Stats); err != nil {
+			return nil, err
+		}
+		for _, v := range variants {
+			if v != nil {
+				c.Variants = append(c.Variants, *v)
+			}
+		}
+	}
 	// Mixture draws come from their own stream, so that the programs do
 	// not change when only the mixture does.
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x6d6978)) // "mix"
 	pool := []rl.Task{rl.ZeroTriplet()}              // reference pool: self-play's start, then the corpus so far
-	for _, t := range tasks {
+	for i, t := range tasks {
+		var variant *synth.Task
+		if variants != nil {
+			variant = variants[i]
+		}
 		for _, kind := range Kinds {
 			w := opt.Mixture[kind]
 			n := int(w)
@@ -325,7 +372,7 @@ func BuildCorpus(ctx context.Context, exec rl.Executor, opt CorpusOptions) (*Cor
 				n++
 			}
 			for range n {
-				doc, err := r.render(kind, t, pool, rng)
+				doc, err := r.render(kind, t, variant, pool, rng)
 				if err != nil {
 					return nil, fmt.Errorf("corpus: %s document for program:\n%s\n%w", kind, t.Program, err)
 				}
@@ -348,11 +395,11 @@ func BuildCorpus(ctx context.Context, exec rl.Executor, opt CorpusOptions) (*Cor
 	return c, nil
 }
 
-// ProgramSet returns the normalized texts of the corpus's programs (for
+// ProgramSet returns the normalized texts of the corpus's programs and variants (for
 // excluding them from evaluation sets).
 func (c *Corpus) ProgramSet() map[string]bool {
-	out := make(map[string]bool, len(c.Tasks))
-	for _, t := range c.Tasks {
+	out := make(map[string]bool, len(c.Tasks)+len(c.Variants))
+	for _, t := range append(slices.Clip(c.Tasks), c.Variants...) {
 		out[NormalizeProgram(t.Program)] = true
 	}
 	return out

@@ -111,8 +111,11 @@ func reply(think, answer string) string {
 func fenced(label, body string) string { return "```" + label + "\n" + body + "\n```" }
 
 // render makes one document of a kind from a task; pool holds the earlier
-// triplets that proposer prompts show as references.
-func (r *renderer) render(kind string, t synth.Task, pool []rl.Task, rng *rand.Rand) (Document, error) {
+// triplets that proposer prompts show as references. variant, when not nil,
+// is t with one constant changed: a deduction or abduction proposer
+// transcript then shows t among its references and answers with variant, in
+// the share of transcripts opt.VariantShare asks for.
+func (r *renderer) render(kind string, t synth.Task, variant *synth.Task, pool []rl.Task, rng *rand.Rand) (Document, error) {
 	j := rng.IntN(len(t.Inputs)) // which input/output pair a deduction/abduction document uses
 	triplet := rl.Task{Program: t.Program, Input: t.Inputs[j], Output: t.Outputs[j], Imports: t.Imports}
 	ps := strings.Join(params(t.Program), ", ")
@@ -137,8 +140,17 @@ func (r *renderer) render(kind string, t synth.Task, pool []rl.Task, rng *rand.R
 		for i, idx := range rng.Perm(len(pool))[:k] {
 			refs[i] = pool[idx]
 		}
-		task = rl.ProposeTriplet(typ, refs, r.popts)
 		think = fmt.Sprintf("A new f(%s) that %s, different from the references, and one input for it.", ps, categoryPhrase[t.Category])
+		if variant != nil && r.opt.References > 0 && rng.Float64() < r.opt.VariantShare {
+			// t, on an input the answer does not use, takes one reference's place.
+			shown := (j + 1 + rng.IntN(len(t.Inputs)-1)) % len(t.Inputs)
+			at := rng.IntN(k) // k >= 1: the pool starts with the zero triplet
+			refs[at] = rl.Task{Program: t.Program, Input: t.Inputs[shown], Output: t.Outputs[shown], Imports: t.Imports}
+			t = *variant
+			triplet = rl.Task{Program: t.Program, Input: t.Inputs[j], Output: t.Outputs[j], Imports: t.Imports}
+			think = fmt.Sprintf("The %s reference with one number changed, and a new input for it.", ordinal(at))
+		}
+		task = rl.ProposeTriplet(typ, refs, r.popts)
 		answer = synth.ProposalAnswer(t.Program, triplet.Input)
 	case KindProposeInduction:
 		typ, role = rl.Induction, rl.Propose

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math/rand/v2"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -135,7 +138,7 @@ func taskOfPrompt(t *testing.T, d Document, tpl rl.Template, c *Corpus) rl.Task 
 	var found rl.Task
 	n := 0
 	resp := d.Text[d.PromptBytes:]
-	for _, task := range c.Tasks {
+	for _, task := range append(slices.Clip(c.Tasks), c.Variants...) {
 		shown := d.Text[:d.PromptBytes]
 		if d.Kind == KindProposeDeduction || d.Kind == KindProposeAbduction || d.Kind == KindSolveInduction {
 			shown = resp // the program is in the answer
@@ -310,5 +313,82 @@ func TestRunPromptDefaultsRenderTheCorpusPrompts(t *testing.T) {
 	}
 	if seen == 0 {
 		t.Fatal("no document checked")
+	}
+}
+
+// Variant transcripts teach copying with a change: the answer is the
+// reference the think names, with exactly one integer constant changed, on
+// an input that reference is not shown with.
+func TestVariantTranscriptsChangeOneConstantOfTheNamedReference(t *testing.T) {
+	c := small(t)
+	if c.Stats.Variants == 0 || len(c.Variants) != c.Stats.Variants {
+		t.Fatalf("%d variants realized (%d kept), want some", c.Stats.Variants, len(c.Variants))
+	}
+	fence := regexp.MustCompile("(?s)```python\n(.*?)\n```\nf\\((.*?)\\) == ")
+	answer := regexp.MustCompile("(?s)<answer>\n```python\n(.*?)\n```\n```input\n(.*?)\n```")
+	seen := map[string]int{}
+	for _, d := range c.Documents {
+		if d.Kind != KindProposeDeduction && d.Kind != KindProposeAbduction {
+			continue
+		}
+		resp := d.Text[d.PromptBytes:]
+		at := slices.IndexFunc(ordinals, func(o string) bool { return strings.HasPrefix(resp, " The "+o+" reference with one number changed") })
+		if at < 0 {
+			seen["new"]++
+			continue
+		}
+		seen["variant"]++
+		refs := fence.FindAllStringSubmatch(d.Text[:d.PromptBytes], -1)
+		ans := answer.FindStringSubmatch(resp)
+		if at >= len(refs) || ans == nil {
+			t.Fatalf("%s: no %s reference or no answer:\n%s", d.Kind, ordinal(at), d.Text)
+		}
+		ref, refInput := refs[at][1], refs[at][2]
+		a, b := integerLiteral.Split(ref, -1), integerLiteral.Split(ans[1], -1)
+		na, nb := integerLiteral.FindAllString(ref, -1), integerLiteral.FindAllString(ans[1], -1)
+		changed := 0
+		for i := range min(len(na), len(nb)) {
+			if na[i] != nb[i] {
+				changed++
+			}
+		}
+		if !slices.Equal(a, b) || len(na) != len(nb) || changed != 1 {
+			t.Errorf("%s: the answer is not the %s reference with one constant changed:\nreference\n%s\nanswer\n%s", d.Kind, ordinal(at), ref, ans[1])
+		}
+		if ans[2] == refInput {
+			t.Errorf("%s: the answer reuses the reference's input %s", d.Kind, refInput)
+		}
+	}
+	// everyKind renders both proposer kinds for every program; about half
+	// of those with a variant answer with it.
+	if seen["variant"] == 0 || seen["new"] == 0 {
+		t.Errorf("proposer transcripts %v: want both new programs and variants", seen)
+	}
+	t.Logf("deduction/abduction proposer transcripts: %v; %d of %d programs have a variant", seen, c.Stats.Variants, c.Stats.Used)
+}
+
+func TestVariantCode(t *testing.T) {
+	for _, tc := range []struct {
+		code string
+		ok   bool
+	}{
+		{"def f(a):\n    return a + 3", true},
+		{"def f(s):\n    return s.upper()", false},
+		{"import math\n\ndef f(x1, x2):\n    return x1 * x2", false}, // digits only in names
+		{"def f(a):\n    return a + 007", false},                     // leading zeros are kept as they are
+	} {
+		for seed := range uint64(20) {
+			got, ok := variantCode(tc.code, rand.New(rand.NewPCG(seed, 1)))
+			if ok != tc.ok {
+				t.Fatalf("variantCode(%q) ok = %v, want %v", tc.code, ok, tc.ok)
+			}
+			if !ok {
+				continue
+			}
+			nums := integerLiteral.FindAllString(got, -1)
+			if got == tc.code || len(nums) != 1 || nums[0] == "3" || strings.HasPrefix(nums[0], "-") || integerLiteral.ReplaceAllString(got, "N") != "def f(a):\n    return a + N" {
+				t.Errorf("seed %d: variantCode(%q) = %q", seed, tc.code, got)
+			}
+		}
 	}
 }
