@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/azr-native/azr-native/internal/progress"
 	"github.com/azr-native/azr-native/internal/synth"
 	"github.com/azr-native/azr-native/rl"
 )
@@ -91,7 +92,9 @@ func realizeVariants(ctx context.Context, exec rl.Executor, opt CorpusOptions, t
 			of = append(of, i)
 		}
 	}
-	res, err := synth.RealizeAll(ctx, scorer, progs, opt.Parallel, nil)
+	tr := progress.New(opt.Logger, "corpus: one-constant variants realized in the sandbox", int64(len(progs)), progress.Unit("programs"))
+	defer tr.Finish()
+	res, err := synth.RealizeAll(ctx, scorer, progs, opt.Parallel, func(int) { tr.Add(1) })
 	if err != nil {
 		return nil, err
 	}
