@@ -10,7 +10,7 @@ import (
 // Without --model, run uses the built-in nano coder base (internal/nano): the
 // model file is unpacked to the cache directory once, and the settings that
 // suit it (prompt template and style, prompt and response lengths within its
-// context) replace the defaults of every setting the user did not give.
+// context, sampling temperature) replace the defaults of every setting the user did not give.
 
 // applyBuiltinModelDefaults adjusts s for the built-in base; it does not
 // touch the disk (so --print-config shows the effective settings cheaply).
@@ -27,6 +27,9 @@ func applyBuiltinModelDefaults(s *runSettings) {
 	}
 	if !s.given["max_response_length"] {
 		s.MaxResponseLength = d.MaxResponseLength
+	}
+	if !s.given["temperature"] {
+		s.Temperature = d.Temperature
 	}
 	if !s.given["max_prompt_length"] {
 		s.MaxPromptLength = max(64, nano.DefaultModelContext-s.MaxResponseLength)
