@@ -143,6 +143,8 @@ func TestCLINanoDataErrors(t *testing.T) {
 		{[]string{"--programs", "0"}, "--programs must be at least 1"},
 		{[]string{"--prompt-style", "poetic"}, "prompt_style must be full or compact"},
 		{[]string{"--categories", "strings,poems"}, "--categories: unknown category \"poems\""},
+		{[]string{"--variant-share", "1.5"}, "--variant-share must be between 0 and 1"},
+		{[]string{"--variant-share", "-0.1"}, "--variant-share must be between 0 and 1"},
 	} {
 		_, err := azr(t, append([]string{"nano", "data", "--out", dir, "--programs", "2", "--eval-items", "1"}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

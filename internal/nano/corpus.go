@@ -180,7 +180,7 @@ type Corpus struct {
 	Documents []Document
 	Tasks     []synth.Task // the realized programs, in generation order
 	// Variants are the realized one-constant variants that proposer
-	// transcripts answer with (a program in Variants and in Tasks counts once).
+	// transcripts answer with, in the order of their programs in Tasks.
 	Variants []synth.Task
 	Stats    CorpusStats
 }

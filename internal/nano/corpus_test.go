@@ -256,7 +256,7 @@ func TestCorpusOptionsAreChecked(t *testing.T) {
 	for _, o := range []CorpusOptions{
 		{Programs: -1}, {References: -2}, {NumInputs: 1},
 		{Mixture: Mixture{"poems": 1}}, {Mixture: Mixture{KindProgram: -1}},
-		{PromptStyle: "verbose"}, {Template: "llama"},
+		{PromptStyle: "verbose"}, {Template: "llama"}, {VariantShare: 1.5},
 	} {
 		if _, err := BuildCorpus(context.Background(), nil, o); err == nil {
 			t.Errorf("BuildCorpus(%+v) accepted bad options", o)
@@ -365,6 +365,21 @@ func TestVariantTranscriptsChangeOneConstantOfTheNamedReference(t *testing.T) {
 		t.Errorf("proposer transcripts %v: want both new programs and variants", seen)
 	}
 	t.Logf("deduction/abduction proposer transcripts: %v; %d of %d programs have a variant", seen, c.Stats.Variants, c.Stats.Used)
+}
+
+func TestNegativeVariantShareMeansNone(t *testing.T) {
+	c, err := BuildCorpus(context.Background(), realSandbox(t), CorpusOptions{Seed: 4, Programs: 12, Mixture: everyKind(), VariantShare: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range c.Documents {
+		if strings.Contains(d.Text[d.PromptBytes:], "reference with one number changed") {
+			t.Fatalf("a variant transcript with VariantShare -1:\n%s", d.Text)
+		}
+	}
+	if c.Stats.Variants != 0 || len(c.Variants) != 0 {
+		t.Errorf("%d variants realized with VariantShare -1", c.Stats.Variants)
+	}
 }
 
 func TestVariantCode(t *testing.T) {
