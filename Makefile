@@ -123,8 +123,8 @@ nano: $(BIN)
 # docs/experiment/. Finished parts are reused when it is run again.
 EXP_DIR ?= $(BUILD)/experiment
 EXP_STEPS ?= 20
-EXP_CONTROL_TOKENS ?= 0
-EXP_ARGS ?= --batch-size 16 --n-samples 2 --lr 5e-4
+EXP_CONTROL_TOKENS ?= 1363968
+EXP_ARGS ?= --batch-size 16 --n-samples 2 --lr 5e-4 --temperature 0.7
 experiment: $(BIN)
 	test -f $(NANO_DIR)/run/summary.json || $(MAKE) nano
 	$(BIN) --threads 1 --seed 1 nano experiment --base-run $(NANO_DIR)/run --evals $(NANO_DIR)/data/eval/test \

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,7 +99,7 @@ type experiment struct {
 	passthrough              []string
 
 	mu       sync.Mutex
-	commands []string // every child command line, in start order
+	commands []string // every child command line, in the order first started (earlier invocations' first)
 }
 
 func nanoExperiment(c *cli.Context) error {
@@ -128,6 +129,14 @@ func nanoExperiment(c *cli.Context) error {
 	}
 	if err := os.MkdirAll(filepath.Join(x.out, "logs"), 0o755); err != nil {
 		return err
+	}
+	// A rerun reuses finished parts: the commands that made them come from
+	// the earlier invocation's results, so the report keeps listing them.
+	if js, err := os.ReadFile(filepath.Join(x.out, "results.json")); err == nil {
+		var earlier experimentResults
+		if json.Unmarshal(js, &earlier) == nil {
+			x.commands = earlier.Commands
+		}
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -233,8 +242,11 @@ func chooseArms(names []string) (arms []experimentArm, control bool, err error) 
 // its standard output to stdoutPath (the log too when empty).
 func (x *experiment) child(ctx context.Context, name, stdoutPath string, args ...string) error {
 	full := append([]string{"--threads", strconv.Itoa(x.threads), "--seed", strconv.FormatUint(x.seed, 10), "--log-format", "json"}, args...)
+	line := "azr-native " + shellJoin(full)
 	x.mu.Lock()
-	x.commands = append(x.commands, "azr-native "+shellJoin(full))
+	if !slices.Contains(x.commands, line) {
+		x.commands = append(x.commands, line)
+	}
 	x.mu.Unlock()
 	logPath := filepath.Join(x.out, "logs", name+".log")
 	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -315,6 +327,16 @@ type armResult struct {
 	Evals           map[int]map[string]float64 `json:"evals"` // step -> task -> pass@1
 	SelfPlaySeconds float64                    `json:"self_play_seconds"`
 	Signal          map[string]float64         `json:"signal"` // means over the steps
+	// SignalSteps is the proposer's side per step: whether self-play's
+	// tasks get better is seen here first, before any held-out score moves.
+	SignalSteps []stepSignal `json:"signal_steps"`
+}
+
+// stepSignal is one step's valid-proposal rate and learnable share (0 < p̄ < 1).
+type stepSignal struct {
+	Step              int     `json:"step"`
+	ValidProposalRate float64 `json:"valid_proposal_rate"`
+	LearnableShare    float64 `json:"learnable_share"`
 }
 
 func (x *experiment) evalSteps() []int {
@@ -340,7 +362,7 @@ func (x *experiment) selfPlay(ctx context.Context, a experimentArm) (armResult, 
 	if err != nil {
 		return r, err
 	}
-	r.SelfPlaySeconds, r.Signal = selfPlaySummary(run, x.steps)
+	r.SelfPlaySeconds, r.Signal, r.SignalSteps = selfPlaySummary(run, x.steps)
 	for _, s := range x.evalSteps() {
 		adapter := filepath.Join(dir, "checkpoints", fmt.Sprintf("step-%06d", s), "policy", "adapter.gguf")
 		if _, err := os.Stat(adapter); err != nil {
@@ -355,9 +377,10 @@ func (x *experiment) selfPlay(ctx context.Context, a experimentArm) (armResult, 
 	return r, nil
 }
 
-// selfPlaySummary sums the wall time of the first steps steps and averages
-// their signal health (a run directory may hold more steps than asked for).
-func selfPlaySummary(run *report.Run, steps int) (seconds float64, signal map[string]float64) {
+// selfPlaySummary sums the wall time of the first steps steps, averages
+// their signal health and lists the proposer's signal per step (a run
+// directory may hold more steps than asked for).
+func selfPlaySummary(run *report.Run, steps int) (seconds float64, signal map[string]float64, perStep []stepSignal) {
 	signal = map[string]float64{}
 	var kept []rl.StepMetrics
 	for _, st := range run.Steps {
@@ -374,8 +397,9 @@ func selfPlaySummary(run *report.Run, steps int) (seconds float64, signal map[st
 		for t, v := range st.Signal.SolveRate {
 			signal["solve_rate_"+t] += v / n
 		}
+		perStep = append(perStep, stepSignal{Step: st.Step, ValidProposalRate: st.Signal.ValidProposalRate, LearnableShare: st.Signal.LearnableShare})
 	}
-	return seconds, signal
+	return seconds, signal, perStep
 }
 
 // controlBudget is the control's training budget: tokens when set, else minutes.

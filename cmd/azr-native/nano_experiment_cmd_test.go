@@ -5,6 +5,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -51,6 +52,9 @@ func TestCLINanoExperimentEndToEnd(t *testing.T) {
 		if a.SelfPlaySeconds <= 0 {
 			t.Errorf("%s: self-play time %g", a.Name, a.SelfPlaySeconds)
 		}
+		if len(a.SignalSteps) != 2 || a.SignalSteps[0].Step != 1 || a.SignalSteps[1].Step != 2 {
+			t.Errorf("%s: per-step signal %+v, want steps 1 and 2", a.Name, a.SignalSteps)
+		}
 	}
 	var cfg map[string]any
 	js, _ = os.ReadFile(filepath.Join(out, "no-induction", "config.json"))
@@ -65,12 +69,12 @@ func TestCLINanoExperimentEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| base |", "| full |", "| frozen-proposer |", "| no-induction |", "| pretrain-control |", "nano pretrain --init", "experiment-mean.png", "expected form"} {
+	for _, want := range []string{"| base |", "| full |", "| frozen-proposer |", "| no-induction |", "| pretrain-control |", "nano pretrain --init", "experiment-mean.png", "expected form", "valid proposals, first", "experiment-signal.png"} {
 		if !strings.Contains(string(doc), want) {
 			t.Errorf("EXPERIMENT.md lacks %q", want)
 		}
 	}
-	for _, name := range []string{"experiment-mean.png", "experiment-deduction.png", "experiment-abduction.png", "experiment-induction.png"} {
+	for _, name := range []string{"experiment-mean.png", "experiment-deduction.png", "experiment-abduction.png", "experiment-induction.png", "experiment-signal.png"} {
 		f, err := os.Open(filepath.Join(out, name))
 		if err != nil {
 			t.Fatal(err)
@@ -92,5 +96,25 @@ func TestCLINanoExperimentEndToEnd(t *testing.T) {
 	js, _ = os.ReadFile(filepath.Join(out, "results.json"))
 	if err := json.Unmarshal(js, &again); err != nil || meanScore(again.Base) != meanScore(res.Base) {
 		t.Errorf("rerun results differ: %v", err)
+	}
+	if !slices.Equal(again.Commands, res.Commands) {
+		t.Errorf("the rerun's report lists other commands:\n%s\nthe first listed\n%s", strings.Join(again.Commands, "\n"), strings.Join(res.Commands, "\n"))
+	}
+}
+
+func TestQuarterMeans(t *testing.T) {
+	var steps []stepSignal
+	for i := 1; i <= 8; i++ {
+		steps = append(steps, stepSignal{Step: i, ValidProposalRate: float64(i)})
+	}
+	valid := func(s stepSignal) float64 { return s.ValidProposalRate }
+	if f, l := quarterMeans(steps, valid); f != 1.5 || l != 7.5 {
+		t.Errorf("8 steps: first and last quarter %g, %g, want 1.5, 7.5", f, l)
+	}
+	if f, l := quarterMeans(steps[:3], valid); f != 1 || l != 3 {
+		t.Errorf("3 steps: %g, %g, want 1, 3 (one step each)", f, l)
+	}
+	if f, l := quarterMeans(nil, valid); f != 0 || l != 0 {
+		t.Errorf("no steps: %g, %g", f, l)
 	}
 }

@@ -166,7 +166,14 @@ func writeExperimentResults(out string, r *experimentResults) (string, error) {
 		fmt.Fprintf(&b, "| %s | %.1f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", a.Name, a.SelfPlaySeconds/60, s["valid_proposal_rate"], s["learnable_share"],
 			s["program_diversity"], s["solve_rate_deduction"], s["solve_rate_abduction"], s["solve_rate_induction"])
 	}
-	fmt.Fprintf(&b, "\n## Commands\n\nThe parts this invocation started, in order (finished parts are reused and not listed; seed %d; `run` settings: `%s`). Each checkpoint's adapter was evaluated by the base's eval commands with `--adapter` added; results.json lists every command.\n\n```sh\n", r.Seed, shellJoin(r.RunArgs))
+	b.WriteString("\nThe proposer's side over the run: means over the first and the last quarter of the steps.\n\n| arm | valid proposals, first | valid proposals, last | 0 < p̄ < 1 share, first | 0 < p̄ < 1 share, last |\n|---|---|---|---|---|\n")
+	for _, a := range r.Arms {
+		vf, vl := quarterMeans(a.SignalSteps, func(s stepSignal) float64 { return s.ValidProposalRate })
+		lf, ll := quarterMeans(a.SignalSteps, func(s stepSignal) float64 { return s.LearnableShare })
+		fmt.Fprintf(&b, "| %s | %.3f | %.3f | %.3f | %.3f |\n", a.Name, vf, vl, lf, ll)
+	}
+	b.WriteString("\n![experiment-signal](experiment-signal.png)\n")
+	fmt.Fprintf(&b, "\n## Commands\n\nThe commands that made the parts, in the order they were first started (a rerun reuses finished parts and keeps the commands that made them; seed %d; `run` settings: `%s`). Each checkpoint's adapter was evaluated by the base's eval commands with `--adapter` added; results.json lists every command.\n\n```sh\n", r.Seed, shellJoin(r.RunArgs))
 	for _, c := range r.Commands {
 		if !strings.Contains(c, " --adapter ") {
 			b.WriteString(c + "\n")
@@ -175,6 +182,21 @@ func writeExperimentResults(out string, r *experimentResults) (string, error) {
 	b.WriteString("```\n")
 	doc := filepath.Join(out, "EXPERIMENT.md")
 	return doc, os.WriteFile(doc, []byte(b.String()), 0o644)
+}
+
+// quarterMeans averages v over the first and the last quarter of the steps
+// (at least one step each).
+func quarterMeans(steps []stepSignal, v func(stepSignal) float64) (first, last float64) {
+	n := len(steps)
+	if n == 0 {
+		return 0, 0
+	}
+	q := max(1, n/4)
+	for i := range q {
+		first += v(steps[i]) / float64(q)
+		last += v(steps[n-q+i]) / float64(q)
+	}
+	return first, last
 }
 
 func sortedSteps(m map[int]map[string]float64) []int {
@@ -220,6 +242,24 @@ func writeExperimentPlots(out string, r *experimentResults) ([]string, error) {
 			return nil, err
 		}
 		files = append(files, name)
+	}
+	// The proposer's signal per step: valid proposals (solid) and the
+	// learnable share (one more series per arm).
+	ch := report.Chart{Title: "self-play signal per step", YLabel: "share of proposals"}
+	for _, a := range r.Arms {
+		var valid, learnable plotter.XYs
+		for _, s := range a.SignalSteps {
+			valid = append(valid, plotter.XY{X: float64(s.Step), Y: s.ValidProposalRate})
+			learnable = append(learnable, plotter.XY{X: float64(s.Step), Y: s.LearnableShare})
+		}
+		ch.Series = append(ch.Series, report.Series{Name: a.Name + ": valid", Points: valid}, report.Series{Name: a.Name + ": 0<p̄<1", Points: learnable})
+	}
+	png, err := ch.PNG(7, 3.6)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(out, "experiment-signal.png"), png, 0o644); err != nil {
+		return nil, err
 	}
 	return files, nil
 }
