@@ -34,7 +34,7 @@ quantized base. Before the first step a seeding phase fills the buffers (see
 Without --model it trains the built-in nano coder base (a small model shipped in the
 binary, unpacked once to the user's cache directory) with settings that suit it:
 compact prompts with 2 references, 256-token responses, prompts that fit its
-768-token context; any of them given explicitly wins.
+768-token context, sampling temperature 0.7; any of them given explicitly wins.
 
 Everything goes into --out DIR:
   config.json                the effective settings (a valid --config file)
