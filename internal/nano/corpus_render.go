@@ -117,7 +117,7 @@ func fenced(label, body string) string { return "```" + label + "\n" + body + "\
 // the share of transcripts opt.VariantShare asks for.
 func (r *renderer) render(kind string, t synth.Task, variant *synth.Task, pool []rl.Task, rng *rand.Rand) (Document, error) {
 	j := rng.IntN(len(t.Inputs)) // which input/output pair a deduction/abduction document uses
-	triplet := rl.Task{Program: t.Program, Input: t.Inputs[j], Output: t.Outputs[j], Imports: t.Imports}
+	triplet := t.TripletAt(j)
 	ps := strings.Join(params(t.Program), ", ")
 	var task, think, answer string
 	var typ rl.TaskType
@@ -145,9 +145,9 @@ func (r *renderer) render(kind string, t synth.Task, variant *synth.Task, pool [
 			// t, on an input the answer does not use, takes one reference's place.
 			shown := (j + 1 + rng.IntN(len(t.Inputs)-1)) % len(t.Inputs)
 			at := rng.IntN(k) // k >= 1: the pool starts with the zero triplet
-			refs[at] = rl.Task{Program: t.Program, Input: t.Inputs[shown], Output: t.Outputs[shown], Imports: t.Imports}
+			refs[at] = t.TripletAt(shown)
 			t = *variant
-			triplet = rl.Task{Program: t.Program, Input: t.Inputs[j], Output: t.Outputs[j], Imports: t.Imports}
+			triplet = t.TripletAt(j)
 			think = fmt.Sprintf("The %s reference with one number changed, and a new input for it.", ordinal(at))
 		}
 		task = rl.ProposeTriplet(typ, refs, r.popts)

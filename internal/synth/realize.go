@@ -22,8 +22,11 @@ type Task struct {
 }
 
 // Triplet is the deduction/abduction task: the program on its first input.
-func (t Task) Triplet() rl.Task {
-	return rl.Task{Program: t.Program, Input: t.Inputs[0], Output: t.Outputs[0], Imports: t.Imports}
+func (t Task) Triplet() rl.Task { return t.TripletAt(0) }
+
+// TripletAt is the deduction/abduction task of the program on input i.
+func (t Task) TripletAt(i int) rl.Task {
+	return rl.Task{Program: t.Program, Input: t.Inputs[i], Output: t.Outputs[i], Imports: t.Imports}
 }
 
 // Induction is the induction task over all inputs (the first half shown).
